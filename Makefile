@@ -1,0 +1,35 @@
+# The project's interface: CI calls these same targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-output
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	@mkdir -p $(DEMO_OUT)
+	$(BIN)/ocean-import validate samples/planning-clean.xlsx --report $(DEMO_OUT)/planning-clean.validation.xlsx
+	-$(BIN)/ocean-import validate samples/planning-broken.xlsx --report $(DEMO_OUT)/planning-broken.validation.xlsx
+	@echo "Reports written to $(DEMO_OUT)/"
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check importer tests bench samples
+	$(BIN)/ruff format --check importer tests bench samples
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

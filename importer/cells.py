@@ -1,0 +1,201 @@
+"""Turning spreadsheet cells into typed values.
+
+Each parser takes one cell as read (None, str, int, float, bool, datetime, date, time) and
+returns ``(value, kind)``: the typed value, and the kind of problem found (None when clean).
+Problem kinds are described in ``importer.validate.KINDS``. Parsers are pure, so a column is
+parsed once per distinct value (``parse_column``): a planning repeats the same dates, vehicles
+and flags many times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Parsed = tuple[Any, str | None]
+
+_DAY_FIRST = re.compile(
+    r"(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4}) ?(?P<H>\d{1,2})[:h](?P<M>\d{2})(?::(?P<S>\d{2}))?"
+)
+_ISO = re.compile(
+    r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})[ T](?P<H>\d{1,2}):(?P<M>\d{2})"
+    r"(?::(?P<S>\d{2})(?:\.\d+)?)?"
+)
+_DAY_FIRST_DATE_ONLY = re.compile(r"(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})")
+_ISO_DATE_ONLY = re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
+_SHORT_YEAR = re.compile(r"\d{1,2}/\d{1,2}/\d{2}(\D|$)")
+
+# Outside these years a date is a typo (or an Excel serial gone wrong), not a mission.
+PLAUSIBLE_YEARS = range(1970, 2200)
+
+_TRUE_WORDS = frozenset({"true", "vrai", "oui", "yes", "1", "x", "o", "y"})
+_FALSE_WORDS = frozenset({"false", "faux", "non", "no", "0", "n"})
+_DELETE_WORDS = frozenset({"delete", "supprimer", "suppression", "supprime", "suppr"})
+
+
+def parse_column(values: pd.Series, parser: Callable[[Any], Parsed]) -> tuple[pd.Series, pd.Series]:
+    """Apply ``parser`` to every cell of a column, once per distinct value.
+
+    Returns the typed values and the problem kinds, both aligned with ``values``.
+    """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    results = [parser(value) for value in uniques]
+    # Code -1 (a blank cell) picks the trailing (None, None).
+    typed = np.array([r[0] for r in results] + [None], dtype=object)[codes]
+    kinds = np.array([r[1] for r in results] + [None], dtype=object)[codes]
+    return pd.Series(typed, index=values.index, dtype=object), pd.Series(
+        kinds, index=values.index, dtype=object
+    )
+
+
+def parse_text(cell: Any) -> Parsed:
+    if cell is None:
+        return None, None
+    if isinstance(cell, str):
+        text = cell.strip()
+        return (text or None), None
+    if isinstance(cell, float):
+        return (repr(int(cell)) if cell.is_integer() else repr(cell)), None
+    if isinstance(cell, dt.datetime):
+        return cell.strftime("%d/%m/%Y %H:%M"), None
+    if isinstance(cell, dt.date):
+        return cell.strftime("%d/%m/%Y"), None
+    return str(cell), None
+
+
+def parse_datetime(cell: Any) -> Parsed:
+    """A naive local datetime, to the minute, from a date cell or an accepted string."""
+    if cell is None:
+        return None, None
+    if isinstance(cell, dt.datetime):
+        naive = cell.replace(tzinfo=None)
+        return _to_minute(naive)
+    if isinstance(cell, dt.date):
+        value, kind = _to_minute(dt.datetime(cell.year, cell.month, cell.day))
+        return value, kind or "date_without_time"
+    if isinstance(cell, dt.time | dt.timedelta):
+        return None, "time_without_date"
+    if isinstance(cell, bool):
+        return None, "date_format"
+    if isinstance(cell, int | float):
+        return None, "number_not_date"
+    text = str(cell).strip()
+    match = _DAY_FIRST.fullmatch(text) or _ISO.fullmatch(text)
+    if match:
+        parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
+        try:
+            moment = dt.datetime(
+                parts["y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"]
+            )
+        except ValueError:
+            return None, "impossible_date"
+        return _to_minute(moment)
+    date_only = _DAY_FIRST_DATE_ONLY.fullmatch(text) or _ISO_DATE_ONLY.fullmatch(text)
+    if date_only:
+        parts = {k: int(v) for k, v in date_only.groupdict().items()}
+        try:
+            moment = dt.datetime(parts["y"], parts["m"], parts["d"])
+        except ValueError:
+            return None, "impossible_date"
+        value, kind = _to_minute(moment)
+        return value, kind or "date_without_time"
+    if _SHORT_YEAR.match(text):
+        return None, "two_digit_year"
+    return None, "date_format"
+
+
+def _to_minute(moment: dt.datetime) -> Parsed:
+    if moment.year not in PLAUSIBLE_YEARS:
+        return None, "implausible_year"
+    if moment.second or moment.microsecond:
+        return moment.replace(second=0, microsecond=0), "seconds_dropped"
+    return moment, None
+
+
+def parse_number(cell: Any) -> Parsed:
+    """A float from a number cell or text, decimal comma accepted."""
+    if cell is None:
+        return None, None
+    if isinstance(cell, bool):
+        return None, "not_a_number"
+    if isinstance(cell, int | float):
+        value = float(cell)
+    else:
+        text = str(cell).strip().replace("\u00a0", "").replace(" ", "")
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            value = float(text)
+        except ValueError:
+            return None, "not_a_number"
+    if not math.isfinite(value):
+        return None, "not_a_number"
+    return value, None
+
+
+def parse_integer(cell: Any) -> Parsed:
+    if cell is None:
+        return None, None
+    if isinstance(cell, bool):
+        return None, "not_an_integer"
+    if isinstance(cell, int):
+        return cell, None
+    if isinstance(cell, float):
+        return (int(cell), None) if cell.is_integer() else (None, "not_an_integer")
+    text = str(cell).strip()
+    return (int(text), None) if text.isdigit() else (None, "not_an_integer")
+
+
+def parse_postcode(cell: Any) -> Parsed:
+    """Postcodes are text: a number that lost its leading zero (1000) gets it back (01000)."""
+    if cell is None:
+        return None, None
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        text = str(cell)
+    else:
+        text, _ = parse_text(cell)
+        if text is None:
+            return None, None
+    if text.isdigit() and len(text) == 4:
+        return "0" + text, "postcode_zero_restored"
+    return text, None
+
+
+def parse_flag(cell: Any) -> Parsed:
+    """aEnvoyer: true/false, vrai/faux, oui/non, yes/no, 1/0, x; blank is left to the default."""
+    if cell is None:
+        return None, None
+    if isinstance(cell, bool):
+        return cell, None
+    if isinstance(cell, int | float):
+        return (bool(cell), None) if cell in (0, 1) else (None, "flag_value")
+    word = _plain(str(cell))
+    if word in _TRUE_WORDS:
+        return True, None
+    if word in _FALSE_WORDS:
+        return False, None
+    return None, "flag_value"
+
+
+def parse_action(cell: Any) -> Parsed:
+    """The optional action column: blank, or delete / supprimer to cancel the mission."""
+    if cell is None:
+        return None, None
+    word = _plain(str(cell))
+    if not word:
+        return None, None
+    if word in _DELETE_WORDS:
+        return "delete", None
+    return None, "action_value"
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

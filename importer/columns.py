@@ -1,0 +1,178 @@
+"""Column mapping: find the header row, then tell which column holds which API field.
+
+Headers match API field names or French labels (schemas/columns.toml), ignoring case,
+accents, spaces and punctuation; a site's ``[columns]`` table adds its own. Unknown columns
+are carried through untouched, with one warning that suggests the closest known name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from importer.errors import LayoutError
+from importer.problems import Problem
+from importer.read import HEADER_SEARCH_ROWS, RawSheet, too_many_rows
+from importer.schemas.aliases import normalise_header
+
+# A header row names at least this many known columns (a title row rarely does).
+MIN_KNOWN_HEADERS = 2
+ID_FIELD = "idMission"
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str  # the header as written in the file (made unique if repeated)
+    letter: str  # the spreadsheet column letter
+    field: str | None  # the API field (or "action") it holds; None if unknown
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The planning's rows under its header, cells still as read."""
+
+    raw: RawSheet
+    header_row: int
+    columns: list[Column]
+    cells: pd.DataFrame  # one column per label, indexed by spreadsheet row number ("row")
+    problems: list[Problem] = field(default_factory=list)
+
+    def label_of(self, field_name: str) -> str | None:
+        """The file's header for an API field, or None when the file has no such column."""
+        for column in self.columns:
+            if column.field == field_name:
+                return column.label
+        return None
+
+    def letter_of(self, label: str) -> str | None:
+        for column in self.columns:
+            if column.label == label:
+                return column.letter
+        return None
+
+
+def map_columns(raw: RawSheet, aliases: Mapping[str, str], *, max_rows: int) -> Sheet:
+    """Find the header row of ``raw`` and map its columns; raise LayoutError if there is none."""
+    header_index = _find_header(raw, aliases)
+    header = raw.rows[header_index]
+    data = raw.rows[header_index + 1 :]
+    numbers = raw.row_numbers[header_index + 1 :]
+    if not data:
+        raise LayoutError(
+            raw.path,
+            f"has a header (row {raw.row_numbers[header_index]}) but no mission rows; "
+            "an empty planning is refused so that it can never delete a day's missions",
+        )
+    if len(data) > max_rows:
+        raise too_many_rows(raw.path, max_rows)
+    width = max(len(header), max(len(row) for row in data))
+    columns, keep = _columns(raw, header, data, width, aliases)
+    rows = [_pad(row, width) for row in data]
+    frame = pd.DataFrame(rows, index=pd.Index(numbers, name="row"), dtype=object)
+    frame = frame.iloc[:, keep]
+    frame.columns = pd.Index([c.label for c in columns])
+    header_row = raw.row_numbers[header_index]
+    problems = [_unknown_column_warning(c, header_row, aliases) for c in columns if c.field is None]
+    return Sheet(raw, header_row, columns, frame, problems)
+
+
+def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:
+    for index, row in enumerate(raw.rows[:HEADER_SEARCH_ROWS]):
+        fields = _known_fields(row, aliases)
+        if len(fields) >= MIN_KNOWN_HEADERS:
+            if ID_FIELD not in fields:
+                raise LayoutError(
+                    raw.path,
+                    f"has no mission id column: the header (row {raw.row_numbers[index]}) "
+                    f"needs a column named idMission or 'N° mission'",
+                )
+            return index
+    raise LayoutError(
+        raw.path,
+        f"has no header row in its first {HEADER_SEARCH_ROWS} rows: expected column names "
+        "such as idMission ('N° mission'), jourHeureInter ('Date d'intervention'), nomVeh",
+    )
+
+
+def _known_fields(row: list[Any], aliases: Mapping[str, str]) -> set[str]:
+    names = (aliases.get(normalise_header(cell)) for cell in row if isinstance(cell, str))
+    return {name for name in names if name}
+
+
+def _columns(
+    raw: RawSheet,
+    header: list[Any],
+    data: list[list[Any]],
+    width: int,
+    aliases: Mapping[str, str],
+) -> tuple[list[Column], list[int]]:
+    columns: list[Column] = []
+    keep: list[int] = []
+    seen_labels: set[str] = set()
+    field_owner: dict[str, Column] = {}
+    for position in range(width):
+        letter = column_letter(raw.first_column + position)
+        text = header[position] if position < len(header) else None
+        if text is None:
+            if all(position >= len(row) or row[position] is None for row in data):
+                continue  # an empty column: nothing to carry
+            label = f"(column {letter})"
+        else:
+            label = str(text).strip()
+        if label in seen_labels:
+            label = f"{label} ({letter})"
+        seen_labels.add(label)
+        target = aliases.get(normalise_header(label)) if text is not None else None
+        column = Column(label, letter, target)
+        if target is not None and target in field_owner:
+            first = field_owner[target]
+            raise LayoutError(
+                raw.path,
+                f"columns {first.letter} ({first.label!r}) and {letter} ({label!r}) both mean "
+                f"{target}: rename or remove one, or map it in the [columns] configuration",
+            )
+        if target is not None:
+            field_owner[target] = column
+        columns.append(column)
+        keep.append(position)
+    return columns, keep
+
+
+def _unknown_column_warning(column: Column, header_row: int, aliases: Mapping[str, str]) -> Problem:
+    suggestion = _closest_field(column.label, aliases)
+    hint = f"; did you mean {suggestion}?" if suggestion else ""
+    return Problem(
+        row=header_row,
+        column=column.label,
+        value=column.label,
+        message=f"unknown column, carried through to the report untouched{hint}",
+        severity="warning",
+        kind="unknown_column",
+        cell=f"{column.letter}{header_row}",
+    )
+
+
+def _closest_field(label: str, aliases: Mapping[str, str]) -> str | None:
+    key = normalise_header(label)
+    if not key:
+        return None
+    match = difflib.get_close_matches(key, list(aliases), n=1, cutoff=0.75)
+    return aliases[match[0]] if match else None
+
+
+def _pad(row: list[Any], width: int) -> list[Any]:
+    return row if len(row) == width else (row + [None] * (width - len(row)))[:width]
+
+
+def column_letter(index: int) -> str:
+    """Spreadsheet letters of a 0-based column index: 0 -> A, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters

@@ -1,0 +1,221 @@
+"""Settings: one frozen object, built once from defaults, a TOML file, the environment and flags.
+
+Nothing else in the library reads ``os.environ``: the CLI passes the environment in here.
+
+A configuration file looks like this (every key is optional)::
+
+    timezone = "Europe/Paris"      # the planning's time zone; times are sent to Ocean in UTC
+    customer_id = 1234             # used for rows without a customerId
+    multi_client = false           # true: every row needs a customerId
+    send_by_default = false        # aEnvoyer when the cell is blank
+    sheet = "Planning"             # default: the first non-empty sheet
+
+    [limits]
+    max_file_mb = 100
+    max_rows = 200000
+
+    [ocean]
+    base_url = "https://v3.oceansystem.com/ocean/restapi"
+    login = "dispatch"
+    password_file = "/etc/ocean-import/password"
+
+    [columns]                      # a site's own headers, mapped once for good
+    "Chauffeur" = "nomIndi"
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from importer.errors import ConfigError
+from importer.schemas.api import MISSION_FIELDS
+
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_MAX_FILE_MB = 100.0
+DEFAULT_MAX_ROWS = 200_000
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or an f-string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, kw_only=True)
+class OceanSettings:
+    base_url: str | None = None
+    login: str | None = None
+    password: Secret | None = field(default=None, repr=False)
+    form_encoding: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    timezone: str = DEFAULT_TIMEZONE
+    customer_id: int | None = None
+    multi_client: bool = False
+    send_by_default: bool = False
+    sheet: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
+    max_rows: int = DEFAULT_MAX_ROWS
+    ocean: OceanSettings = field(default_factory=OceanSettings)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+_TOP_KEYS = {
+    "timezone",
+    "customer_id",
+    "multi_client",
+    "send_by_default",
+    "sheet",
+    "limits",
+    "ocean",
+    "columns",
+}
+_LIMIT_KEYS = {"max_file_mb", "max_rows"}
+_OCEAN_KEYS = {"base_url", "login", "password", "password_file", "form_encoding"}
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> Settings:
+    """Build the settings: defaults < TOML file < environment < flags (None flags are ignored)."""
+    values: dict[str, Any] = {}
+    ocean: dict[str, Any] = {}
+    if config_file is not None:
+        values, ocean = _read_toml(config_file)
+    env = environ or {}
+    for env_name, key in (("OCEAN_BASE_URL", "base_url"), ("OCEAN_LOGIN", "login")):
+        if env.get(env_name):
+            ocean[key] = env[env_name]
+    if env.get("OCEAN_PASSWORD_FILE"):
+        ocean["password"] = _read_password_file(Path(env["OCEAN_PASSWORD_FILE"]))
+    if env.get("OCEAN_PASSWORD"):
+        ocean["password"] = Secret(env["OCEAN_PASSWORD"])
+    if env.get("OCEAN_CUSTOMER_ID"):
+        values["customer_id"] = _as_int(env["OCEAN_CUSTOMER_ID"], "OCEAN_CUSTOMER_ID")
+    values.update({k: v for k, v in flags.items() if v is not None})
+    settings = Settings(**values, ocean=OceanSettings(**ocean))
+    _check(settings)
+    return settings
+
+
+def with_overrides(settings: Settings, **flags: Any) -> Settings:
+    """A copy of ``settings`` with the given non-None values replaced, then checked."""
+    updated = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    _check(updated)
+    return updated
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"configuration file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    _refuse_unknown(data, _TOP_KEYS, path, "")
+    values = {k: v for k, v in data.items() if k not in {"limits", "ocean", "columns"}}
+    limits = _table(data, "limits", path)
+    _refuse_unknown(limits, _LIMIT_KEYS, path, "limits.")
+    values.update(limits)
+    if "customer_id" in values:
+        values["customer_id"] = _as_int(values["customer_id"], f"customer_id in {path}")
+    columns = _table(data, "columns", path)
+    if columns:
+        values["columns"] = {str(k): str(v) for k, v in columns.items()}
+    ocean_table = _table(data, "ocean", path)
+    _refuse_unknown(ocean_table, _OCEAN_KEYS, path, "ocean.")
+    ocean = {k: v for k, v in ocean_table.items() if k not in {"password", "password_file"}}
+    if "password_file" in ocean_table:
+        ocean["password"] = _read_password_file(Path(ocean_table["password_file"]))
+    if "password" in ocean_table:
+        ocean["password"] = Secret(str(ocean_table["password"]))
+    return values, ocean
+
+
+def _table(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] in {path} must be a table")
+    return table
+
+
+def _refuse_unknown(data: Mapping[str, Any], known: set[str], path: Path, prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown setting {prefix}{key} in {path}{hint}")
+
+
+def _read_password_file(path: Path) -> Secret:
+    try:
+        return Secret(path.read_text(encoding="utf-8").strip())
+    except OSError:
+        raise ConfigError(f"password file {path} cannot be read") from None
+
+
+def _as_int(value: Any, where: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
+
+
+def _check(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {settings.timezone!r}: use an IANA name such as Europe/Paris"
+        ) from None
+    if settings.max_rows < 1 or settings.max_file_mb <= 0:
+        raise ConfigError("limits.max_rows and limits.max_file_mb must be positive")
+    for header, target in settings.columns.items():
+        if target not in MISSION_FIELDS and target != "action":
+            close = difflib.get_close_matches(target, [*MISSION_FIELDS, "action"], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"[columns] maps {header!r} to {target!r}, which is not a mission field{hint}"
+            )

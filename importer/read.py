@@ -1,0 +1,262 @@
+"""Reading: a planning file on disk to its non-blank rows of typed cells.
+
+Workbooks (.xlsx, .xlsm, .xls, .ods) are read with python-calamine; text files (.csv, .txt)
+with the standard csv module, the delimiter sniffed and the encoding found. Every row keeps
+the row number a person sees in the spreadsheet (the line number in a CSV). Cells stay typed:
+a date cell is a ``datetime``, a whole number is an ``int`` (an id 12345 is not 12345.0), a
+blank cell is ``None``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+from importer.errors import FileLimitError, LayoutError, UnreadableFileError
+
+log = logging.getLogger(__name__)
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+TEXT_SUFFIXES = (".csv", ".txt")
+SUPPORTED = ", ".join((*WORKBOOK_SUFFIXES, *TEXT_SUFFIXES))
+
+# The header is looked for in this many first non-blank rows.
+HEADER_SEARCH_ROWS = 20
+CSV_DELIMITERS = (";", ",", "\t")
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Office saves a password-protected .xlsx as an OLE container holding this stream.
+_ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
+_PROTECTED = "is protected by a password: save an unprotected copy and import that"
+
+
+@dataclass(frozen=True)
+class RawSheet:
+    """The non-blank rows of one sheet, before the header is found."""
+
+    path: Path
+    file_format: str  # xlsx, xlsm, xls, ods or csv
+    sheet_name: str | None  # None for a text file
+    rows: list[list[Any]]
+    row_numbers: list[int]  # the spreadsheet row number of each row, 1-based
+    first_column: int  # 0-based index of the sheet's first column (for cell letters)
+    sha256: str
+    encoding: str | None = None  # text files only
+    delimiter: str | None = None  # text files only
+
+
+def read_planning(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    max_bytes: int,
+    max_rows: int,
+) -> RawSheet:
+    """Read a planning file; raise a PlanningFileError subclass if it cannot be used at all."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise UnreadableFileError(path, f"{what} ({path})")
+    suffix = path.suffix.lower()
+    if suffix not in WORKBOOK_SUFFIXES + TEXT_SUFFIXES:
+        raise UnreadableFileError(
+            path, f"'{suffix or path.name}' files are not planning files; use one of {SUPPORTED}"
+        )
+    data = _read_bytes(path, max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    # Stop reading early when a file is far over the row limit: memory stays bounded.
+    row_cap = max_rows + HEADER_SEARCH_ROWS
+    if suffix in TEXT_SUFFIXES:
+        return _read_text(path, data, digest, row_cap)
+    return _read_workbook(path, data, suffix, sheet, digest, row_cap)
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FileLimitError(
+                path,
+                f"is {size / 1024 / 1024:.1f} MB, over the {max_bytes / 1024 / 1024:.0f} MB "
+                "limit (limits.max_file_mb in the configuration)",
+            )
+        if size == 0:
+            raise LayoutError(path, "is empty (0 bytes)")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(path, f"cannot be opened: {exc.strerror or exc}") from None
+
+
+def too_many_rows(path: Path, max_rows: int) -> FileLimitError:
+    return FileLimitError(
+        path,
+        f"has more than {max_rows:,} mission rows, over the row limit "
+        "(limits.max_rows in the configuration); split the planning",
+    )
+
+
+# --- workbooks --------------------------------------------------------------------------------
+
+
+def _read_workbook(
+    path: Path, data: bytes, suffix: str, sheet: str | None, digest: str, row_cap: int
+) -> RawSheet:
+    kind = suffix.lstrip(".")
+    expected = _OLE_MAGIC if suffix == ".xls" else _ZIP_MAGIC
+    if suffix != ".xls" and data.startswith(_OLE_MAGIC) and _ENCRYPTED_MARK in data:
+        raise UnreadableFileError(path, _PROTECTED)
+    if not data.startswith(expected):
+        hint = _looks_like(data)
+        raise UnreadableFileError(path, f"is not a valid .{kind} workbook{hint}")
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        name = _choose_sheet(path, workbook, sheet)
+        calamine_sheet = workbook.get_sheet_by_name(name)
+        if calamine_sheet.height > row_cap:
+            raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
+        grid = calamine_sheet.to_python(skip_empty_area=True)
+        first_row, first_column = calamine_sheet.start or (0, 0)
+    except python_calamine.PasswordError:
+        raise UnreadableFileError(path, _PROTECTED) from None
+    except (UnreadableFileError, LayoutError, FileLimitError):
+        raise
+    except Exception as exc:  # calamine's errors share no base class beyond Exception
+        log.debug("calamine refused %s: %s", path, _first_line(exc))
+        raise UnreadableFileError(path, _damaged(kind)) from None
+    except BaseException as exc:  # a panic inside the Rust reader on a malformed file
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise UnreadableFileError(path, _damaged(kind)) from None
+    rows: list[list[Any]] = []
+    numbers: list[int] = []
+    for offset, cells in enumerate(grid):
+        typed = [_typed(cell) for cell in cells]
+        if any(cell is not None for cell in typed):
+            rows.append(typed)
+            numbers.append(first_row + offset + 1)
+    return RawSheet(path, kind, name, rows, numbers, first_column, digest)
+
+
+def _choose_sheet(path: Path, workbook: python_calamine.CalamineWorkbook, wanted: str | None) -> str:
+    names = list(workbook.sheet_names)
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        raise LayoutError(path, f"has no sheet named {wanted!r}; its sheets are {_quoted(names)}")
+    for meta in workbook.sheets_metadata:
+        visible = meta.visible == python_calamine.SheetVisibleEnum.Visible
+        if not visible or meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
+            continue
+        if workbook.get_sheet_by_name(meta.name).height > 0:
+            return str(meta.name)
+    raise LayoutError(path, "has no sheet with any content")
+
+
+def _typed(cell: Any) -> Any:
+    """Blank to None, whole floats to int (calamine reads every number as a float)."""
+    if cell == "" or cell is None:
+        return None
+    if isinstance(cell, float) and cell.is_integer():
+        return int(cell)
+    if isinstance(cell, str) and not cell.strip():
+        return None
+    return cell
+
+
+# --- text files -------------------------------------------------------------------------------
+
+
+def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
+    if b"\x00" in data or data.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        raise UnreadableFileError(path, f"is not a text (CSV) file{_looks_like(data)}")
+    text, encoding = _decode(path, data)
+    delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[Any]] = []
+    numbers: list[int] = []
+    next_line = 1
+    try:
+        for record in reader:
+            start, next_line = next_line, reader.line_num + 1
+            cells = [field if field.strip() else None for field in record]
+            if any(cell is not None for cell in cells):
+                rows.append(cells)
+                numbers.append(start)
+                if len(rows) > row_cap:
+                    raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
+    except csv.Error as exc:
+        raise UnreadableFileError(path, f"line {reader.line_num} is not valid CSV ({exc})") from None
+    return RawSheet(path, "csv", None, rows, numbers, 0, digest, encoding, delimiter)
+
+
+def _decode(path: Path, data: bytes) -> tuple[str, str]:
+    """UTF-8 (with or without BOM), else Windows-1252 as French Excel exports."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(
+            path,
+            f"is neither UTF-8 nor Windows-1252 text (byte {exc.start}): "
+            "save it again as 'CSV UTF-8'",
+        ) from None
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the most consistent number of fields."""
+    sample = [line for line in text.splitlines()[:200] if line.strip()][:HEADER_SEARCH_ROWS + 30]
+    best, best_score = CSV_DELIMITERS[0], (0, 0)
+    for delimiter in CSV_DELIMITERS:
+        try:
+            widths = [len(record) for record in csv.reader(sample, delimiter=delimiter)]
+        except csv.Error:
+            continue
+        if not widths:
+            continue
+        width, count = Counter(widths).most_common(1)[0]
+        score = (count if width > 1 else 0, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _looks_like(data: bytes) -> str:
+    if data.startswith(_ZIP_MAGIC):
+        return " (it looks like a zip or a workbook: check the file's extension)"
+    if data.startswith(_OLE_MAGIC):
+        return " (it looks like an old Excel .xls workbook: check the file's extension)"
+    if data.startswith(b"%PDF"):
+        return " (it is a PDF document)"
+    if data[:1] in (b"<", b"\xef") and b"<html" in data[:512].lower():
+        return " (it is a web page)"
+    return ""
+
+
+def _damaged(kind: str) -> str:
+    return (
+        f"is damaged or not a real .{kind} workbook (truncated, or still being written?): "
+        "open it in your spreadsheet program and save it again"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:120] if text else type(exc).__name__
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)

@@ -1,0 +1,121 @@
+"""Pandera models of a planning, once its cells are typed (see importer.validate).
+
+Two schemas, run lazily so that every problem of every row is collected at once:
+``errors_schema`` (a failing row is invalid and is not pushed) and ``warnings_schema``
+(worth a look, the row is still pushed). Each check's name is a problem kind, described
+in ``importer.validate.KINDS``; ``BLAMED_FIELD`` says which cell a whole-row check points at.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from importer.schemas.api import ADDRESS_NAME_SHOWN_CHARS
+
+# The cell a row-level check points at, so that a person finds it.
+BLAMED_FIELD = {
+    "expiry_not_after_intervention": "jourHeurePeremp",
+    "no_recipient": "nomVeh",
+    "latitude_without_longitude": "longitude",  # the empty cell is the one to fill
+    "longitude_without_latitude": "latitude",
+    "vehicle_and_individual": "nomVeh",
+    "no_location": "rue",
+    "duplicate_id": "idMission",
+}
+
+# Pandera's own "required" check, named by field.
+REQUIRED_KIND = {
+    "idMission": "id_required",
+    "jourHeureInter": "date_required",
+    "customerId": "customer_required",
+}
+
+
+def _has_individual(frame: pd.DataFrame) -> pd.Series:
+    return (frame["nomIndi"].notna() & frame["prenomIndi"].notna()) | frame["nomPrenom"].notna()
+
+
+def _expiry_after_intervention(frame: pd.DataFrame) -> pd.Series:
+    expiry, intervention = frame["jourHeurePeremp"], frame["jourHeureInter"]
+    return expiry.isna() | intervention.isna() | (expiry > intervention)
+
+
+def _unique_per_customer(frame: pd.DataFrame) -> pd.Series:
+    # Every copy is reported: never guess which of two rows is the real mission.
+    copies = frame.duplicated(["customerId", "idMission"], keep=False)
+    return ~copies | frame["idMission"].isna()
+
+
+def _has_recipient(frame: pd.DataFrame) -> pd.Series:
+    return frame["nomVeh"].notna() | _has_individual(frame)
+
+
+def _not_both_recipients(frame: pd.DataFrame) -> pd.Series:
+    return ~(frame["nomVeh"].notna() & _has_individual(frame))
+
+
+def _has_location(frame: pd.DataFrame) -> pd.Series:
+    has_coordinates = frame["latitude"].notna() & frame["longitude"].notna()
+    has_address = frame["rue"].notna() | frame["ville"].notna() | frame["codPost"].notna()
+    return has_coordinates | has_address
+
+
+def errors_schema(*, multi_client: bool) -> pa.DataFrameSchema:
+    """Rules whose failure makes a row invalid."""
+    return pa.DataFrameSchema(
+        {
+            "idMission": pa.Column(nullable=False),
+            "customerId": pa.Column("Int64", nullable=not multi_client),
+            "jourHeureInter": pa.Column(nullable=False),
+            "jourHeurePeremp": pa.Column(nullable=True),
+            "latitude": pa.Column(
+                "float64",
+                pa.Check.in_range(-90, 90, error="latitude_range"),
+                nullable=True,
+            ),
+            "longitude": pa.Column(
+                "float64",
+                pa.Check.in_range(-180, 180, error="longitude_range"),
+                nullable=True,
+            ),
+        },
+        checks=[
+            pa.Check(_expiry_after_intervention, name="expiry_not_after_intervention"),
+            pa.Check(_unique_per_customer, name="duplicate_id"),
+            pa.Check(_has_recipient, name="no_recipient"),
+            pa.Check(
+                lambda f: f["latitude"].isna() | f["longitude"].notna(),
+                name="latitude_without_longitude",
+            ),
+            pa.Check(
+                lambda f: f["longitude"].isna() | f["latitude"].notna(),
+                name="longitude_without_latitude",
+            ),
+        ],
+        strict=False,
+    )
+
+
+def warnings_schema(*, now: pd.Timestamp) -> pa.DataFrameSchema:
+    """Rules worth a warning: the row is still pushed."""
+    return pa.DataFrameSchema(
+        {
+            "jourHeureInter": pa.Column(
+                checks=pa.Check(lambda s: s.isna() | (s >= now), name="past_intervention"),
+                nullable=True,
+            ),
+            "adrRefCli": pa.Column(
+                checks=pa.Check(
+                    lambda s: s.isna() | (s.str.len() <= ADDRESS_NAME_SHOWN_CHARS),
+                    name="address_name_long",
+                ),
+                nullable=True,
+            ),
+        },
+        checks=[
+            pa.Check(_not_both_recipients, name="vehicle_and_individual"),
+            pa.Check(_has_location, name="no_location"),
+        ],
+        strict=False,
+    )

@@ -1,0 +1,372 @@
+"""Validation: a mapped sheet to typed missions and every problem of every row at once.
+
+Cells are first typed column by column (``importer.cells``: dates, numbers, flags,
+postcodes), local times are converted to UTC, then the pandera schemas of
+``importer.schemas.planning`` check the typed frame lazily. Errors make a row invalid (it is
+not pushed); warnings do not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from importer import cells
+from importer.columns import Sheet
+from importer.config import Settings
+from importer.problems import Problem, Severity
+from importer.schemas.aliases import ACTION_COLUMN
+from importer.schemas.api import (
+    ADDRESS_NAME_SHOWN_CHARS,
+    COORDINATE_FIELDS,
+    DATE_FIELDS,
+    MISSION_FIELDS,
+    TEXT_FIELDS,
+)
+from importer.schemas.planning import BLAMED_FIELD, REQUIRED_KIND, errors_schema, warnings_schema
+
+
+class Kind(NamedTuple):
+    """A sort of problem: its severity, a short title, and the sentence for one cell."""
+
+    severity: Severity
+    title: str
+    message: str  # formatted with value=, zone=, shown=
+
+
+_DATE_FORMATS = "dd/MM/yyyy HH:mm (24/11/2026 08:30) or yyyy-MM-dd HH:mm"
+
+KINDS: dict[str, Kind] = {
+    # errors
+    "id_required": Kind("error", "mission id missing", "the mission id is empty: every row needs one"),
+    "duplicate_id": Kind(
+        "error",
+        "mission id used twice",
+        "mission id {value} is on more than one row ({shown}): give each mission its own id",
+    ),
+    "customer_required": Kind(
+        "error",
+        "customerId missing",
+        "customerId is empty, and the account is multi-client: say which Ocean customer",
+    ),
+    "not_an_integer": Kind(
+        "error", "customerId not a whole number", "{value} is not a customer id (a whole number)"
+    ),
+    "date_required": Kind(
+        "error", "intervention date missing", "the intervention date is empty: every mission needs one"
+    ),
+    "date_format": Kind(
+        "error", "not a date", "{value} is not a date: write it as " + _DATE_FORMATS
+    ),
+    "two_digit_year": Kind(
+        "error",
+        "two-digit year",
+        "{value} has a two-digit year, which is ambiguous: write the year in full (2026)",
+    ),
+    "impossible_date": Kind("error", "impossible date", "{value} is not a real date or time"),
+    "implausible_year": Kind(
+        "error", "implausible year", "{value} is not a plausible mission date: check the year"
+    ),
+    "number_not_date": Kind(
+        "error",
+        "number instead of a date",
+        "the number {value} is not a date: format the cell as a date, or write " + _DATE_FORMATS,
+    ),
+    "time_without_date": Kind(
+        "error", "time without a date", "{value} is a time with no date: write " + _DATE_FORMATS
+    ),
+    "time_in_clock_change_gap": Kind(
+        "error",
+        "time skipped by a clock change",
+        "{value} does not exist in {zone} (the clocks go forward that night): pick another time",
+    ),
+    "expiry_not_after_intervention": Kind(
+        "error",
+        "expiry not after intervention",
+        "the expiry date {value} is not after the intervention date: the mission would leave "
+        "the cab's screen before it is due",
+    ),
+    "no_recipient": Kind(
+        "error",
+        "no vehicle or individual",
+        "no vehicle (nomVeh) and no individual (nomIndi with prenomIndi, or nomPrenom): "
+        "say who does the mission",
+    ),
+    "not_a_number": Kind("error", "not a number", "{value} is not a number (decimal degrees)"),
+    "latitude_range": Kind(
+        "error", "latitude out of range", "latitude {value} is out of range: it must be within -90..90"
+    ),
+    "longitude_range": Kind(
+        "error",
+        "longitude out of range",
+        "longitude {value} is out of range: it must be within -180..180",
+    ),
+    "latitude_without_longitude": Kind(
+        "error", "latitude without longitude", "a latitude without a longitude: give both or neither"
+    ),
+    "longitude_without_latitude": Kind(
+        "error", "longitude without latitude", "a longitude without a latitude: give both or neither"
+    ),
+    "flag_value": Kind(
+        "error",
+        "not a yes/no value",
+        "{value} is not a yes/no value: write oui/non, vrai/faux, true/false, 1/0, or x",
+    ),
+    "action_value": Kind(
+        "error",
+        "unknown action",
+        "{value} is not an action: leave it blank, or write supprimer (delete) to cancel the mission",
+    ),
+    # warnings
+    "unknown_column": Kind("warning", "unknown column", "{value}"),
+    "seconds_dropped": Kind(
+        "warning", "seconds dropped", "the seconds of {value} are dropped: Ocean takes minutes"
+    ),
+    "date_without_time": Kind(
+        "warning", "date without a time", "{value} has no time of day: it is read as 00:00"
+    ),
+    "time_repeated_by_clock_change": Kind(
+        "warning",
+        "time repeated by a clock change",
+        "{value} happens twice in {zone} (the clocks go back that night): the first one is used",
+    ),
+    "past_intervention": Kind(
+        "warning", "intervention already past", "the intervention time {value} is already past"
+    ),
+    "postcode_zero_restored": Kind(
+        "warning",
+        "postcode lost its leading zero",
+        "postcode {value} lost its leading zero: it is sent as {shown}",
+    ),
+    "vehicle_and_individual": Kind(
+        "warning",
+        "vehicle and individual both given",
+        "both a vehicle and an individual are given: the vehicle is used, as Ocean does",
+    ),
+    "no_location": Kind(
+        "warning",
+        "no destination",
+        "no coordinates and no address: the driver is given no destination",
+    ),
+    "address_name_long": Kind(
+        "warning",
+        "address name too long",
+        f"over {ADDRESS_NAME_SHOWN_CHARS} characters: the cab shows only {{shown}}",
+    ),
+}
+
+_PARSERS: dict[str, Callable[[Any], cells.Parsed]] = {
+    "customerId": cells.parse_integer,
+    "idMission": cells.parse_text,
+    **{name: cells.parse_datetime for name in DATE_FIELDS},
+    **{name: cells.parse_text for name in TEXT_FIELDS},
+    "codPost": cells.parse_postcode,
+    "aEnvoyer": cells.parse_flag,
+    **{name: cells.parse_number for name in COORDINATE_FIELDS},
+    ACTION_COLUMN: cells.parse_action,
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The validated planning: typed missions, their problems, and which rows are invalid."""
+
+    sheet: Sheet
+    missions: pd.DataFrame  # one column per API field (+ action), indexed by row number
+    problems: list[Problem]
+    invalid: pd.Series  # bool, indexed by row number
+    timezone: str
+
+    @property
+    def row_count(self) -> int:
+        return len(self.missions)
+
+    @property
+    def invalid_count(self) -> int:
+        return int(self.invalid.sum())
+
+    @property
+    def valid_count(self) -> int:
+        return self.row_count - self.invalid_count
+
+    @property
+    def error_count(self) -> int:
+        return sum(p.is_error for p in self.problems)
+
+    @property
+    def warning_count(self) -> int:
+        return len(self.problems) - self.error_count
+
+
+def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None) -> Checked:
+    """Type every cell and check every rule; never stops at the first problem."""
+    now_utc = pd.Timestamp(now or dt.datetime.now(dt.UTC)).tz_convert("UTC")
+    index = sheet.cells.index
+    found: list[tuple[pd.Index, str, str]] = []  # (rows, field, kind)
+    columns: dict[str, pd.Series] = {}
+    for name, parser in _PARSERS.items():
+        label = sheet.label_of(name)
+        if label is None:
+            columns[name] = pd.Series(None, index=index, dtype=object)
+            continue
+        values, kinds = cells.parse_column(sheet.cells[label], parser)
+        columns[name] = values
+        for kind, rows in kinds.dropna().groupby(kinds.dropna()).groups.items():
+            found.append((rows, name, str(kind)))
+
+    missions = pd.DataFrame(columns, index=index)
+    missions["customerId"] = pd.array(missions["customerId"], dtype="Int64")
+    if settings.customer_id is not None:
+        missions["customerId"] = missions["customerId"].fillna(settings.customer_id)
+    for name in COORDINATE_FIELDS:
+        missions[name] = pd.to_numeric(missions[name]).astype("float64")
+    missions["aEnvoyer"] = (
+        missions["aEnvoyer"].where(missions["aEnvoyer"].notna(), settings.send_by_default).astype(bool)
+    )
+    for name in DATE_FIELDS:
+        missions[name], gaps, repeats = _to_utc(missions[name], settings.timezone)
+        found.append((index[gaps], name, "time_in_clock_change_gap"))
+        found.append((index[repeats], name, "time_repeated_by_clock_change"))
+
+    found += _schema_problems(errors_schema(multi_client=settings.multi_client), missions)
+    warning_columns = ["jourHeureInter", "adrRefCli", "nomVeh", "nomIndi", "prenomIndi",
+                       "nomPrenom", "latitude", "longitude", "rue", "ville", "codPost"]
+    found += _schema_problems(warnings_schema(now=now_utc), missions[warning_columns])
+
+    problems = _describe(found, sheet, missions, settings.timezone)
+    error_rows = {p.row for p in problems if p.is_error and p.row is not None}
+    invalid = pd.Series(index.isin(list(error_rows)), index=index, dtype=bool)
+    all_problems = [*sheet.problems, *problems]
+    return Checked(sheet, missions, all_problems, invalid, settings.timezone)
+
+
+def _to_utc(local: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Local wall-clock times to UTC; also the rows in a spring gap and the repeated ones."""
+    naive = pd.to_datetime(local)
+    if timezone == "UTC":
+        none = np.zeros(len(local), dtype=bool)
+        return naive.dt.tz_localize("UTC"), none, none
+    # In autumn the first occurrence (still summer time) is the one a planner means.
+    first = naive.dt.tz_localize(
+        timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="NaT"
+    )
+    strict = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    gaps = (naive.notna() & first.isna()).to_numpy()
+    repeats = (first.notna() & strict.isna()).to_numpy()
+    return first.dt.tz_convert("UTC"), gaps, repeats
+
+
+def _schema_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[tuple[pd.Index, str, str]]:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return []
+    # A whole-frame check reports each failing row once per column: one entry per check.
+    cases = cases.assign(
+        column=cases["column"].where(cases["schema_context"] == "Column", None)
+    )
+    found: list[tuple[pd.Index, str, str]] = []
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        rows = pd.Index(group["index"].dropna().unique())
+        if check == "not_nullable":
+            kind = REQUIRED_KIND.get(str(column))
+            if kind:
+                found.append((rows, str(column), kind))
+            continue
+        kind = str(check)
+        if kind not in KINDS:
+            raise RuntimeError(f"pandera reported an unexpected check {check!r} on {column!r}")
+        field = BLAMED_FIELD.get(kind, str(column))
+        found.append((rows, field, kind))
+    return found
+
+
+def _describe(
+    found: list[tuple[pd.Index, str, str]], sheet: Sheet, missions: pd.DataFrame, zone: str
+) -> list[Problem]:
+    """One Problem per (row, field, kind), a cell parse error hiding schema noise on that cell."""
+    seen: set[tuple[int, str]] = set()
+    problems: list[Problem] = []
+    # Cell-level problems first, so that a cell's own parse error is the one kept.
+    for rows, field, kind in found:
+        if not len(rows):
+            continue
+        info = KINDS[kind]
+        label = sheet.label_of(field)
+        letter = sheet.letter_of(label) if label else None
+        originals = sheet.cells[label].reindex(rows) if label else pd.Series(None, index=rows)
+        shown = _shown(kind, rows, field, missions, originals)
+        values = originals.to_dict()
+        for row in rows:
+            row = int(row)
+            if (row, field) in seen and info.severity == "error":
+                continue
+            if info.severity == "error":
+                seen.add((row, field))
+            value = values.get(row)
+            problems.append(
+                Problem(
+                    row=row,
+                    column=label,
+                    value=value,
+                    message=info.message.format(
+                        value=_quote(value), zone=zone, shown=shown.get(row, "")
+                    ),
+                    severity=info.severity,
+                    kind=kind,
+                    cell=f"{letter}{row}" if letter else None,
+                )
+            )
+    problems.sort(key=lambda p: (p.row or 0, 0 if p.is_error else 1))
+    return problems
+
+
+def _shown(
+    kind: str, rows: pd.Index, field: str, missions: pd.DataFrame, originals: pd.Series
+) -> dict[int, str]:
+    """The extra detail a kind's message shows: what is sent, or the other rows involved."""
+    if kind == "postcode_zero_restored":
+        return {int(r): str(missions.at[r, field]) for r in rows}
+    if kind == "address_name_long":
+        return {int(r): _quote(str(missions.at[r, field])[:ADDRESS_NAME_SHOWN_CHARS]) for r in rows}
+    if kind == "duplicate_id":
+        subset = missions.loc[rows, ["customerId", "idMission"]]
+        groups = subset.groupby(["customerId", "idMission"], dropna=False).groups
+        shown: dict[int, str] = {}
+        for members in groups.values():
+            label = "rows " + ", ".join(str(int(r)) for r in sorted(members))
+            shown.update({int(r): label for r in members})
+        return shown
+    return {}
+
+
+def _quote(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "(empty)"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%d/%m/%Y %H:%M:%S" if value.second else "%d/%m/%Y %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+def problems_by_kind(problems: list[Problem]) -> dict[str, list[Problem]]:
+    """Problems grouped by kind, errors' kinds first, each kind in row order."""
+    groups: dict[str, list[Problem]] = {}
+    for problem in sorted(problems, key=lambda p: (not p.is_error, p.row or 0)):
+        groups.setdefault(problem.kind, []).append(problem)
+    return groups
+
+
+def mission_fields_present(sheet: Sheet) -> list[str]:
+    return [name for name in MISSION_FIELDS if sheet.label_of(name) is not None]
