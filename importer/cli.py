@@ -27,7 +27,7 @@ from importer.pipeline import (
     validation_report,
 )
 from importer.problems import Problem
-from importer.validate import KINDS, Checked, problems_by_kind
+from importer.validate import KINDS, problems_by_kind
 
 EXAMPLES_PER_KIND = 5
 log = logging.getLogger("importer")
@@ -35,15 +35,26 @@ log = logging.getLogger("importer")
 
 def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-                     help="TOML configuration file (also OCEAN_IMPORT_CONFIG)."),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="TOML configuration file (also OCEAN_IMPORT_CONFIG).",
+        ),
         click.option("--sheet", default=None, help="Sheet to read (default: the first non-empty)."),
-        click.option("--timezone", default=None,
-                     help="IANA time zone of the planning's times (default UTC)."),
-        click.option("--customer-id", type=int, default=None,
-                     help="Ocean customerId for rows without one (also OCEAN_CUSTOMER_ID)."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print a machine-readable summary on stdout."),
+        click.option(
+            "--timezone", default=None, help="IANA time zone of the planning's times (default UTC)."
+        ),
+        click.option(
+            "--customer-id",
+            type=int,
+            default=None,
+            help="Ocean customerId for rows without one (also OCEAN_CUSTOMER_ID).",
+        ),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
+        ),
         click.option("-v", "--verbose", count=True, help="More log output."),
         click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary."),
     ]
@@ -55,7 +66,10 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _report_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--no-report", is_flag=True, help="Write no workbook.")(command)
     return click.option(
-        "--report", "report_path", type=click.Path(path_type=Path), default=None,
+        "--report",
+        "report_path",
+        type=click.Path(path_type=Path),
+        default=None,
         help="Where to write the workbook (default: next to the input).",
     )(command)
 
@@ -137,13 +151,21 @@ def _settings(config_file: Path | None, **flags: Any) -> Settings:
 
 def _refuse_overwriting_input(source: Path, target: Path | None) -> None:
     if target is not None and target.resolve() == source.resolve():
-        raise UsageError(f"the report would overwrite the planning itself ({source}): "
-                         "choose another --report path")
+        raise UsageError(
+            f"the report would overwrite the planning itself ({source}): "
+            "choose another --report path"
+        )
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet or not verbose else (logging.INFO if verbose == 1 else logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = (
+        logging.WARNING
+        if quiet or not verbose
+        else (logging.INFO if verbose == 1 else logging.DEBUG)
+    )
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _print_validation(run: ValidationRun, report: Path | None, quiet: bool) -> None:

@@ -1,6 +1,6 @@
 """The stages wired together, for every face (CLI, scheduled job, web page).
 
-    read_planning -> map_columns -> validate -> (diff -> push) -> write_report
+read_planning -> map_columns -> validate -> (diff -> push) -> write_report
 """
 
 from __future__ import annotations
@@ -95,7 +95,10 @@ def validation_summary(run: ValidationRun) -> list[tuple[str, object]]:
         ("command", "validate"),
         ("input file", str(raw.path)),
         ("input SHA-256", raw.sha256),
-        ("format", raw.file_format + (f" ({raw.encoding}, '{raw.delimiter}')" if raw.encoding else "")),
+        (
+            "format",
+            raw.file_format + (f" ({raw.encoding}, '{raw.delimiter}')" if raw.encoding else ""),
+        ),
         ("sheet", raw.sheet_name or ""),
         ("header row", checked.sheet.header_row),
         ("feed", run.feed),

@@ -145,7 +145,9 @@ def _read_workbook(
     return RawSheet(path, kind, name, rows, numbers, first_column, digest)
 
 
-def _choose_sheet(path: Path, workbook: python_calamine.CalamineWorkbook, wanted: str | None) -> str:
+def _choose_sheet(
+    path: Path, workbook: python_calamine.CalamineWorkbook, wanted: str | None
+) -> str:
     names = list(workbook.sheet_names)
     if wanted is not None:
         if wanted in names:
@@ -193,7 +195,9 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
                 if len(rows) > row_cap:
                     raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
     except csv.Error as exc:
-        raise UnreadableFileError(path, f"line {reader.line_num} is not valid CSV ({exc})") from None
+        raise UnreadableFileError(
+            path, f"line {reader.line_num} is not valid CSV ({exc})"
+        ) from None
     return RawSheet(path, "csv", None, rows, numbers, 0, digest, encoding, delimiter)
 
 
@@ -215,7 +219,7 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
 
 def _sniff_delimiter(text: str) -> str:
     """The delimiter that splits the first lines into the most consistent number of fields."""
-    sample = [line for line in text.splitlines()[:200] if line.strip()][:HEADER_SEARCH_ROWS + 30]
+    sample = [line for line in text.splitlines()[:200] if line.strip()][: HEADER_SEARCH_ROWS + 30]
     best, best_score = CSV_DELIMITERS[0], (0, 0)
     for delimiter in CSV_DELIMITERS:
         try:

@@ -36,6 +36,7 @@ _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="305496")
 _FAILED_FILL = PatternFill("solid", fgColor="F8CBAD")
 _WARNING_FILL = PatternFill("solid", fgColor="FFF2CC")
+_CELL_TYPES = (str, int, float, bool, dt.datetime, dt.date, dt.time, dt.timedelta)
 _WIDTH_SAMPLE_ROWS = 300
 _MAX_WIDTH = 60
 
@@ -65,6 +66,11 @@ def write_report(path: Path, content: ReportContent) -> Path:
     try:
         workbook.save(temporary)
         os.replace(temporary, path)
+    except BaseException:
+        for sheet in workbook.worksheets:  # finish openpyxl's row streams, or they leak
+            with contextlib.suppress(Exception):
+                sheet.close()
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -100,11 +106,21 @@ def _write_errors(ws: WriteOnlyWorksheet, problems: Sequence[Problem]) -> None:
     )
     _start_table(ws, list(ERRORS_HEADER), frame)
     for problem in problems:
-        values = (problem.row, problem.cell, problem.column, problem.value, problem.message,
-                  problem.severity)
+        values = (
+            problem.row,
+            problem.cell,
+            problem.column,
+            problem.value,
+            problem.message,
+            problem.severity,
+        )
         fill = _FAILED_FILL if problem.is_error else _WARNING_FILL
-        ws.append([_filled(ws, _safe(ws, v), fill) if i == 5 else _safe(ws, v)
-                   for i, v in enumerate(values)])
+        ws.append(
+            [
+                _filled(ws, _safe(ws, v), fill) if i == 5 else _safe(ws, v)
+                for i, v in enumerate(values)
+            ]
+        )
 
 
 def _write_summary(ws: WriteOnlyWorksheet, summary: Sequence[tuple[str, Any]]) -> None:
@@ -150,7 +166,10 @@ def _safe(ws: WriteOnlyWorksheet, value: Any) -> Any:
         value = value.to_pydatetime()
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+    if value is None or isinstance(value, _CELL_TYPES):
+        return value
+    # Anything else becomes its text, so that nothing can fail halfway through a sheet.
+    return _safe(ws, str(value))
 
 
 def _as_text(ws: WriteOnlyWorksheet, text: str) -> Cell:
@@ -172,4 +191,3 @@ def _display(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return "dd/mm/yyyy hh:mm"
     return str(value)
-

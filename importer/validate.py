@@ -44,7 +44,9 @@ _DATE_FORMATS = "dd/MM/yyyy HH:mm (24/11/2026 08:30) or yyyy-MM-dd HH:mm"
 
 KINDS: dict[str, Kind] = {
     # errors
-    "id_required": Kind("error", "mission id missing", "the mission id is empty: every row needs one"),
+    "id_required": Kind(
+        "error", "mission id missing", "the mission id is empty: every row needs one"
+    ),
     "duplicate_id": Kind(
         "error",
         "mission id used twice",
@@ -59,7 +61,9 @@ KINDS: dict[str, Kind] = {
         "error", "customerId not a whole number", "{value} is not a customer id (a whole number)"
     ),
     "date_required": Kind(
-        "error", "intervention date missing", "the intervention date is empty: every mission needs one"
+        "error",
+        "intervention date missing",
+        "the intervention date is empty: every mission needs one",
     ),
     "date_format": Kind(
         "error", "not a date", "{value} is not a date: write it as " + _DATE_FORMATS
@@ -100,7 +104,9 @@ KINDS: dict[str, Kind] = {
     ),
     "not_a_number": Kind("error", "not a number", "{value} is not a number (decimal degrees)"),
     "latitude_range": Kind(
-        "error", "latitude out of range", "latitude {value} is out of range: it must be within -90..90"
+        "error",
+        "latitude out of range",
+        "latitude {value} is out of range: it must be within -90..90",
     ),
     "longitude_range": Kind(
         "error",
@@ -108,10 +114,14 @@ KINDS: dict[str, Kind] = {
         "longitude {value} is out of range: it must be within -180..180",
     ),
     "latitude_without_longitude": Kind(
-        "error", "latitude without longitude", "a latitude without a longitude: give both or neither"
+        "error",
+        "latitude without longitude",
+        "a latitude without a longitude: give both or neither",
     ),
     "longitude_without_latitude": Kind(
-        "error", "longitude without latitude", "a longitude without a latitude: give both or neither"
+        "error",
+        "longitude without latitude",
+        "a longitude without a latitude: give both or neither",
     ),
     "flag_value": Kind(
         "error",
@@ -121,7 +131,8 @@ KINDS: dict[str, Kind] = {
     "action_value": Kind(
         "error",
         "unknown action",
-        "{value} is not an action: leave it blank, or write supprimer (delete) to cancel the mission",
+        "{value} is not an action: leave it blank, or write supprimer (delete) "
+        "to cancel the mission",
     ),
     # warnings
     "unknown_column": Kind("warning", "unknown column", "{value}"),
@@ -221,13 +232,15 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
             found.append((rows, name, str(kind)))
 
     missions = pd.DataFrame(columns, index=index)
-    missions["customerId"] = pd.array(missions["customerId"], dtype="Int64")
+    missions["customerId"] = missions["customerId"].astype("Int64")
     if settings.customer_id is not None:
         missions["customerId"] = missions["customerId"].fillna(settings.customer_id)
     for name in COORDINATE_FIELDS:
         missions[name] = pd.to_numeric(missions[name]).astype("float64")
     missions["aEnvoyer"] = (
-        missions["aEnvoyer"].where(missions["aEnvoyer"].notna(), settings.send_by_default).astype(bool)
+        missions["aEnvoyer"]
+        .where(missions["aEnvoyer"].notna(), settings.send_by_default)
+        .astype(bool)
     )
     for name in DATE_FIELDS:
         missions[name], gaps, repeats = _to_utc(missions[name], settings.timezone)
@@ -235,8 +248,19 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         found.append((index[repeats], name, "time_repeated_by_clock_change"))
 
     found += _schema_problems(errors_schema(multi_client=settings.multi_client), missions)
-    warning_columns = ["jourHeureInter", "adrRefCli", "nomVeh", "nomIndi", "prenomIndi",
-                       "nomPrenom", "latitude", "longitude", "rue", "ville", "codPost"]
+    warning_columns = [
+        "jourHeureInter",
+        "adrRefCli",
+        "nomVeh",
+        "nomIndi",
+        "prenomIndi",
+        "nomPrenom",
+        "latitude",
+        "longitude",
+        "rue",
+        "ville",
+        "codPost",
+    ]
     found += _schema_problems(warnings_schema(now=now_utc), missions[warning_columns])
 
     problems = _describe(found, sheet, missions, settings.timezone)
@@ -262,7 +286,9 @@ def _to_utc(local: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray, np.
     return first.dt.tz_convert("UTC"), gaps, repeats
 
 
-def _schema_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[tuple[pd.Index, str, str]]:
+def _schema_problems(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame
+) -> list[tuple[pd.Index, str, str]]:
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -270,9 +296,7 @@ def _schema_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[tu
     else:
         return []
     # A whole-frame check reports each failing row once per column: one entry per check.
-    cases = cases.assign(
-        column=cases["column"].where(cases["schema_context"] == "Column", None)
-    )
+    cases = cases.assign(column=cases["column"].where(cases["schema_context"] == "Column", None))
     found: list[tuple[pd.Index, str, str]] = []
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         rows = pd.Index(group["index"].dropna().unique())

@@ -104,7 +104,7 @@ def write_workbook(path: Path, title: str, headers: list[str], rows: list[list[A
                 cell.number_format = "dd/mm/yyyy hh:mm"
             elif isinstance(cell.value, dt.date):
                 cell.number_format = "dd/mm/yyyy"
-    for letter, width in zip("ABCDEFGHIJKLMNOPQR", [16, 18, 18, 14, 18, 12, 12, 34, 26, 30]):
+    for letter, width in zip("ABCDEFGHIJ", [16, 18, 18, 14, 18, 12, 12, 34, 26, 30], strict=True):
         sheet.column_dimensions[letter].width = width
     workbook.save(path)
 
