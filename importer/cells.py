@@ -78,8 +78,8 @@ def parse_datetime(cell: Any) -> Parsed:
         naive = cell.replace(tzinfo=None)
         return _to_minute(naive)
     if isinstance(cell, dt.date):
-        value, kind = _to_minute(dt.datetime(cell.year, cell.month, cell.day))
-        return value, kind or "date_without_time"
+        # A date-time cell at exactly midnight reads as a plain date: not worth a warning.
+        return _to_minute(dt.datetime(cell.year, cell.month, cell.day))
     if isinstance(cell, dt.time | dt.timedelta):
         return None, "time_without_date"
     if isinstance(cell, bool):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from importer.errors import LayoutError
@@ -58,24 +59,25 @@ class Sheet:
 def map_columns(raw: RawSheet, aliases: Mapping[str, str], *, max_rows: int) -> Sheet:
     """Find the header row of ``raw`` and map its columns; raise LayoutError if there is none."""
     header_index = _find_header(raw, aliases)
-    header = raw.rows[header_index]
+    header_row = int(raw.row_numbers[header_index])
+    header = list(raw.rows[header_index])
     data = raw.rows[header_index + 1 :]
-    numbers = raw.row_numbers[header_index + 1 :]
-    if not data:
+    if not len(data):
         raise LayoutError(
             raw.path,
-            f"has a header (row {raw.row_numbers[header_index]}) but no mission rows; "
+            f"has a header (row {header_row}) but no mission rows; "
             "an empty planning is refused so that it can never delete a day's missions",
         )
     if len(data) > max_rows:
         raise too_many_rows(raw.path, max_rows)
-    width = max(len(header), max(len(row) for row in data))
-    columns, keep = _columns(raw, header, data, width, aliases)
-    rows = [_pad(row, width) for row in data]
-    frame = pd.DataFrame(rows, index=pd.Index(numbers, name="row"), dtype=object)
-    frame = frame.iloc[:, keep]
-    frame.columns = pd.Index([c.label for c in columns])
-    header_row = raw.row_numbers[header_index]
+    columns, keep = _columns(raw, header, data, aliases)
+    numbers = raw.row_numbers[header_index + 1 :]
+    frame = pd.DataFrame(
+        data[:, keep],
+        index=pd.Index(numbers, name="row"),
+        columns=[c.label for c in columns],
+        dtype=object,  # cells stay as read: no inference of dates or numbers here
+    )
     problems = [_unknown_column_warning(c, header_row, aliases) for c in columns if c.field is None]
     return Sheet(raw, header_row, columns, frame, problems)
 
@@ -87,7 +89,7 @@ def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:
             if ID_FIELD not in fields:
                 raise LayoutError(
                     raw.path,
-                    f"has no mission id column: the header (row {raw.row_numbers[index]}) "
+                    f"has no mission id column: the header (row {int(raw.row_numbers[index])}) "
                     f"needs a column named idMission or 'N° mission'",
                 )
             return index
@@ -98,27 +100,22 @@ def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:
     )
 
 
-def _known_fields(row: list[Any], aliases: Mapping[str, str]) -> set[str]:
+def _known_fields(row: Any, aliases: Mapping[str, str]) -> set[str]:
     names = (aliases.get(normalise_header(cell)) for cell in row if isinstance(cell, str))
     return {name for name in names if name}
 
 
 def _columns(
-    raw: RawSheet,
-    header: list[Any],
-    data: list[list[Any]],
-    width: int,
-    aliases: Mapping[str, str],
+    raw: RawSheet, header: list[Any], data: np.ndarray, aliases: Mapping[str, str]
 ) -> tuple[list[Column], list[int]]:
     columns: list[Column] = []
     keep: list[int] = []
     seen_labels: set[str] = set()
     field_owner: dict[str, Column] = {}
-    for position in range(width):
+    for position, text in enumerate(header):
         letter = column_letter(raw.first_column + position)
-        text = header[position] if position < len(header) else None
         if text is None:
-            if all(position >= len(row) or row[position] is None for row in data):
+            if pd.isna(data[:, position]).all():
                 continue  # an empty column: nothing to carry
             label = f"(column {letter})"
         else:
@@ -162,10 +159,6 @@ def _closest_field(label: str, aliases: Mapping[str, str]) -> str | None:
         return None
     match = difflib.get_close_matches(key, list(aliases), n=1, cutoff=0.75)
     return aliases[match[0]] if match else None
-
-
-def _pad(row: list[Any], width: int) -> list[Any]:
-    return row if len(row) == width else (row + [None] * (width - len(row)))[:width]
 
 
 def column_letter(index: int) -> str:

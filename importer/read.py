@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import python_calamine
 
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
@@ -45,8 +47,8 @@ class RawSheet:
     path: Path
     file_format: str  # xlsx, xlsm, xls, ods or csv
     sheet_name: str | None  # None for a text file
-    rows: list[list[Any]]
-    row_numbers: list[int]  # the spreadsheet row number of each row, 1-based
+    rows: np.ndarray  # 2-D, object cells; fully blank rows already dropped
+    row_numbers: np.ndarray  # the spreadsheet row number of each row, 1-based
     first_column: int  # 0-based index of the sheet's first column (for cell letters)
     sha256: str
     encoding: str | None = None  # text files only
@@ -118,8 +120,7 @@ def _read_workbook(
         raise UnreadableFileError(path, f"is not a valid .{kind} workbook{hint}")
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        name = _choose_sheet(path, workbook, sheet)
-        calamine_sheet = workbook.get_sheet_by_name(name)
+        calamine_sheet = _choose_sheet(path, workbook, sheet)
         if calamine_sheet.height > row_cap:
             raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
         grid = calamine_sheet.to_python(skip_empty_area=True)
@@ -135,41 +136,49 @@ def _read_workbook(
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise UnreadableFileError(path, _damaged(kind)) from None
-    rows: list[list[Any]] = []
-    numbers: list[int] = []
-    for offset, cells in enumerate(grid):
-        typed = [_typed(cell) for cell in cells]
-        if any(cell is not None for cell in typed):
-            rows.append(typed)
-            numbers.append(first_row + offset + 1)
-    return RawSheet(path, kind, name, rows, numbers, first_column, digest)
+    numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
+    cells, numbers = _typed_grid(grid, numbers)
+    return RawSheet(path, kind, calamine_sheet.name, cells, numbers, first_column, digest)
 
 
 def _choose_sheet(
     path: Path, workbook: python_calamine.CalamineWorkbook, wanted: str | None
-) -> str:
+) -> python_calamine.CalamineSheet:
     names = list(workbook.sheet_names)
     if wanted is not None:
         if wanted in names:
-            return wanted
+            return workbook.get_sheet_by_name(wanted)
         raise LayoutError(path, f"has no sheet named {wanted!r}; its sheets are {_quoted(names)}")
     for meta in workbook.sheets_metadata:
         visible = meta.visible == python_calamine.SheetVisibleEnum.Visible
         if not visible or meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
             continue
-        if workbook.get_sheet_by_name(meta.name).height > 0:
-            return str(meta.name)
+        candidate = workbook.get_sheet_by_name(meta.name)
+        if candidate.height > 0:
+            return candidate
     raise LayoutError(path, "has no sheet with any content")
+
+
+def _typed_grid(grid: list[list[Any]], numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Type every cell (once per distinct value of a column) and drop fully blank rows."""
+    width = max((len(row) for row in grid), default=0)
+    cells = np.empty((len(grid), width), dtype=object)
+    for position, row in enumerate(grid):
+        cells[position, : len(row)] = row
+    for column in range(width):
+        codes, uniques = pd.factorize(cells[:, column], use_na_sentinel=True)
+        typed = np.array([_typed(value) for value in uniques] + [None], dtype=object)
+        cells[:, column] = typed[codes]  # code -1 (None) picks the trailing None
+    keep = ~pd.isna(cells).all(axis=1)
+    return cells[keep], numbers[keep]
 
 
 def _typed(cell: Any) -> Any:
     """Blank to None, whole floats to int (calamine reads every number as a float)."""
-    if cell == "" or cell is None:
-        return None
+    if isinstance(cell, str):
+        return cell if cell.strip() else None
     if isinstance(cell, float) and cell.is_integer():
         return int(cell)
-    if isinstance(cell, str) and not cell.strip():
-        return None
     return cell
 
 
@@ -182,23 +191,23 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
     text, encoding = _decode(path, data)
     delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[list[Any]] = []
-    numbers: list[int] = []
+    rows: list[list[str]] = []
+    starts: list[int] = []
     next_line = 1
     try:
         for record in reader:
             start, next_line = next_line, reader.line_num + 1
-            cells = [field if field.strip() else None for field in record]
-            if any(cell is not None for cell in cells):
-                rows.append(cells)
-                numbers.append(start)
+            if any(record):
+                rows.append(record)
+                starts.append(start)
                 if len(rows) > row_cap:
                     raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
     except csv.Error as exc:
         raise UnreadableFileError(
             path, f"line {reader.line_num} is not valid CSV ({exc})"
         ) from None
-    return RawSheet(path, "csv", None, rows, numbers, 0, digest, encoding, delimiter)
+    cells, numbers = _typed_grid(rows, np.array(starts, dtype=np.int64))
+    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter)
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:

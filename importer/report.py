@@ -30,6 +30,7 @@ from importer.columns import Sheet
 from importer.problems import Problem
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+DATE_TIME_FORMAT = "dd/mm/yyyy hh:mm"
 ERRORS_HEADER = ("row", "cell", "column", "value", "problem", "severity")
 
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -164,8 +165,15 @@ def _safe(ws: WriteOnlyWorksheet, value: Any) -> Any:
         return value
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.datetime):
+        cell = WriteOnlyCell(
+            ws,
+            value=value.astimezone(dt.UTC).replace(tzinfo=None)
+            if value.tzinfo is not None
+            else value,
+        )
+        cell.number_format = DATE_TIME_FORMAT  # as a French planner writes it
+        return cell
     if value is None or isinstance(value, _CELL_TYPES):
         return value
     # Anything else becomes its text, so that nothing can fail halfway through a sheet.

@@ -373,7 +373,7 @@ def _shown(
 
 
 def _quote(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return "(empty)"
     if isinstance(value, dt.datetime):
         return value.strftime("%d/%m/%Y %H:%M:%S" if value.second else "%d/%m/%Y %H:%M")

@@ -81,8 +81,8 @@ def test_text_that_looks_like_a_formula_is_never_evaluated(tmp_path: Path, text:
     header = [c.value for c in sheet[1]]
     comment = sheet.cell(2, header.index("commentaire") + 1)
     number = sheet.cell(2, header.index("nombre") + 1)
-    # (XML itself turns a carriage return into a line feed when the file is read back.)
-    assert comment.value == text.replace("\r", "\n") and comment.data_type == "s"
+    # (An XML reader may turn a bare carriage return into a line feed.)
+    assert comment.value in (text, text.replace("\r", "\n")) and comment.data_type == "s"
     assert number.value == -2.5 and number.data_type == "n"  # numbers stay numbers
     with zipfile.ZipFile(report) as archive:
         xml = "".join(

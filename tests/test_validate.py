@@ -91,7 +91,7 @@ WARNING_CASES = [
     ("seconds", {"jourHeureInter": "24/11/2026 08:30:15"}, ("jourHeureInter", "seconds_dropped")),
     ("seconds-in-date-cell", {"jourHeureInter": dt.datetime(2026, 11, 24, 8, 30, 15)},
      ("jourHeureInter", "seconds_dropped")),
-    ("date-without-time", {"jourHeureInter": dt.date(2026, 11, 25), "jourHeurePeremp": None},
+    ("date-without-time", {"jourHeureInter": "25/11/2026", "jourHeurePeremp": None},
      ("jourHeureInter", "date_without_time")),
     ("past", {"jourHeureInter": "02/01/2025 09:00", "jourHeurePeremp": None},
      ("jourHeureInter", "past_intervention")),
@@ -159,6 +159,12 @@ def test_accepted_date_formats_are_converted_from_the_planning_zone_to_utc(
     )
     assert checked.invalid_count == 0, checked.problems
     assert checked.missions.iloc[0]["jourHeureInter"] == utc.replace(tzinfo=dt.UTC)
+
+
+def test_a_midnight_date_cell_is_midnight_without_a_warning(tmp_path: Path) -> None:
+    checked = check(tmp_path, mission(jourHeureInter=dt.date(2026, 11, 25), jourHeurePeremp=None))
+    assert checked.problems == []
+    assert checked.missions.iloc[0]["jourHeureInter"] == dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 
 
 def test_dates_are_read_as_utc_by_default_never_in_the_machine_zone(
