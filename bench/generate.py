@@ -5,7 +5,6 @@ python bench/generate.py 100000 bench/data/planning-100k.xlsx
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import random
 import sys
@@ -13,11 +12,10 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-HEADERS = [
-    "N° mission", "Date d'intervention", "Date de péremption", "Type de mission", "Véhicule",
-    "Nom", "Prénom", "Commentaire", "Adresse de référence", "Rue", "Code postal", "Ville",
-    "À envoyer", "Latitude", "Longitude",
-]  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "samples"))
+import make_samples
+
+HEADERS = make_samples.HEADERS
 TOWNS = [("Lyon", "69003"), ("Villeurbanne", "69100"), ("Bron", "69500"), ("Bourg", "01000"),
          ("Vienne", "38200"), ("Mâcon", "71000"), ("Givors", "69700"), ("Écully", "69130")]  # fmt: skip
 STREETS = ["rue de la République", "avenue Jean Jaurès", "cours Lafayette", "rue Garibaldi",
@@ -51,31 +49,15 @@ def rows(count: int, seed: int = 20261123, start: dt.date | None = None) -> list
 def write(path: Path, data: list[list[object]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        with path.open("w", encoding="cp1252", newline="") as handle:
-            writer = csv.writer(handle, delimiter=";")
-            writer.writerow(HEADERS)
-            for row in data:
-                writer.writerow([_french(v) for v in row])
+        make_samples.write_csv(path, data)  # as French Excel exports: cp1252, ';', commas
         return path
-    workbook = Workbook(write_only=True)
+    workbook = Workbook(write_only=True)  # the samples' writer is too slow for 100k rows
     sheet = workbook.create_sheet("Planning")
     sheet.append(HEADERS)
     for row in data:
         sheet.append(row)
     workbook.save(path)
     return path
-
-
-def _french(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "VRAI" if value else "FAUX"
-    if isinstance(value, dt.datetime):
-        return value.strftime("%d/%m/%Y %H:%M")
-    if isinstance(value, float):
-        return str(value).replace(".", ",")
-    return str(value)
 
 
 if __name__ == "__main__":
