@@ -118,6 +118,8 @@ def write_csv(path: Path, rows: list[list[Any]]) -> None:
 
 
 def _as_french_text(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "VRAI" if value else "FAUX"
     if isinstance(value, dt.datetime):
