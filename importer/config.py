@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -134,13 +134,6 @@ def load_settings(
     settings = Settings(**values, ocean=OceanSettings(**ocean))
     _check(settings)
     return settings
-
-
-def with_overrides(settings: Settings, **flags: Any) -> Settings:
-    """A copy of ``settings`` with the given non-None values replaced, then checked."""
-    updated = replace(settings, **{k: v for k, v in flags.items() if v is not None})
-    _check(updated)
-    return updated
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,7 +26,6 @@ from importer.schemas.api import (
     ADDRESS_NAME_SHOWN_CHARS,
     COORDINATE_FIELDS,
     DATE_FIELDS,
-    MISSION_FIELDS,
     TEXT_FIELDS,
 )
 from importer.schemas.planning import BLAMED_FIELD, REQUIRED_KIND, errors_schema, warnings_schema
@@ -391,6 +390,3 @@ def problems_by_kind(problems: list[Problem]) -> dict[str, list[Problem]]:
         groups.setdefault(problem.kind, []).append(problem)
     return groups
 
-
-def mission_fields_present(sheet: Sheet) -> list[str]:
-    return [name for name in MISSION_FIELDS if sheet.label_of(name) is not None]
