@@ -40,18 +40,30 @@ _FALSE_WORDS = frozenset({"false", "faux", "non", "no", "0", "n"})
 _DELETE_WORDS = frozenset({"delete", "supprimer", "suppression", "supprime", "suppr"})
 
 
-def parse_column(values: pd.Series, parser: Callable[[Any], Parsed]) -> tuple[pd.Series, pd.Series]:
-    """Apply ``parser`` to every cell of a column, once per distinct value.
+def map_distinct(
+    values: np.ndarray, function: Callable[[Any], tuple[Any, ...]]
+) -> list[np.ndarray]:
+    """``function(cell)`` for every cell, called once per distinct value (blanks: once, on None).
 
-    Returns the typed values and the problem kinds, both aligned with ``values``.
+    ``function`` returns a tuple; the result is one array per tuple item, aligned with ``values``.
     """
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-    results = [parser(value) for value in uniques]
-    # Code -1 (a blank cell) picks the trailing (None, None).
-    typed = np.array([r[0] for r in results] + [None], dtype=object)[codes]
-    kinds = np.array([r[1] for r in results] + [None], dtype=object)[codes]
-    return pd.Series(typed, index=values.index, dtype=object), pd.Series(
-        kinds, index=values.index, dtype=object
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    # Code -1 (a blank cell) picks the trailing result, that of None.
+    results = [function(value) for value in uniques] + [function(None)]
+    arrays = []
+    for position in range(len(results[-1])):
+        items = np.empty(len(results), dtype=object)  # no type inference, unlike np.array
+        items[:] = [result[position] for result in results]
+        arrays.append(items[codes])
+    return arrays
+
+
+def parse_column(values: pd.Series, parser: Callable[[Any], Parsed]) -> tuple[pd.Series, pd.Series]:
+    """Apply ``parser`` to every cell of a column; the typed values and the problem kinds."""
+    typed, kinds = map_distinct(values.to_numpy(dtype=object), parser)
+    return (
+        pd.Series(typed, index=values.index, dtype=object),
+        pd.Series(kinds, index=values.index, dtype=object),
     )
 
 

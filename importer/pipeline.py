@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from importer.columns import map_columns
@@ -65,11 +66,8 @@ def validation_report(run: ValidationRun, report_path: Path) -> Path:
             where = f"{problem.column}: " if problem.column else ""
             messages.setdefault(problem.row, []).append(f"{where}{problem.message}")
     index = checked.missions.index
-    warned = {p.row for p in checked.problems if not p.is_error}
-    verdict = [
-        "invalid" if bad else ("warning" if row in warned else "valid")
-        for row, bad in zip(index, checked.invalid, strict=True)
-    ]
+    warned = index.isin([p.row for p in checked.problems if not p.is_error])
+    verdict = np.select([checked.invalid.to_numpy(), warned], ["invalid", "warning"], "valid")
     added = pd.DataFrame(
         {
             "row": index.to_numpy(),

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import python_calamine
 
+from importer.cells import map_distinct
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
 
 log = logging.getLogger(__name__)
@@ -166,9 +167,7 @@ def _typed_grid(grid: list[list[Any]], numbers: np.ndarray) -> tuple[np.ndarray,
     for position, row in enumerate(grid):
         cells[position, : len(row)] = row
     for column in range(width):
-        codes, uniques = pd.factorize(cells[:, column], use_na_sentinel=True)
-        typed = np.array([_typed(value) for value in uniques] + [None], dtype=object)
-        cells[:, column] = typed[codes]  # code -1 (None) picks the trailing None
+        (cells[:, column],) = map_distinct(cells[:, column], lambda cell: (_typed(cell),))
     keep = ~pd.isna(cells).all(axis=1)
     return cells[keep], numbers[keep]
 

@@ -389,4 +389,3 @@ def problems_by_kind(problems: list[Problem]) -> dict[str, list[Problem]]:
     for problem in sorted(problems, key=lambda p: (not p.is_error, p.row or 0)):
         groups.setdefault(problem.kind, []).append(problem)
     return groups
-
