@@ -27,6 +27,9 @@ from importer.pipeline import (
     validation_report,
 )
 from importer.problems import Problem
+from importer.sandbox import BASE_PATH, CONTROL_PATH, FAILURE_KINDS, Account, Faults, World
+from importer.sandbox import server as sandbox_server
+from importer.sandbox.world import DEFAULT_CUSTOMERS, DEFAULT_LOGIN, DEFAULT_PASSWORD
 from importer.validate import KINDS, problems_by_kind
 
 EXAMPLES_PER_KIND = 5
@@ -138,6 +141,185 @@ def validate(
     else:
         _print_validation(run, written, quiet)
     return code
+
+
+def _fail_missions(entries: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    scripted = []
+    for entry in entries:
+        id_mission, _, kinds = entry.rpartition(":")
+        if not id_mission or not kinds:
+            raise click.BadParameter(f"{entry!r}: expected IDMISSION:KIND[,KIND...]")
+        scripted.append((id_mission, kinds.split(",")))
+    return scripted
+
+
+_SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
+
+
+@main.command()
+@click.option("--host", default=sandbox_server.DEFAULT_HOST, show_default=True)
+@click.option("--port", type=int, default=sandbox_server.DEFAULT_PORT, show_default=True)
+@click.option("--login", default=None, help="Login it accepts (else OCEAN_LOGIN, else demo).")
+@click.option(
+    "--password", default=None, help="Password it accepts (else OCEAN_PASSWORD, else demo)."
+)
+@click.option(
+    "--customer",
+    "customers",
+    type=int,
+    multiple=True,
+    help="A customerId the login may use (repeat it: more than one makes the account "
+    "multi-client, and customerId required). Default: 4242.",
+)
+@click.option(
+    "--password-days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="passwordExpirationRemainingDays it answers (14 or less: the client warns).",
+)
+@click.option("--latency", type=float, default=0, help="Fault: milliseconds added to every answer.")
+@click.option(
+    "--jitter", type=float, default=0, help="Fault: plus up to this many random milliseconds."
+)
+@click.option(
+    "--error-share",
+    type=_SHARE,
+    default=0,
+    help="Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
+)
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=0,
+    help="Fault: requests per second beyond which it answers 429 (0: no limit).",
+)
+@click.option(
+    "--no-retry-after", is_flag=True, help="Fault: send 429 without a Retry-After header."
+)
+@click.option(
+    "--drop-before",
+    type=_SHARE,
+    default=0,
+    help="Fault: share of connections dropped before the change is applied.",
+)
+@click.option(
+    "--drop-after",
+    type=_SHARE,
+    default=0,
+    help="Fault: share of connections dropped after the change is applied (the ambiguous timeout).",
+)
+@click.option(
+    "--token-lifetime",
+    type=float,
+    default=12 * 3600,
+    show_default=True,
+    help="Fault: seconds a token stays valid (Ocean: 12 hours).",
+)
+@click.option(
+    "--fail-mission",
+    multiple=True,
+    metavar="ID:KIND[,KIND]",
+    help="Fault: the next requests about mission ID fail, one KIND each, in order. "
+    "KIND: " + "; ".join(f"{kind} = {what}" for kind, what in FAILURE_KINDS.items()) + ".",
+)
+@click.option(
+    "--slow-seconds",
+    type=float,
+    default=60,
+    show_default=True,
+    help="How long a 'slow' scripted failure waits.",
+)
+@click.option(
+    "--status-step",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
+)
+@click.option(
+    "--refuse-share",
+    type=_SHARE,
+    default=0.1,
+    show_default=True,
+    help="Share of sent missions that drivers refuse.",
+)
+@click.option("--seed", type=int, default=None, help="Seed of the random faults (repeatable runs).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request (access log).")
+@_friendly_errors
+def sandbox(
+    host: str,
+    port: int,
+    login: str | None,
+    password: str | None,
+    customers: tuple[int, ...],
+    password_days: int,
+    latency: float,
+    jitter: float,
+    error_share: float,
+    rate_limit: float,
+    no_retry_after: bool,
+    drop_before: float,
+    drop_after: float,
+    token_lifetime: float,
+    fail_mission: tuple[str, ...],
+    slow_seconds: float,
+    status_step: float,
+    refuse_share: float,
+    seed: int | None,
+    verbose: bool,
+) -> int:
+    """Serve a local Ocean-compatible server, for demos and tests (missions kept in memory).
+
+    It implements auth/authenticate2 and the four geomission endpoints under
+    /ocean/restapi as the vendor documents them, and lists what it holds at
+    /_sandbox/missions and /_sandbox/requests. Faults are off unless asked for; they can
+    also be changed while it runs with POST /_sandbox/faults. Stop it with Ctrl-C.
+    """
+    account = Account(
+        login or os.environ.get("OCEAN_LOGIN") or DEFAULT_LOGIN,
+        password or os.environ.get("OCEAN_PASSWORD") or DEFAULT_PASSWORD,
+        customers=customers or DEFAULT_CUSTOMERS,
+        password_days=password_days,
+    )
+    faults = Faults(
+        latency=latency / 1000,
+        jitter=jitter / 1000,
+        error_share=error_share,
+        rate_limit=rate_limit,
+        retry_after=not no_retry_after,
+        drop_before_share=drop_before,
+        drop_after_share=drop_after,
+        slow_seconds=slow_seconds,
+        token_lifetime=token_lifetime,
+        status_step=status_step,
+        refuse_share=refuse_share,
+    )
+    world = World([account], faults=faults, seed=seed)
+    try:
+        for id_mission, kinds in _fail_missions(fail_mission):
+            world.script(id_mission, *kinds)
+    except ValueError as exc:
+        raise UsageError(f"--fail-mission: {exc}") from None
+    try:
+        listening = sandbox_server.bind(host, port)
+    except OSError as exc:
+        raise UsageError(
+            f"the sandbox cannot listen on {host}:{port} ({os.strerror(exc.errno or 0)}): "
+            "choose another --port or --host"
+        ) from None
+    url = f"http://{host}:{listening.getsockname()[1]}"
+    kind = "multi-client" if account.multi_client else "customer"
+    click.echo(f"Ocean sandbox on {url}{BASE_PATH}")
+    click.echo(
+        f"  login {account.login!r} ({kind} {', '.join(map(str, account.customers))}); "
+        "password not shown"
+    )
+    click.echo(f"  missions: {url}{CONTROL_PATH}/missions   requests: {url}{CONTROL_PATH}/requests")
+    click.echo(f"  import into it: OCEAN_BASE_URL={url}{BASE_PATH} OCEAN_LOGIN={account.login} ...")
+    click.echo("  Ctrl-C to stop")
+    sandbox_server.serve_forever(world, listening, access_log=verbose)
+    return EXIT_OK
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -6,10 +6,17 @@ sees, and its message is a sentence that says what to fix (never a traceback).
     ImportError_ (base, exit 2)
     ├── UsageError            bad options or arguments                       exit 2
     ├── ConfigError           unreadable or invalid configuration            exit 2
-    └── PlanningFileError     the planning file cannot be used at all        exit 2
-        ├── UnreadableFileError   missing, corrupt, foreign or protected file
-        ├── FileLimitError        over the configured size or row limit
-        └── LayoutError           no header row, no idMission column, no rows
+    ├── PlanningFileError     the planning file cannot be used at all        exit 2
+    │   ├── UnreadableFileError   missing, corrupt, foreign or protected file
+    │   ├── FileLimitError        over the configured size or row limit
+    │   └── LayoutError           no header row, no idMission column, no rows
+    └── OceanError            a call to Ocean did not succeed
+        ├── MissionRejected       Ocean refused this change (4xx, or 200 "échec")  exit 1
+        │   ├── MissionNotFound       the mission does not exist (404)
+        │   └── MissionExists         a create for a mission that already exists
+        ├── OceanUnavailable      still failing after the retries                  exit 3
+        │   └── CircuitOpen           Ocean kept failing: calls stopped            exit 3
+        └── AuthenticationError   the login was refused                            exit 3
 
 Exit codes (DESIGN.md): 0 all good, 1 finished with invalid rows or failed changes,
 2 nothing was done, 3 the run stopped before the end.
@@ -18,6 +25,7 @@ Exit codes (DESIGN.md): 0 all good, 1 finished with invalid rows or failed chang
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -65,3 +73,61 @@ class FileLimitError(PlanningFileError):
 
 class LayoutError(PlanningFileError):
     """The file is readable but has no usable header row, id column or mission rows."""
+
+
+class OceanError(OceanImportError):
+    """A call to Ocean did not succeed; carries what Ocean said, verbatim, and the attempts."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        vendor_message: str = "",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.vendor_message = vendor_message
+        self.attempts = attempts
+
+
+class MissionRejected(OceanError):
+    """Ocean refused this one change (a 4xx, or a 200 whose message reports a failure).
+
+    The row fails; the run goes on. Retrying would get the same answer.
+    """
+
+    exit_code = EXIT_PROBLEMS
+
+
+class MissionNotFound(MissionRejected):
+    """Ocean does not know the mission (404)."""
+
+
+class MissionExists(MissionRejected):
+    """A create was refused because the mission already exists."""
+
+
+class OceanUnavailable(OceanError):
+    """Ocean could not be reached or kept failing, through every retry.
+
+    ``maybe_applied`` is True when a request may have reached Ocean before the failure (a
+    timeout or a connection dropped after sending): the change may or may not be done.
+    """
+
+    exit_code = EXIT_STOPPED
+
+    def __init__(self, message: str, *, maybe_applied: bool = False, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.maybe_applied = maybe_applied
+
+
+class CircuitOpen(OceanUnavailable):
+    """Ocean failed so many times in a row that the client stopped calling it."""
+
+
+class AuthenticationError(OceanError):
+    """Ocean refused the login (or a fresh token): nothing more can be done in this run."""
+
+    exit_code = EXIT_STOPPED

@@ -1,0 +1,468 @@
+"""The Ocean GeoMission client: authenticate, then create, modify, query and delete missions.
+
+One ``OceanClient`` per run, used as an async context manager; it holds one pooled
+``httpx.AsyncClient``, so concurrent calls share keep-alive connections::
+
+    async with OceanClient.from_settings(settings.ocean) as ocean:
+        answer = await ocean.create({"idMission": "M1", "jourHeureInter": "24/11/2026 07:30", ...})
+        status = await ocean.status("M1", customer_id=4242)
+
+What it does for the caller:
+- authenticates on first use (``auth/authenticate2``, JSON body), re-authenticates before the
+  token's 12 hours are up and once when a call is answered 401 (then gives up: exit 3);
+- sends mission fields as query parameters (``form_encoding=True`` for a form body);
+- retries what may pass (connection errors, timeouts, 429, 5xx) by the policy of
+  ``resilience.py``, and stops calling a service that keeps failing (circuit breaker);
+- reads every answer: a 200 whose message reports a failure is a failure; errors are raised
+  as the project's ``OceanError`` tree, with Ocean's own message kept verbatim;
+- warns when the password expires within 14 days.
+
+The password and the token are ``Secret`` values: they reach the wire and nothing else
+(no log line, exception message or repr shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState
+
+from importer import __version__
+from importer.config import OceanSettings, Secret
+from importer.errors import (
+    AuthenticationError,
+    ConfigError,
+    MissionExists,
+    MissionNotFound,
+    MissionRejected,
+    OceanUnavailable,
+)
+from importer.resilience import CircuitBreaker, RetryPolicy, TransientFailure
+
+log = logging.getLogger(__name__)
+
+TOKEN_LIFETIME_SECONDS = 12 * 3600.0
+# Authenticate again this long before the token expires, so no call carries a dying token.
+TOKEN_RENEWAL_MARGIN_SECONDS = 15 * 60.0
+PASSWORD_WARNING_DAYS = 14
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=60.0)
+DEFAULT_MAX_CONNECTIONS = 16
+
+_PATHS = {
+    "create": "geomission/ajoutMission",
+    "modify": "geomission/modifierMission",
+    "status": "geomission/statutMission",
+    "delete": "geomission/supprimerMission",
+}
+_VERBS = {"create": "create", "modify": "modify", "status": "query", "delete": "delete"}
+
+# Ocean's messages are free text (French). These words, accents and case aside, mean the
+# operation failed even when the HTTP status says 200.
+_FAILURE_WORDS = (
+    "echec", "erreur", "error", "fail", "impossible", "invalide", "invalid", "refus",
+    "introuvable", "inexistant", "n'existe pas", "existe deja", "not found", "already exist",
+)  # fmt: skip
+_EXISTS_WORDS = ("existe deja", "already exist")
+_NOT_FOUND_WORDS = ("introuvable", "inexistant", "n'existe pas", "not found")
+# Transport errors raised before the request could reach Ocean: nothing can have been applied.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A change Ocean confirmed."""
+
+    operation: str
+    id_mission: str
+    http_status: int
+    message: str  # Ocean's message, verbatim
+    attempts: int
+
+
+@dataclass(frozen=True)
+class MissionStatus:
+    """Where a mission stands in Ocean (all strings, as Ocean sends them)."""
+
+    id_mission: str
+    status: str
+    status_code: str
+    complement: str
+    refuse_reason: str
+    external_id: str
+    time: str
+    attempts: int
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.refuse_reason) or "refus" in _plain(self.status)
+
+
+class OceanClient:
+    """A client of one Ocean account; see the module docstring."""
+
+    def __init__(
+        self,
+        base_url: str,
+        login: str,
+        password: Secret,
+        *,
+        form_encoding: bool = False,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        token_lifetime: float = TOKEN_LIFETIME_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.login = login
+        self._password = password
+        self.form_encoding = form_encoding
+        self.retry = retry or RetryPolicy(before_sleep=_log_retry)
+        self.breaker = breaker or CircuitBreaker()
+        self.token_lifetime = token_lifetime
+        self.clock = clock
+        self.password_expires_in_days: int | None = None
+        self.authentications = 0
+        self._token: Secret | None = None
+        self._token_obtained_at = 0.0
+        self._token_lock = asyncio.Lock()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"Accept": "application/json", "User-Agent": f"ocean-import/{__version__}"},
+            transport=transport,
+            verify=verify,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: OceanSettings, **options: Any) -> OceanClient:
+        """A client from the ``[ocean]`` settings; a sentence says what is missing."""
+        missing = [
+            variable
+            for value, variable in (
+                (settings.base_url, "OCEAN_BASE_URL"),
+                (settings.login, "OCEAN_LOGIN"),
+                (settings.password, "OCEAN_PASSWORD"),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                "the Ocean connection is not configured: set "
+                + ", ".join(missing)
+                + " (or [ocean] base_url, login, password_file in the configuration file)"
+            )
+        assert settings.base_url and settings.login and settings.password
+        return cls(
+            settings.base_url,
+            settings.login,
+            settings.password,
+            form_encoding=settings.form_encoding,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"OceanClient(base_url={self.base_url!r}, login={self.login!r})"
+
+    async def __aenter__(self) -> OceanClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the four operations -------------------------------------------------------------
+
+    async def create(self, fields: Mapping[str, str]) -> Answer:
+        """``ajoutMission``; raises ``MissionExists`` when Ocean already has the mission."""
+        return await self._change("create", fields)
+
+    async def modify(self, fields: Mapping[str, str]) -> Answer:
+        """``modifierMission``; raises ``MissionNotFound`` when Ocean does not have it."""
+        return await self._change("modify", fields)
+
+    async def delete(self, id_mission: str, customer_id: int | None = None) -> Answer:
+        """``supprimerMission``; raises ``MissionNotFound`` when Ocean does not have it."""
+        return await self._change("delete", _key(id_mission, customer_id))
+
+    async def status(self, id_mission: str, customer_id: int | None = None) -> MissionStatus:
+        """``statutMission``; raises ``MissionNotFound`` when Ocean does not have it."""
+        params = _key(id_mission, customer_id)
+        response, attempts = await self._call("status", params)
+        if response.status_code != 200:
+            raise _rejection("status", id_mission, response, attempts)
+        body = _json(response)
+        return MissionStatus(
+            id_mission=id_mission,
+            status=str(body.get("status") or ""),
+            status_code=str(body.get("statusCode") or ""),
+            complement=str(body.get("complement") or ""),
+            refuse_reason=str(body.get("commentRefuseReason") or ""),
+            external_id=str(body.get("externalMissionId") or ""),
+            time=str(body.get("time") or ""),
+            attempts=attempts,
+        )
+
+    async def _change(self, operation: str, params: Mapping[str, str]) -> Answer:
+        id_mission = params["idMission"]
+        response, attempts = await self._call(operation, params)
+        message = str(_json(response).get("message") or response.text[:500])
+        if response.status_code in (200, 201) and not _reports_failure(message):
+            return Answer(operation, id_mission, response.status_code, message, attempts)
+        raise _rejection(operation, id_mission, response, attempts)
+
+    # -- one call: retries, re-authentication, the breaker -------------------------------
+
+    async def _call(self, operation: str, params: Mapping[str, str]) -> tuple[httpx.Response, int]:
+        attempts = 0
+        maybe_applied = False
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    attempts += 1
+                    try:
+                        response = await self._attempt(operation, params)
+                    except TransientFailure as failure:
+                        maybe_applied = maybe_applied or failure.maybe_applied
+                        raise
+        except TransientFailure as last:
+            raise OceanUnavailable(
+                f"Ocean did not {_VERBS[operation]} mission {params['idMission']} after "
+                f"{attempts} attempts: {last.reason}",
+                http_status=last.http_status,
+                vendor_message=last.vendor_message,
+                attempts=attempts,
+                maybe_applied=maybe_applied and operation != "status",
+            ) from None
+        return response, attempts
+
+    async def _attempt(self, operation: str, params: Mapping[str, str]) -> httpx.Response:
+        token = await self._current_token()
+        response = await self._exchange(self._mission_request(operation, params, token))
+        if response.status_code == 401:
+            # The token expired early or was revoked: one fresh token, one more try.
+            token = await self._renew_token(stale=token)
+            response = await self._exchange(self._mission_request(operation, params, token))
+            if response.status_code == 401:
+                raise AuthenticationError(
+                    f"Ocean refused a fresh token for login {self.login!r} (HTTP 401): "
+                    f"{_json(response).get('message', '')}",
+                    http_status=401,
+                    vendor_message=str(_json(response).get("message", "")),
+                )
+        return response
+
+    def _mission_request(
+        self, operation: str, params: Mapping[str, str], token: Secret
+    ) -> httpx.Request:
+        headers = {"X-AUTH-TOKEN": token.reveal()}
+        path = _PATHS[operation]
+        if operation == "status":
+            return self._http.build_request("GET", path, params=params, headers=headers)
+        if self.form_encoding:
+            return self._http.build_request("POST", path, data=params, headers=headers)
+        return self._http.build_request("POST", path, params=params, headers=headers)
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send one request; a failure that may pass becomes ``TransientFailure``."""
+        self.breaker.before_attempt()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            self.breaker.record_failure()
+            raise TransientFailure(
+                _describe(exc), maybe_applied=not isinstance(exc, _NOT_SENT)
+            ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            message = str(_json(response).get("message") or "")
+            if response.status_code >= 500:
+                self.breaker.record_failure()
+            raise TransientFailure(
+                f"HTTP {response.status_code}" + (f" « {message} »" if message else ""),
+                http_status=response.status_code,
+                vendor_message=message,
+                retry_after=_retry_after(response),
+                # A 5xx may come after the change was applied; a 429 comes before.
+                maybe_applied=response.status_code >= 500,
+            )
+        self.breaker.record_success()
+        return response
+
+    # -- the token -----------------------------------------------------------------------
+
+    async def _current_token(self) -> Secret:
+        token = self._token
+        if token is not None and not self._token_expiring():
+            return token
+        async with self._token_lock:
+            if self._token is None or self._token_expiring():
+                await self._authenticate()
+            assert self._token is not None
+            return self._token
+
+    async def _renew_token(self, stale: Secret) -> Secret:
+        async with self._token_lock:
+            # Concurrent calls that all got a 401 share one new token.
+            if self._token is stale:
+                await self._authenticate()
+            assert self._token is not None
+            return self._token
+
+    def _token_expiring(self) -> bool:
+        age = self.clock() - self._token_obtained_at
+        return age >= self.token_lifetime - TOKEN_RENEWAL_MARGIN_SECONDS
+
+    async def _authenticate(self) -> None:
+        credentials = {"login": self.login, "password": self._password.reveal()}
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    response = await self._exchange(
+                        self._http.build_request("POST", "auth/authenticate2", json=credentials)
+                    )
+        except TransientFailure as failure:
+            raise OceanUnavailable(
+                f"Ocean could not be reached to log in at {_host(self.base_url)}: {failure.reason}",
+                http_status=failure.http_status,
+            ) from None
+        body = _json(response)
+        token = body.get("token")
+        if response.status_code not in (200, 201) or not token:
+            message = str(body.get("message") or "")
+            raise AuthenticationError(
+                f"Ocean refused the login {self.login!r} (HTTP {response.status_code}"
+                + (f" « {message} »" if message else "")
+                + "): check the login and password (OCEAN_LOGIN, OCEAN_PASSWORD)",
+                http_status=response.status_code,
+                vendor_message=message,
+            )
+        self._token = Secret(str(token))
+        self._token_obtained_at = self.clock()
+        self.authentications += 1
+        self._note_password_expiry(body.get("passwordExpirationRemainingDays"))
+
+    def _note_password_expiry(self, days: object) -> None:
+        if not isinstance(days, int) or isinstance(days, bool):
+            return
+        first = self.password_expires_in_days is None
+        self.password_expires_in_days = days
+        if first and days <= PASSWORD_WARNING_DAYS:
+            when = "today (or the account does not report it)" if days == 0 else f"in {days} days"
+            log.warning(
+                "The Ocean password of login %r expires %s: change it, then update "
+                "OCEAN_PASSWORD or the password file, or scheduled imports will start failing.",
+                self.login,
+                when,
+            )
+
+
+def _key(id_mission: str, customer_id: int | None) -> dict[str, str]:
+    params = {"idMission": id_mission}
+    if customer_id is not None:
+        params["customerId"] = str(customer_id)
+    return params
+
+
+def _rejection(
+    operation: str, id_mission: str, response: httpx.Response, attempts: int
+) -> MissionRejected:
+    """The exception for an answer that refuses the change (never retried)."""
+    message = str(_json(response).get("message") or response.text[:500])
+    plain = _plain(message)
+    kind: type[MissionRejected] = MissionRejected
+    if response.status_code == 404 or any(word in plain for word in _NOT_FOUND_WORDS):
+        kind = MissionNotFound
+    if operation == "create" and any(word in plain for word in _EXISTS_WORDS):
+        kind = MissionExists
+    return kind(
+        f"Ocean refused to {_VERBS[operation]} mission {id_mission} "
+        f"(HTTP {response.status_code}): {message or 'no message'}",
+        http_status=response.status_code,
+        vendor_message=message,
+        attempts=attempts,
+    )
+
+
+def _reports_failure(message: str) -> bool:
+    plain = _plain(message)
+    return any(word in plain for word in _FAILURE_WORDS)
+
+
+def _plain(text: str) -> str:
+    """Lower case, no accents, straight apostrophes: how messages are matched."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), or None."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        return f"cannot connect ({type(exc).__name__})"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "no free connection in time"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was dropped before the answer"
+    return f"network error ({type(exc).__name__})"
+
+
+def _host(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    return str(httpx.URL(url).copy_with(username=None, password=None))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome else None
+    reason = failure.reason if isinstance(failure, TransientFailure) else repr(failure)
+    log.info(
+        "attempt %d failed (%s); next try in %.1f s",
+        state.attempt_number,
+        reason,
+        state.upcoming_sleep,
+    )
