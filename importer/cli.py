@@ -2,35 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from importer import __version__
-from importer.config import Settings, load_settings
+from importer.config import OceanSettings, Secret, Settings, load_settings
+from importer.diff import ACTIONS, SCOPES, Guard, Plan, Scope
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, OceanImportError, UsageError
+from importer.ocean import OceanClient
 from importer.pipeline import (
+    ImportOptions,
+    ImportRun,
     ValidationRun,
     check_file,
     default_feed,
     default_report_path,
+    finish_run,
+    import_report,
+    load_saved_plan,
+    make_plan,
+    run_import,
+    save_plan,
     validation_report,
 )
 from importer.problems import Problem
-from importer.sandbox import BASE_PATH, CONTROL_PATH, FAILURE_KINDS, Account, Faults, World
+from importer.push import DEFAULT_CONCURRENCY, Outcome
+from importer.sandbox import (
+    BASE_PATH,
+    CONTROL_PATH,
+    FAILURE_KINDS,
+    Account,
+    Faults,
+    SandboxServer,
+    World,
+)
 from importer.sandbox import server as sandbox_server
 from importer.sandbox.world import DEFAULT_CUSTOMERS, DEFAULT_LOGIN, DEFAULT_PASSWORD
-from importer.validate import KINDS, problems_by_kind
+from importer.state import DEFAULT_STATE_PATH, StateStore, open_state
+from importer.validate import KINDS, Checked, problems_by_kind
 
 EXAMPLES_PER_KIND = 5
 log = logging.getLogger("importer")
@@ -141,6 +168,381 @@ def validate(
     else:
         _print_validation(run, written, quiet)
     return code
+
+
+def _import_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--feed", default=None, help="Planning stream name (default: from the file name)."
+        ),
+        click.option(
+            "--scope",
+            type=click.Choice(SCOPES),
+            default="days",
+            show_default=True,
+            help="days: the file speaks for the days it covers; feed: for its whole feed.",
+        ),
+        click.option(
+            "--delete-past", is_flag=True, help="Also delete absent missions already past."
+        ),
+        click.option("--no-delete", is_flag=True, help="Never delete: only create and modify."),
+        click.option("--allow-mass-delete", is_flag=True, help="Override the mass-delete guard."),
+        click.option(
+            "--state",
+            "state_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"State store (default {DEFAULT_STATE_PATH}; one run at a time).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@_report_options
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Save the exact plan as JSON, to apply later with `run --plan`.",
+)
+@_import_options
+@_common_options
+@_friendly_errors
+def plan(
+    file: Path,
+    report_path: Path | None,
+    no_report: bool,
+    out_path: Path | None,
+    feed: str | None,
+    scope: Scope,
+    delete_past: bool,
+    no_delete: bool,
+    allow_mass_delete: bool,
+    state_path: Path | None,
+    config_file: Path | None,
+    sheet: str | None,
+    timezone: str | None,
+    customer_id: int | None,
+    as_json: bool,
+    verbose: int,
+    quiet: bool,
+) -> int:
+    """Show what `run` would do with FILE: the creates, modifies and deletes. No network.
+
+    Writes the plan workbook (every row with its planned action, the fields that differ)
+    and, with --out, the exact plan for `run --plan` to apply.
+    """
+    _configure_logging(verbose, quiet)
+    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    target = None if no_report else (report_path or default_report_path(file, "plan"))
+    _refuse_overwriting_input(file, target)
+    options = _options(file, feed, scope, delete_past, no_delete, allow_mass_delete, dry_run=True)
+    started = dt.datetime.now(dt.UTC)
+    with open_state(state_path) as state:
+        checked = check_file(file, settings)
+        the_plan = make_plan(checked, state, options, now=started)
+        run = ImportRun(
+            checked, the_plan, options, started, dt.datetime.now(dt.UTC), state_path=str(state.path)
+        )
+        if out_path:
+            save_plan(the_plan, checked, state, out_path)
+        written = import_report(run, target) if target else None
+    _show_import(run, written, as_json, quiet, out_path)
+    return run.exit_code
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@_report_options
+@click.option("--dry-run", is_flag=True, help="Only show the plan (the same as `plan`).")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Apply exactly this saved plan (refused if the file or the state changed since).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Calls to Ocean in flight at once.",
+)
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Import into a sandbox started for this run (a demo: nothing leaves the machine; "
+    "the state is a throwaway one unless --state is given).",
+)
+@_import_options
+@_common_options
+@click.pass_context
+@_friendly_errors
+def run(
+    context: click.Context,
+    file: Path,
+    report_path: Path | None,
+    no_report: bool,
+    dry_run: bool,
+    plan_path: Path | None,
+    concurrency: int,
+    use_sandbox: bool,
+    feed: str | None,
+    scope: Scope,
+    delete_past: bool,
+    no_delete: bool,
+    allow_mass_delete: bool,
+    state_path: Path | None,
+    config_file: Path | None,
+    sheet: str | None,
+    timezone: str | None,
+    customer_id: int | None,
+    as_json: bool,
+    verbose: int,
+    quiet: bool,
+) -> int:
+    """Import FILE into Ocean: validate, work out the changes, push them, write the results.
+
+    Exit 0 when every row is valid and every change applied; 1 when some rows are invalid
+    or some changes failed (see the results workbook); 2 when nothing was done (bad file,
+    bad configuration); 3 when the run stopped early (login refused, Ocean unreachable, the
+    mass-delete guard, another run holding the state, Ctrl-C): the next run picks up.
+    """
+    if dry_run:
+        return int(
+            context.invoke(
+                plan,
+                file=file,
+                report_path=report_path,
+                no_report=no_report,
+                out_path=None,
+                feed=feed,
+                scope=scope,
+                delete_past=delete_past,
+                no_delete=no_delete,
+                allow_mass_delete=allow_mass_delete,
+                state_path=state_path,
+                config_file=config_file,
+                sheet=sheet,
+                timezone=timezone,
+                customer_id=customer_id,
+                as_json=as_json,
+                verbose=verbose,
+                quiet=quiet,
+            )
+            or 0
+        )
+    _configure_logging(verbose, quiet)
+    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    target = None if no_report else (report_path or default_report_path(file, "run"))
+    _refuse_overwriting_input(file, target)
+    options = _options(
+        file, feed, scope, delete_past, no_delete, allow_mass_delete, concurrency=concurrency
+    )
+    with contextlib.ExitStack() as stack:
+        if use_sandbox:
+            server = stack.enter_context(_demo_sandbox(settings))
+            settings = replace(
+                settings,
+                ocean=OceanSettings(
+                    base_url=server.base_url, login=DEFAULT_LOGIN, password=Secret(DEFAULT_PASSWORD)
+                ),
+            )
+            state_path = state_path or Path(":memory:")
+        ocean = OceanClient.from_settings(settings.ocean, max_connections=concurrency)
+        state = stack.enter_context(open_state(state_path))
+        state.lock()
+        started = dt.datetime.now(dt.UTC)
+        checked = check_file(file, settings)
+        if plan_path:
+            the_plan = load_saved_plan(plan_path, checked, state)
+        else:
+            the_plan = make_plan(checked, state, options, now=started)
+        outcome_hook, finish_progress = _progress(len(the_plan.changes), quiet or as_json)
+        try:
+            result = asyncio.run(
+                _interruptible(checked, the_plan, options, state, ocean, started, outcome_hook)
+            )
+        finally:
+            finish_progress()
+        written = import_report(result, target) if target else None
+        finish_run(result, state, written)
+    _show_import(result, written, as_json, quiet, None)
+    return result.exit_code
+
+
+def _options(
+    file: Path,
+    feed: str | None,
+    scope: Scope,
+    delete_past: bool,
+    no_delete: bool,
+    allow_mass_delete: bool,
+    *,
+    dry_run: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> ImportOptions:
+    return ImportOptions(
+        feed=feed or default_feed(file),
+        scope=scope,
+        delete_past=delete_past,
+        guard=Guard(allow=allow_mass_delete, never_delete=no_delete),
+        concurrency=concurrency,
+        dry_run=dry_run,
+    )
+
+
+def _where(line: dict[Any, Any]) -> str:
+    """Where a results line points: its row, or the mission for a deletion."""
+    return f"row {int(line['row'])}" if pd.notna(line["row"]) else f"mission {line['idMission']}"
+
+
+def _demo_sandbox(settings: Settings) -> SandboxServer:
+    customers = (settings.customer_id,) if settings.customer_id else DEFAULT_CUSTOMERS
+    world = World([Account(DEFAULT_LOGIN, DEFAULT_PASSWORD, customers=customers)])
+    return SandboxServer(world)
+
+
+async def _interruptible(
+    checked: Checked,
+    the_plan: Plan,
+    options: ImportOptions,
+    state: StateStore,
+    ocean: OceanClient,
+    started: dt.datetime,
+    on_outcome: Callable[[Outcome], None],
+) -> ImportRun:
+    """Run the import; a first Ctrl-C (or SIGTERM) lets the calls in flight finish, a second
+    cuts them short (they are recorded as unknown, and checked by the next run)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+            return
+        stop.set()
+        click.echo(
+            "ocean-import: stopping after the calls in flight (again to cut them short)", err=True
+        )
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        async with ocean:
+            return await run_import(
+                checked,
+                the_plan,
+                options,
+                state,
+                ocean,
+                started=started,
+                stop=stop,
+                on_outcome=on_outcome,
+            )
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _progress(total: int, silent: bool) -> tuple[Callable[[Outcome], None], Callable[[], None]]:
+    """A progress bar on a terminal; a log line every 10 seconds otherwise."""
+    if total and not silent and sys.stderr.isatty():
+        bar = Progress(
+            TextColumn("pushing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        task = bar.add_task("push", total=total)
+        bar.start()
+        return (lambda _: bar.advance(task)), bar.stop
+    done = [0, time.monotonic()]
+
+    def tick(_: Outcome) -> None:
+        done[0] += 1
+        if time.monotonic() - done[1] >= 10:
+            done[1] = time.monotonic()
+            log.warning("pushed %d of %d changes", done[0], total)
+
+    return tick, lambda: None
+
+
+def _show_import(
+    run: ImportRun, report: Path | None, as_json: bool, quiet: bool, saved: Path | None
+) -> None:
+    lines = run.lines()
+    if as_json:
+        body = {
+            "exit_code": run.exit_code,
+            "file": str(run.checked.sheet.raw.path),
+            "feed": run.plan.feed,
+            "dry_run": run.options.dry_run,
+            "rows": run.checked.row_count,
+            "invalid": run.checked.invalid_count,
+            "actions": {k: int(v) for k, v in lines["action"].value_counts().items()},
+            "outcomes": {k: int(v) for k, v in lines["outcome"].value_counts().items()},
+            "stopped": run.stopped,
+            "mass_delete_guard": run.plan.guard_message,
+            "report": str(report) if report else None,
+            "plan": str(saved) if saved else None,
+        }
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    checked = run.checked
+    actions = lines["action"].value_counts()
+    what = ", ".join(f"{int(actions.get(a, 0))} {a}" for a in ACTIONS if actions.get(a, 0))
+    verb = "would do" if run.options.dry_run else "did"
+    console.print(
+        f"[bold]{escape(checked.sheet.raw.path.name)}[/] (feed {escape(run.plan.feed)}): "
+        f"{checked.row_count} rows, {what or 'nothing to do'}"
+    )
+    if run.outcomes is not None:
+        outcomes = lines.loc[lines["action"].isin(["create", "modify", "delete"]), "outcome"]
+        counted = outcomes.value_counts()
+        console.print(
+            "Ocean: " + (", ".join(f"{int(n)} {o}" for o, n in counted.items()) or "no call")
+        )
+    elif not quiet and run.plan.mutating:
+        console.print(f"It {verb}:")
+        changes = lines[lines["action"].isin(["create", "modify", "delete"])]
+        for line in changes.head(20).to_dict(orient="records"):
+            console.print(
+                f"  {line['action']:<7} {escape(_where(line))}: {escape(str(line['message']))}"
+            )
+        more = int(lines["action"].isin(["create", "modify", "delete"]).sum()) - 20
+        if more > 0:
+            console.print(f"  ...and {more} more (see the workbook)")
+    if run.plan.guard_message:
+        console.print(f"[red]Mass-delete guard[/]: {escape(run.plan.guard_message)}")
+    if run.plan.kept_past:
+        console.print(f"{run.plan.kept_past} absent missions already past are kept (--delete-past)")
+    if run.stopped:
+        console.print(f"[red]Stopped[/]: {escape(run.stopped)}")
+    failed = lines[lines["outcome"].isin(["failed", "unknown"])]
+    if not quiet:
+        for line in failed.head(10).to_dict(orient="records"):
+            message = escape(str(line["message"]))
+            console.print(f"  [red]{line['outcome']}[/] {escape(_where(line))}: {message}")
+        if checked.invalid_count:
+            console.print(
+                f"{checked.invalid_count} invalid rows were not sent (see the Errors sheet)"
+            )
+    if saved:
+        console.print(f"Plan saved: {escape(str(saved))}")
+    if report:
+        console.print(f"Report: {escape(str(report))}")
 
 
 def _fail_missions(entries: tuple[str, ...]) -> list[tuple[str, list[str]]]:

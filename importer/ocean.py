@@ -193,6 +193,10 @@ class OceanClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def authenticate(self) -> None:
+        """Log in now: a run does this first, so that a refused login stops it before any change."""
+        await self._current_token()
+
     # -- the four operations -------------------------------------------------------------
 
     async def create(self, fields: Mapping[str, str]) -> Answer:

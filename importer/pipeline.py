@@ -5,19 +5,39 @@ read_planning -> map_columns -> validate -> (diff -> push) -> write_report
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from importer.columns import map_columns
 from importer.config import Settings
+from importer.diff import (
+    NO_CUSTOMER,
+    Guard,
+    Plan,
+    Scope,
+    diff,
+    differing_fields,
+    dumps,
+    plan_from_json,
+    plan_to_json,
+)
+from importer.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED, UsageError
+from importer.ocean import OceanClient
+from importer.push import DEFAULT_CONCURRENCY, Outcome, push
 from importer.read import read_planning
 from importer.report import ReportContent, write_report
 from importer.schemas.aliases import alias_table
+from importer.state import StateStore
 from importer.validate import Checked, validate
 
 _DIGITS_AND_DATES = re.compile(r"\d+")
@@ -110,3 +130,309 @@ def validation_summary(run: ValidationRun) -> list[tuple[str, object]]:
         ("errors", checked.error_count),
         ("warnings", checked.warning_count),
     ]
+
+
+# --- plan and run ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportOptions:
+    feed: str
+    scope: Scope = "days"
+    delete_past: bool = False
+    guard: Guard = field(default_factory=Guard)
+    concurrency: int = DEFAULT_CONCURRENCY
+    dry_run: bool = False
+
+
+@dataclass
+class ImportRun:
+    """One plan or run: the checked planning, the plan, and (for a run) what happened."""
+
+    checked: Checked
+    plan: Plan
+    options: ImportOptions
+    started: dt.datetime
+    finished: dt.datetime | None = None
+    outcomes: list[Outcome] | None = None  # None: nothing was pushed (dry run, guard)
+    stopped: str | None = None
+    base_url: str | None = None
+    state_path: str | None = None
+    run_id: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped:
+            return EXIT_STOPPED
+        failed = any(o.outcome in ("failed", "unknown") for o in self.outcomes or [])
+        return EXIT_PROBLEMS if failed or self.checked.invalid_count else EXIT_OK
+
+    def lines(self) -> pd.DataFrame:
+        """One line per input row, then one per deletion: action, outcome, status, message."""
+        return result_lines(self)
+
+    def counts(self) -> dict[str, int]:
+        lines = self.lines()
+        counts = {f"action {k}": int(v) for k, v in lines["action"].value_counts().items()}
+        counts |= {f"outcome {k}": int(v) for k, v in lines["outcome"].value_counts().items()}
+        return counts
+
+
+def make_plan(
+    checked: Checked, state: StateStore, options: ImportOptions, *, now: dt.datetime
+) -> Plan:
+    """The diff against the state, with the fields that differ for each modify."""
+    plan = diff(
+        checked,
+        state.known(),
+        feed=options.feed,
+        now=now,
+        scope=options.scope,
+        delete_past=options.delete_past,
+        guard=options.guard,
+    )
+    modifies = plan.changes[plan.changes["action"] == "modify"]
+    keys = zip(modifies["customer_id"].astype(int), modifies["id_mission"], strict=True)
+    return replace(plan, differs=differing_fields(plan.changes, state.accepted_payloads(keys)))
+
+
+def load_saved_plan(path: Path, checked: Checked, state: StateStore) -> Plan:
+    """A plan saved by ``plan --out``; refused when the file or the state changed since."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        saved_sha, saved_generation = data["input_sha256"], data["state_generation"]
+        plan = plan_from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"{path} is not a plan saved by `ocean-import plan --out`: {exc}"
+        ) from None
+    if saved_sha != checked.sheet.raw.sha256:
+        raise UsageError(
+            f"the plan {path.name} was made from another version of {checked.sheet.raw.path.name}: "
+            "make a new plan"
+        )
+    if saved_generation != state.generation():
+        raise UsageError(
+            f"the plan {path.name} is stale: the state changed since it was made "
+            "(another run imported in between); make a new plan"
+        )
+    return plan
+
+
+def save_plan(plan: Plan, checked: Checked, state: StateStore, path: Path) -> Path:
+    data = plan_to_json(
+        plan,
+        input_file=str(checked.sheet.raw.path),
+        input_sha256=checked.sheet.raw.sha256,
+        state_generation=state.generation(),
+        made_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    _write_atomically(path, dumps(data))
+    return path
+
+
+async def run_import(
+    checked: Checked,
+    plan: Plan,
+    options: ImportOptions,
+    state: StateStore,
+    ocean: OceanClient,
+    *,
+    started: dt.datetime,
+    stop: asyncio.Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> ImportRun:
+    """Push the plan (unless the guard stops it) and record the run in the state."""
+    raw = checked.sheet.raw
+    run = ImportRun(
+        checked,
+        plan,
+        options,
+        started,
+        base_url=ocean.base_url,
+        state_path=str(state.path or ":memory:"),
+    )
+    run.run_id = state.begin_run(
+        "run", file=str(raw.path), sha256=raw.sha256, feed=options.feed, dry_run=False
+    )
+    if plan.guard_message:
+        run.stopped = f"mass-delete guard: {plan.guard_message}"
+    else:
+        result = await push(
+            plan,
+            ocean,
+            state,
+            run.run_id,
+            concurrency=options.concurrency,
+            stop=stop,
+            on_outcome=on_outcome,
+        )
+        run.outcomes, run.stopped = result.outcomes, result.stopped
+    run.finished = dt.datetime.now(dt.UTC)
+    return run
+
+
+def finish_run(run: ImportRun, state: StateStore, report: Path | None) -> None:
+    if run.run_id is not None:
+        state.finish_run(
+            run.run_id,
+            exit_code=run.exit_code,
+            counts=run.counts(),
+            stopped_reason=run.stopped,
+            report=str(report) if report else None,
+        )
+
+
+def result_lines(run: ImportRun) -> pd.DataFrame:
+    checked, plan = run.checked, run.plan
+    index = checked.missions.index
+    actions = plan.row_actions.reindex(index).fillna("invalid")
+    lines = pd.DataFrame({"row": index.to_numpy(), "action": actions.to_numpy()}, index=index)
+    lines["outcome"] = "skipped"
+    lines["http_status"] = None
+    lines["message"] = None
+    lines["attempts"] = 0
+    lines["remote_status"] = None
+    problems = _row_messages(checked)
+    invalid = lines["action"] == "invalid"
+    lines.loc[invalid, "message"] = [problems.get(row, "invalid") for row in index[invalid]]
+    unchanged = lines["action"] == "unchanged"
+    lines.loc[unchanged, "message"] = "unchanged since the last import: no call"
+    by_row: dict[int, Outcome] = {}
+    deletions: list[Outcome] = []
+    if run.outcomes is not None:
+        for outcome in run.outcomes:
+            if outcome.row is None:
+                deletions.append(outcome)
+            else:
+                by_row[outcome.row] = outcome
+    else:
+        pending = "planned (dry run)" if run.options.dry_run else "not attempted"
+        for line in plan.changes.to_dict(orient="records"):
+            row = None if pd.isna(line["row"]) else int(line["row"])
+            outcome = Outcome(
+                row,
+                int(line["customer_id"]),
+                str(line["id_mission"]),
+                str(line["action"]),
+                "not_attempted",
+                message=_planned_message(plan, line, pending, run.stopped),
+            )
+            if row is None:
+                deletions.append(outcome)
+            else:
+                by_row[row] = outcome
+    for row, outcome in by_row.items():
+        lines.loc[row, ["outcome", "http_status", "message", "attempts"]] = [
+            outcome.outcome,
+            outcome.http_status,
+            outcome.message,
+            outcome.attempts,
+        ]
+    extra = pd.DataFrame(
+        [
+            {
+                "row": None,
+                "action": "delete",
+                "outcome": o.outcome,
+                "http_status": o.http_status,
+                "message": o.message,
+                "attempts": o.attempts,
+                "remote_status": None,
+                "idMission": o.id_mission,
+                "customerId": None if o.customer_id == NO_CUSTOMER else o.customer_id,
+            }
+            for o in deletions
+        ],
+        columns=[*lines.columns, "idMission", "customerId"],
+    )
+    return pd.concat([lines, extra], ignore_index=True)
+
+
+def _planned_message(plan: Plan, line: Any, pending: str, stopped: str | None) -> str:
+    if line["action"] == "modify":
+        fields = plan.differs.get((int(line["customer_id"]), str(line["id_mission"])), [])
+        detail = f"changes: {', '.join(fields)}" if fields else "changes"
+    elif line["action"] == "delete" and pd.isna(line["row"]):
+        detail = "no longer in the file"
+    elif line["action"] == "delete":
+        detail = "cancelled by the action column"
+    else:
+        detail = "new mission"
+    if stopped:
+        return f"{detail}; not attempted: {stopped}"
+    return f"{detail}; {pending}"
+
+
+def _row_messages(checked: Checked) -> dict[int, str]:
+    messages: dict[int, list[str]] = {}
+    for problem in checked.problems:
+        if problem.row is not None and problem.is_error:
+            where = f"{problem.column}: " if problem.column else ""
+            messages.setdefault(problem.row, []).append(f"{where}{problem.message}")
+    return {row: "; ".join(texts) for row, texts in messages.items()}
+
+
+def import_report(run: ImportRun, report_path: Path) -> Path:
+    """The results (or plan) workbook: every row with its outcome, every problem, the counts."""
+    checked = run.checked
+    lines = run.lines()
+    rows_part = lines.iloc[: len(checked.missions)].set_index(checked.missions.index)
+    added = rows_part[list(RESULT_COLUMNS)]
+    failed = rows_part["outcome"].isin(["failed", "unknown"]) | (rows_part["action"] == "invalid")
+    extra = lines.iloc[len(checked.missions) :]
+    id_label = checked.sheet.label_of("idMission") or "idMission"
+    customer_label = checked.sheet.label_of("customerId") or "customerId"
+    extra_rows = extra[list(RESULT_COLUMNS)].copy()
+    extra_rows[id_label] = extra["idMission"].to_numpy()
+    if customer_label in checked.sheet.cells.columns:
+        extra_rows[customer_label] = extra["customerId"].to_numpy()
+    content = ReportContent(
+        sheet=checked.sheet,
+        added=added,
+        failed=failed,
+        problems=checked.problems,
+        summary=import_summary(run),
+        extra_rows=extra_rows,
+        extra_failed=extra["outcome"].isin(["failed", "unknown"]).tolist(),
+    )
+    return write_report(report_path, content)
+
+
+RESULT_COLUMNS = ("row", "action", "outcome", "http_status", "message", "attempts", "remote_status")
+
+
+def import_summary(run: ImportRun) -> list[tuple[str, object]]:
+    checked, plan = run.checked, run.plan
+    raw = checked.sheet.raw
+    command = "plan (dry run)" if run.options.dry_run else "run"
+    summary: list[tuple[str, object]] = [
+        ("command", command),
+        ("input file", str(raw.path)),
+        ("input SHA-256", raw.sha256),
+        ("sheet", raw.sheet_name or ""),
+        ("feed", plan.feed),
+        ("scope", plan.scope),
+        ("time zone", checked.timezone),
+        ("started", run.started.isoformat(timespec="seconds")),
+        ("finished", (run.finished or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")),
+        ("Ocean", run.base_url or "not contacted"),
+        ("state", run.state_path or ""),
+        ("dry run", "yes: nothing was sent" if run.options.dry_run else "no"),
+        ("stopped", run.stopped or "no: went to the end"),
+        ("rows read", checked.row_count),
+        ("invalid rows", checked.invalid_count),
+        ("deletions (missions no longer in the file)", int(plan.changes["row"].isna().sum())),
+        ("kept: absent but already past", plan.kept_past),
+        ("forgotten: past their expiry", len(plan.forgotten)),
+    ]
+    summary += sorted(run.counts().items())
+    summary.append(("exit code", run.exit_code))
+    return summary
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

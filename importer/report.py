@@ -52,6 +52,7 @@ class ReportContent:
     problems: Sequence[Problem]
     summary: Sequence[tuple[str, Any]]
     extra_rows: pd.DataFrame | None = None  # lines with no input row (deletions)
+    extra_failed: Sequence[bool] = ()  # which of them to highlight
 
 
 def write_report(path: Path, content: ReportContent) -> Path:
@@ -90,7 +91,8 @@ def _write_results(ws: WriteOnlyWorksheet, content: ReportContent) -> None:
         # Lines with no input row carry only some columns (named as in ``header``).
         extra = content.extra_rows.reindex(columns=header)
         frame = pd.concat([frame, extra], ignore_index=True)
-        failed = [*content.failed.tolist(), *([False] * len(extra))]
+        highlighted = list(content.extra_failed) or [False] * len(extra)
+        failed = [*content.failed.tolist(), *highlighted]
     else:
         failed = content.failed.tolist()
     records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)

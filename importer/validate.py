@@ -214,6 +214,12 @@ class Checked:
         return len(self.problems) - self.error_count
 
 
+# The problems that still matter on a row whose action is to delete the mission.
+_KEY_KINDS = frozenset(
+    {"id_required", "duplicate_id", "customer_required", "not_an_integer", "action_value"}
+)
+
+
 def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None) -> Checked:
     """Type every cell and check every rule; never stops at the first problem."""
     now_utc = pd.Timestamp(now or dt.datetime.now(dt.UTC)).tz_convert("UTC")
@@ -263,6 +269,10 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
     found += _schema_problems(warnings_schema(now=now_utc), missions[warning_columns])
 
     problems = _describe(found, sheet, missions, settings.timezone)
+    # A row that cancels a mission (action: supprimer) needs only its key to be right.
+    cancelling = set(index[missions[ACTION_COLUMN].eq("delete").to_numpy()])
+    if cancelling:
+        problems = [p for p in problems if p.row not in cancelling or p.kind in _KEY_KINDS]
     error_rows = {p.row for p in problems if p.is_error and p.row is not None}
     invalid = pd.Series(index.isin(list(error_rows)), index=index, dtype=bool)
     all_problems = [*sheet.problems, *problems]

@@ -1,0 +1,379 @@
+"""What changed since the last import: the plan. Pure functions, no I/O.
+
+``diff(checked, known, ...)`` compares the validated planning with a snapshot of the state
+and returns a ``Plan``: one action per input row (create, modify, unchanged, delete,
+invalid), the deletions of missions the file no longer holds, the missions to forget, and
+the mass-delete guard's verdict. The rules are DESIGN.md's "State and diff":
+
+- unknown key, or deleted before -> create (checked with a status query first when an
+  earlier run recorded the intent to create but never saw Ocean's answer);
+- payload differs from the one Ocean accepted -> modify; equal -> unchanged;
+- ``action`` = delete -> delete that mission, whatever the scope;
+- a key of this feed that the file no longer holds, inside the scope -> delete; but a
+  mission already past is kept (unless ``delete_past``) and one past its expiry
+  (``jourHeurePeremp``) is forgotten without a call;
+- invalid rows change nothing, and protect their key from deletion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from importer.schemas.aliases import ACTION_COLUMN
+from importer.schemas.api import (
+    API_DATE_FORMAT,
+    API_FALSE,
+    API_TRUE,
+    COORDINATE_FIELDS,
+    DATE_FIELDS,
+    MISSION_FIELDS,
+)
+from importer.validate import Checked
+
+Scope = Literal["days", "feed"]
+SCOPES: tuple[Scope, ...] = ("days", "feed")
+
+DEFAULT_MASS_DELETE_SHARE = 0.5
+DEFAULT_MASS_DELETE_COUNT = 1000
+# Below this many deletions the share rule does not apply: removing 2 of a day's 3 missions
+# is an ordinary change, not a wiped planning.
+MASS_DELETE_FLOOR = 5
+
+# Customer of a row with no customerId (the login's only customer), as keys store it.
+NO_CUSTOMER = 0
+
+# The state snapshot the diff reads: one row per mission the state knows.
+KNOWN_COLUMNS = (
+    "customer_id",  # int, NO_CUSTOMER when not given
+    "id_mission",  # str
+    "feed",  # str
+    "payload_hash",  # str, or None when Ocean never confirmed the mission
+    "pending_create",  # bool: a create was sent (or about to be) and never confirmed
+    "deleted",  # bool: deleted by an earlier run (a tombstone)
+    "intervention_at",  # datetime64[UTC]
+    "expires_at",  # datetime64[UTC], NaT when none
+)
+
+ACTIONS = ("create", "modify", "unchanged", "delete", "invalid")
+# Columns of Plan.changes besides the payload fields.
+CHANGE_COLUMNS = ("row", "action", "customer_id", "id_mission", "payload_hash", "verify_first")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Guard:
+    share: float = DEFAULT_MASS_DELETE_SHARE
+    count: int = DEFAULT_MASS_DELETE_COUNT
+    allow: bool = False  # --allow-mass-delete
+    never_delete: bool = False  # --no-delete
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``run`` would do. ``changes`` holds one line per call to make, in order."""
+
+    feed: str
+    scope: Scope
+    row_actions: pd.Series  # action per input row, indexed by row number
+    changes: pd.DataFrame  # CHANGE_COLUMNS + the API fields (as strings), one line per call
+    forgotten: pd.DataFrame  # (customer_id, id_mission) of expired missions: no call
+    kept_past: int  # missions absent from the file but already past: kept
+    active_in_scope: int  # the guard's denominator
+    guard_message: str | None  # why the mass-delete guard stopped the run (None: it did not)
+    skipped_deletions: int = 0  # deletions not planned because of --no-delete
+    differs: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+
+    def count(self, action: str) -> int:
+        return int((self.changes["action"] == action).sum())
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {action: int((self.row_actions == action).sum()) for action in ACTIONS}
+        counts["delete"] = self.count("delete")
+        return counts
+
+    @property
+    def mutating(self) -> bool:
+        return bool(len(self.changes))
+
+
+def payloads(checked: Checked) -> pd.DataFrame:
+    """Every row's API parameters as Ocean wants them: strings, UTC dates, blanks as ''."""
+    missions = checked.missions
+    out = pd.DataFrame(index=missions.index)
+    for name in MISSION_FIELDS:
+        column = missions[name]
+        if name in DATE_FIELDS:
+            text = column.dt.strftime(API_DATE_FORMAT)
+        elif name == "aEnvoyer":
+            text = pd.Series(np.where(column.astype(bool), API_TRUE, API_FALSE), index=column.index)
+        elif name in COORDINATE_FIELDS:
+            text = _decimal_text(column)
+        elif name == "customerId":
+            text = column.astype("string")
+        else:
+            text = column.astype("string").str.strip()
+        out[name] = text.astype(object).where(text.notna(), "")
+    return out
+
+
+def payload_hashes(frame: pd.DataFrame) -> pd.Series:
+    """A short digest of each row's payload, stable across runs and versions."""
+    joined = frame[list(MISSION_FIELDS)].astype(str).agg("\x1f".join, axis=1)
+    return pd.Series(
+        [hashlib.blake2b(text.encode(), digest_size=16).hexdigest() for text in joined],
+        index=frame.index,
+        dtype=object,
+    )
+
+
+def diff(
+    checked: Checked,
+    known: pd.DataFrame,
+    *,
+    feed: str,
+    now: dt.datetime,
+    scope: Scope = "days",
+    delete_past: bool = False,
+    guard: Guard | None = None,
+) -> Plan:
+    """The plan that brings Ocean from what ``known`` says to what the planning says."""
+    guard = guard or Guard()
+    now_utc = pd.Timestamp(now).tz_convert("UTC")
+    missions = checked.missions
+    index = missions.index
+    customers = missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
+    ids = missions["idMission"].astype(object)
+    cancelling = missions[ACTION_COLUMN].eq("delete").to_numpy() & ~checked.invalid.to_numpy()
+    valid = ~checked.invalid.to_numpy() & ~cancelling
+
+    live = known[~known["deleted"].astype(bool)] if len(known) else known
+    file_rows = pd.DataFrame({"customer_id": customers, "id_mission": ids}, index=index)
+    merged = file_rows.merge(
+        live[["customer_id", "id_mission", "payload_hash", "pending_create"]],
+        on=["customer_id", "id_mission"],
+        how="left",
+    ).set_index(index)
+
+    sent = payloads(checked)
+    hashes = payload_hashes(sent)
+    confirmed = merged["payload_hash"].notna().to_numpy()
+    same = confirmed & (merged["payload_hash"].to_numpy() == hashes.to_numpy())
+    pending = merged["pending_create"].fillna(False).astype(bool).to_numpy() & ~confirmed
+    actions = np.select(
+        [~valid & ~cancelling, cancelling, same, confirmed],
+        ["invalid", "delete", "unchanged", "modify"],
+        "create",
+    )
+    # An explicit delete of a mission the state already deleted has nothing left to do.
+    tombstones = known[known["deleted"].astype(bool)] if len(known) else known
+    if cancelling.any() and len(tombstones):
+        gone_keys = set(zip(tombstones["customer_id"], tombstones["id_mission"], strict=True))
+        gone = np.array([(c, i) in gone_keys for c, i in zip(customers, ids, strict=True)])
+        actions = np.where(cancelling & gone, "unchanged", actions)
+    row_actions = pd.Series(actions, index=index, name="action")
+
+    to_send = np.isin(actions, ("create", "modify")) | (actions == "delete")
+    changes = sent[to_send].copy()
+    changes.insert(0, "row", index[to_send].to_numpy())
+    changes.insert(1, "action", actions[to_send])
+    changes.insert(2, "customer_id", customers[to_send].to_numpy())
+    changes.insert(3, "id_mission", ids[to_send].to_numpy())
+    changes.insert(4, "payload_hash", hashes[to_send].to_numpy())
+    # A create some earlier run may have sent without seeing the answer: ask Ocean first.
+    changes.insert(5, "verify_first", (pending & (actions == "create"))[to_send])
+    changes["intervention_at"] = missions.loc[to_send, "jourHeureInter"].to_numpy()
+    changes["expires_at"] = missions.loc[to_send, "jourHeurePeremp"].to_numpy()
+
+    # Missions of this feed that the file no longer holds (any key it names, valid or not,
+    # is not absent: an invalid row protects its mission).
+    candidates = live[live["feed"] == feed] if len(live) else live
+    if len(candidates):
+        named = pd.MultiIndex.from_frame(file_rows[["customer_id", "id_mission"]])
+        keys = pd.MultiIndex.from_frame(candidates[["customer_id", "id_mission"]])
+        candidates = candidates[~keys.isin(named)]
+    if scope == "days" and len(candidates):
+        days = _local_days(missions["jourHeureInter"].dropna(), checked.timezone)
+        in_scope = _local_days(candidates["intervention_at"], checked.timezone).isin(days)
+        candidates = candidates[in_scope.to_numpy()]
+    expired = candidates["expires_at"].notna() & (candidates["expires_at"] < now_utc)
+    forgotten = candidates.loc[expired, ["customer_id", "id_mission"]].reset_index(drop=True)
+    remaining = candidates[~expired]
+    past = remaining["intervention_at"] < now_utc
+    active_in_scope = _active_in_scope(live, feed, scope, missions, checked.timezone, now_utc)
+    absent = remaining if delete_past else remaining[~past]
+    kept_past = 0 if delete_past else int(past.sum())
+
+    deletions = _deletion_lines(absent)
+    guard_message = None
+    skipped = 0
+    if guard.never_delete:
+        skipped = len(deletions) + int((changes["action"] == "delete").sum())
+        deletions = deletions.iloc[0:0]
+        changes = changes[changes["action"] != "delete"]
+        row_actions = row_actions.where(row_actions != "delete", "unchanged")
+    elif not guard.allow:
+        guard_message = _mass_delete(len(deletions), active_in_scope, guard)
+    changes = pd.concat([changes, deletions], ignore_index=True) if len(deletions) else changes
+    changes = changes.reset_index(drop=True)
+    return Plan(
+        feed=feed,
+        scope=scope,
+        row_actions=row_actions,
+        changes=changes,
+        forgotten=forgotten,
+        kept_past=kept_past,
+        active_in_scope=active_in_scope,
+        guard_message=guard_message,
+        skipped_deletions=skipped,
+    )
+
+
+def differing_fields(
+    changes: pd.DataFrame, accepted: Mapping[tuple[int, str], Mapping[str, str]]
+) -> dict[tuple[int, str], list[str]]:
+    """For each modify, the API fields whose value differs from the accepted payload."""
+    modifies = changes[changes["action"] == "modify"]
+    found: dict[tuple[int, str], list[str]] = {}
+    for line in modifies[["customer_id", "id_mission", *MISSION_FIELDS]].itertuples(index=False):
+        key = (int(line[0]), str(line[1]))
+        old = accepted.get(key, {})
+        new = dict(zip(MISSION_FIELDS, line[2:], strict=True))
+        found[key] = [name for name in MISSION_FIELDS if str(old.get(name, "")) != str(new[name])]
+    return found
+
+
+def plan_to_json(plan: Plan, **context: Any) -> dict[str, Any]:
+    """The exact plan, to save with ``plan --out`` and apply with ``run --plan``."""
+    changes = plan.changes.drop(columns=["intervention_at", "expires_at"])
+    intervention = plan.changes["intervention_at"]
+    expires = plan.changes["expires_at"]
+    records = changes.astype(object).where(changes.notna(), None).to_dict(orient="records")
+    for record, when, until in zip(records, intervention, expires, strict=True):
+        record["intervention_at"] = None if pd.isna(when) else pd.Timestamp(when).isoformat()
+        record["expires_at"] = None if pd.isna(until) else pd.Timestamp(until).isoformat()
+        record["row"] = None if record["row"] is None else int(record["row"])
+        record["customer_id"] = int(record["customer_id"])
+        record["verify_first"] = bool(record["verify_first"])
+    return {
+        **context,
+        "feed": plan.feed,
+        "scope": plan.scope,
+        "row_actions": {str(row): action for row, action in plan.row_actions.items()},
+        "changes": records,
+        "forgotten": plan.forgotten.to_dict(orient="records"),
+        "kept_past": plan.kept_past,
+        "active_in_scope": plan.active_in_scope,
+        "guard_message": plan.guard_message,
+        "skipped_deletions": plan.skipped_deletions,
+    }
+
+
+def plan_from_json(data: Mapping[str, Any]) -> Plan:
+    changes = pd.DataFrame(data["changes"], columns=_plan_columns())
+    changes["intervention_at"] = pd.to_datetime(changes["intervention_at"], utc=True)
+    changes["expires_at"] = pd.to_datetime(changes["expires_at"], utc=True)
+    changes["verify_first"] = changes["verify_first"].astype(bool)
+    row_actions = pd.Series(
+        {int(row): action for row, action in data["row_actions"].items()}, name="action"
+    )
+    forgotten = pd.DataFrame(data["forgotten"], columns=["customer_id", "id_mission"])
+    return Plan(
+        feed=data["feed"],
+        scope=data["scope"],
+        row_actions=row_actions,
+        changes=changes,
+        forgotten=forgotten,
+        kept_past=int(data["kept_past"]),
+        active_in_scope=int(data["active_in_scope"]),
+        guard_message=data["guard_message"],
+        skipped_deletions=int(data["skipped_deletions"]),
+    )
+
+
+def _plan_columns() -> list[str]:
+    return [*CHANGE_COLUMNS, *MISSION_FIELDS, "intervention_at", "expires_at"]
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def _deletion_lines(absent: pd.DataFrame) -> pd.DataFrame:
+    lines = pd.DataFrame(
+        {
+            "row": pd.Series([None] * len(absent), dtype=object),
+            "action": "delete",
+            "customer_id": absent["customer_id"].to_numpy(),
+            "id_mission": absent["id_mission"].to_numpy(),
+            "payload_hash": None,
+            "verify_first": False,
+        }
+    )
+    for name in MISSION_FIELDS:
+        lines[name] = ""
+    lines["idMission"] = lines["id_mission"]
+    lines["customerId"] = [
+        "" if customer == NO_CUSTOMER else str(customer) for customer in lines["customer_id"]
+    ]
+    lines["intervention_at"] = absent["intervention_at"].to_numpy()
+    lines["expires_at"] = absent["expires_at"].to_numpy()
+    return lines
+
+
+def _active_in_scope(
+    live: pd.DataFrame,
+    feed: str,
+    scope: Scope,
+    missions: pd.DataFrame,
+    timezone: str,
+    now_utc: pd.Timestamp,
+) -> int:
+    """Missions of the feed, in scope, not past and not expired: what deletions compare to."""
+    if not len(live):
+        return 0
+    mine = live[live["feed"] == feed]
+    if scope == "days":
+        days = _local_days(missions["jourHeureInter"].dropna(), timezone)
+        mine = mine[_local_days(mine["intervention_at"], timezone).isin(days).to_numpy()]
+    active = (mine["intervention_at"] >= now_utc) & ~(
+        mine["expires_at"].notna() & (mine["expires_at"] < now_utc)
+    )
+    return int(active.sum())
+
+
+def _mass_delete(deletions: int, active: int, guard: Guard) -> str | None:
+    if deletions > guard.count:
+        return (
+            f"{deletions} missions would be deleted, more than the limit of {guard.count}: "
+            "check the file; if it is right, run again with --allow-mass-delete"
+        )
+    if deletions >= MASS_DELETE_FLOOR and active and deletions > guard.share * active:
+        return (
+            f"{deletions} of the {active} active missions the file covers would be deleted "
+            f"(more than {guard.share:.0%}): a truncated or wrong file? If it is right, "
+            "run again with --allow-mass-delete"
+        )
+    return None
+
+
+def _local_days(times: pd.Series, timezone: str) -> pd.Series:
+    """The calendar day (in the planning's time zone) of each UTC time."""
+    return pd.Series(
+        pd.DatetimeIndex(times).tz_convert(timezone).normalize().tz_localize(None),
+        index=times.index,
+    )
+
+
+def _decimal_text(column: pd.Series) -> pd.Series:
+    """Plain decimals (never 1e-05: Ocean wants a number with a point)."""
+    distinct = column.dropna().unique()
+    text = {value: np.format_float_positional(value, trim="-") for value in distinct}
+    return column.map(text)

@@ -1,0 +1,266 @@
+"""Apply a plan to Ocean, exactly once, with bounded concurrency.
+
+Each change is one task for a pool of workers sharing one ``OceanClient``. What makes it
+exactly once:
+- the intent to create is committed to the state before the create is sent; a create
+  whose answer never came (a crash, an ambiguous timeout) is checked with ``statutMission``
+  by the next run before anything is sent again;
+- a create refused because the mission exists becomes a status check and a modify; a
+  modify answered 404 becomes a create; a delete answered 404 is already done;
+- every confirmed change is committed to the state at once, with its outcome.
+
+A run stops early (the rest ``not_attempted``, picked up by the next run) when the login is
+refused, when Ocean keeps failing (the circuit breaker), or when asked to (Ctrl-C): the
+calls in flight finish, or are recorded as ``unknown`` when they are cut short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from importer.diff import NO_CUSTOMER, Plan
+from importer.errors import (
+    AuthenticationError,
+    CircuitOpen,
+    MissionExists,
+    MissionNotFound,
+    MissionRejected,
+    OceanError,
+    OceanUnavailable,
+)
+from importer.ocean import Answer, OceanClient
+from importer.schemas.api import MISSION_FIELDS
+from importer.state import MissionTimes, OutcomeRecord, StateStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 8
+OUTCOMES = ("ok", "failed", "unknown", "skipped", "not_attempted")
+
+
+@dataclass
+class Outcome:
+    row: int | None
+    customer_id: int
+    id_mission: str
+    action: str
+    outcome: str  # one of OUTCOMES
+    http_status: int | None = None
+    message: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class PushResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early (None: it went to the end)
+
+
+async def push(
+    plan: Plan,
+    ocean: OceanClient,
+    state: StateStore,
+    run_id: int,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    stop: asyncio.Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> PushResult:
+    """Make every call of ``plan.changes``; return one outcome per change."""
+    stop = stop or asyncio.Event()
+    result = PushResult()
+    state.forget(zip(plan.forgotten["customer_id"], plan.forgotten["id_mission"], strict=True))
+    lines: list[dict[str, Any]] = plan.changes.to_dict(orient="records")  # type: ignore[assignment]
+    if not lines:
+        return result
+    try:
+        await ocean.authenticate()
+    except OceanError as exc:
+        result.stopped = str(exc)
+        result.outcomes = [_not_attempted(line) for line in lines]
+        state.record_outcomes(_record(run_id, o) for o in result.outcomes)
+        return result
+
+    queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+    for position, line in enumerate(lines):
+        queue.put_nowait((position, line))
+    done: dict[int, Outcome] = {}
+
+    async def worker() -> None:
+        while not stop.is_set():
+            try:
+                position, line = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                outcome = await _apply(line, plan.feed, ocean, state, run_id)
+            except (AuthenticationError, CircuitOpen) as exc:
+                result.stopped = result.stopped or str(exc)
+                stop.set()
+                outcome = _not_attempted(line, str(exc))
+                state.record_outcome(_record(run_id, outcome))
+            except asyncio.CancelledError:
+                outcome = _outcome(line, "unknown", message="interrupted while waiting for Ocean")
+                state.record_outcome(_record(run_id, outcome))
+                done[position] = outcome
+                raise
+            done[position] = outcome
+            if on_outcome:
+                on_outcome(outcome)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+    try:
+        await asyncio.gather(*workers)
+    except asyncio.CancelledError:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        result.stopped = result.stopped or "interrupted"
+    if stop.is_set() and not result.stopped:
+        result.stopped = "interrupted"
+    skipped = [position for position in range(len(lines)) if position not in done]
+    if skipped:
+        for position in skipped:
+            done[position] = _not_attempted(lines[position])
+        state.record_outcomes(_record(run_id, done[position]) for position in skipped)
+    result.outcomes = [done[position] for position in range(len(lines))]
+    return result
+
+
+async def _apply(
+    line: dict[str, Any], feed: str, ocean: OceanClient, state: StateStore, run_id: int
+) -> Outcome:
+    """One change, resolved to a final outcome; confirmed changes are in the state on return."""
+    key = (int(line["customer_id"]), str(line["id_mission"]))
+    customer = None if key[0] == NO_CUSTOMER else key[0]
+    attempts = 0
+    try:
+        if line["action"] == "delete":
+            try:
+                answer = await ocean.delete(key[1], customer)
+                message, status = answer.message, answer.http_status
+                attempts += answer.attempts
+            except MissionNotFound as gone:
+                message, status = f"already gone from Ocean: {gone.vendor_message}", 404
+                attempts += gone.attempts
+            outcome = _outcome(line, "ok", status, message, attempts)
+            state.confirm_deleted(key, outcome=_record(run_id, outcome))
+            return outcome
+
+        payload = {name: str(line[name]) for name in MISSION_FIELDS}
+        times = _times(line)
+        answer, attempts = await _create_or_modify(line, payload, key, customer, feed, times,
+                                                   ocean, state)  # fmt: skip
+        outcome = _outcome(line, "ok", answer.http_status, answer.message, attempts)
+        state.confirm(key, feed=feed, payload=payload, payload_hash=str(line["payload_hash"]),
+                      when=times, outcome=_record(run_id, outcome))  # fmt: skip
+        return outcome
+    except MissionRejected as refused:
+        outcome = _outcome(line, "failed", refused.http_status, refused.vendor_message
+                           or str(refused), attempts + refused.attempts)  # fmt: skip
+    except OceanUnavailable as unavailable:
+        if isinstance(unavailable, CircuitOpen):
+            raise
+        verdict = "unknown" if unavailable.maybe_applied else "failed"
+        outcome = _outcome(line, verdict, unavailable.http_status, str(unavailable),
+                           attempts + unavailable.attempts)  # fmt: skip
+    state.record_outcome(_record(run_id, outcome))
+    return outcome
+
+
+async def _create_or_modify(
+    line: dict[str, Any],
+    payload: dict[str, str],
+    key: tuple[int, str],
+    customer: int | None,
+    feed: str,
+    times: MissionTimes,
+    ocean: OceanClient,
+    state: StateStore,
+) -> tuple[Answer, int]:
+    attempts = 0
+    action = line["action"]
+    if action == "create" and line.get("verify_first"):
+        # An earlier run sent this create and never saw the answer: does Ocean have it?
+        try:
+            found = await ocean.status(key[1], customer)
+            attempts += found.attempts
+            action = "modify"
+        except MissionNotFound as missing:
+            attempts += missing.attempts
+    if action == "modify":
+        try:
+            answer = await ocean.modify(_sent(payload, "modify"))
+            return answer, attempts + answer.attempts
+        except MissionNotFound as missing:  # gone from Ocean (deleted by hand?): create it
+            attempts += missing.attempts
+    state.record_intent(key, feed=feed, when=times)
+    try:
+        answer = await ocean.create(_sent(payload, "create"))
+        return answer, attempts + answer.attempts
+    except MissionExists as exists:
+        # Ocean has it already (a lost answer, or made by hand): check, then bring it in line.
+        attempts += exists.attempts
+        found = await ocean.status(key[1], customer)
+        answer = await ocean.modify(_sent(payload, "modify"))
+        return answer, attempts + found.attempts + answer.attempts
+
+
+def _sent(payload: dict[str, str], action: str) -> dict[str, str]:
+    """What goes on the wire: a create leaves blanks out; a modify sends them empty, to clear
+    them (whether Ocean clears omitted fields is undocumented). An empty customerId is never
+    sent: it means the login's own customer."""
+    if action == "create":
+        return {name: value for name, value in payload.items() if value != ""}
+    return {name: value for name, value in payload.items() if value != "" or name != "customerId"}
+
+
+def _times(line: dict[str, Any]) -> MissionTimes:
+    def iso(value: Any) -> str | None:
+        return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
+
+    return MissionTimes(iso(line.get("intervention_at")), iso(line.get("expires_at")))
+
+
+def _outcome(
+    line: dict[str, Any],
+    outcome: str,
+    http_status: int | None = None,
+    message: str = "",
+    attempts: int = 0,
+) -> Outcome:
+    row = line.get("row")
+    return Outcome(
+        row=None if row is None or pd.isna(row) else int(row),
+        customer_id=int(line["customer_id"]),
+        id_mission=str(line["id_mission"]),
+        action=str(line["action"]),
+        outcome=outcome,
+        http_status=http_status,
+        message=message,
+        attempts=attempts,
+    )
+
+
+def _not_attempted(line: dict[str, Any], message: str = "") -> Outcome:
+    return _outcome(line, "not_attempted", message=message or "not attempted: the run stopped")
+
+
+def _record(run_id: int, outcome: Outcome) -> OutcomeRecord:
+    return OutcomeRecord(
+        run_id=run_id,
+        row=outcome.row,
+        customer_id=outcome.customer_id,
+        id_mission=outcome.id_mission,
+        action=outcome.action,
+        outcome=outcome.outcome,
+        http_status=outcome.http_status,
+        message=outcome.message,
+        attempts=outcome.attempts,
+    )

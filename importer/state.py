@@ -1,0 +1,429 @@
+"""The state store: what Ocean accepted, every run, every row's outcome. One SQLite file.
+
+Per mission ``(customer_id, id_mission)`` it keeps the last payload Ocean confirmed and its
+hash, the feed it came from, its intervention and expiry times, the intent to create it
+(recorded before the call, cleared by the confirmation) and the last status Ocean reported.
+Deleted missions stay as tombstones. Every change is committed at once, so a run killed at
+any moment leaves a state the next run can trust.
+
+WAL mode (readers never wait for the writer); the schema is versioned (``PRAGMA
+user_version``) and migrated forward. One run at a time holds the lock file
+``<state>.lock`` (an OS lock: it goes away with the process, even on ``kill -9``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from importer.diff import KNOWN_COLUMNS
+from importer.errors import EXIT_STOPPED, ConfigError, OceanImportError
+
+DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
+
+Key = tuple[int, str]
+
+_MIGRATIONS = (
+    # 1: the first schema.
+    """
+    CREATE TABLE missions (
+        customer_id INTEGER NOT NULL,
+        id_mission TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        payload TEXT,
+        payload_hash TEXT,
+        pending_create INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        intervention_at TEXT,
+        expires_at TEXT,
+        remote_status TEXT,
+        remote_status_code TEXT,
+        refuse_reason TEXT,
+        status_at TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, id_mission)
+    );
+    CREATE INDEX missions_feed ON missions (feed);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        file TEXT,
+        sha256 TEXT,
+        feed TEXT,
+        dry_run INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        exit_code INTEGER,
+        counts TEXT,
+        stopped_reason TEXT,
+        report TEXT
+    );
+    CREATE INDEX runs_sha256 ON runs (sha256);
+    CREATE TABLE outcomes (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        row INTEGER,
+        customer_id INTEGER NOT NULL,
+        id_mission TEXT NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        http_status INTEGER,
+        message TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_run ON outcomes (run_id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta VALUES ('generation', '0');
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class StateError(OceanImportError):
+    """The state store cannot be used (unreadable, damaged, or from a newer version)."""
+
+
+class StateLocked(OceanImportError):
+    """Another run holds the state store."""
+
+    exit_code = EXIT_STOPPED
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    command: str
+    file: str | None
+    sha256: str | None
+    feed: str | None
+    dry_run: bool
+    started_at: str
+    finished_at: str | None
+    exit_code: int | None
+    counts: dict[str, int]
+    stopped_reason: str | None
+    report: str | None
+
+
+class StateStore:
+    """The state of one Ocean account's imports; ``StateStore(":memory:")`` for a throwaway one."""
+
+    def __init__(self, path: Path | str = DEFAULT_STATE_PATH) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                str(self.path or ":memory:"), isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"the state store {path} cannot be used ({exc}): it is damaged or not a state "
+                "file; move it aside to start afresh (the next run then re-creates every mission)"
+            ) from None
+        self._lock_file: int | None = None
+
+    def close(self) -> None:
+        self.unlock()
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema and lock -----------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"the state store {self.path} was written by a newer ocean-import "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}): upgrade ocean-import"
+            )
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with self._transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def lock(self) -> None:
+        """Hold the store for this run; raises ``StateLocked`` when another run holds it."""
+        if self.path is None or self._lock_file is not None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(handle, 200).decode(errors="replace").strip()
+            os.close(handle)
+            raise StateLocked(
+                f"another ocean-import run is using the state {self.path}"
+                + (f" ({holder})" if holder else "")
+                + ": wait for it to finish"
+            ) from None
+        os.ftruncate(handle, 0)
+        os.write(handle, f"pid {os.getpid()} since {_now()}".encode())
+        self._lock_file = handle
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # closing releases the lock
+            self._lock_file = None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _bump(self) -> None:
+        self._db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        """A number that changes whenever a mission's state does (a plan made before is stale)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0])
+
+    def known(self) -> pd.DataFrame:
+        """The snapshot the diff reads (``diff.KNOWN_COLUMNS``)."""
+        frame = pd.read_sql_query(
+            "SELECT customer_id, id_mission, feed, payload_hash, pending_create, deleted, "
+            "intervention_at, expires_at FROM missions",
+            self._db,
+        )
+        frame["customer_id"] = frame["customer_id"].astype("int64")
+        frame["id_mission"] = frame["id_mission"].astype(object)
+        frame["pending_create"] = frame["pending_create"].astype(bool)
+        frame["deleted"] = frame["deleted"].astype(bool)
+        for name in ("intervention_at", "expires_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+        return frame[list(KNOWN_COLUMNS)]
+
+    def accepted_payloads(self, keys: Iterable[Key]) -> dict[Key, dict[str, str]]:
+        wanted = list(keys)
+        found: dict[Key, dict[str, str]] = {}
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            clause = " OR ".join(["(customer_id = ? AND id_mission = ?)"] * len(chunk))
+            rows = self._db.execute(
+                f"SELECT customer_id, id_mission, payload FROM missions WHERE {clause}",
+                [value for key in chunk for value in key],
+            )
+            for customer_id, id_mission, payload in rows:
+                if payload:
+                    found[(customer_id, id_mission)] = json.loads(payload)
+        return found
+
+    def mission(self, key: Key) -> dict[str, Any] | None:
+        cursor = self._db.execute(
+            "SELECT * FROM missions WHERE customer_id = ? AND id_mission = ?", key
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def active_keys(self) -> list[Key]:
+        rows = self._db.execute(
+            "SELECT customer_id, id_mission FROM missions WHERE deleted = 0 "
+            "AND payload IS NOT NULL ORDER BY intervention_at, id_mission"
+        )
+        return [(int(c), str(i)) for c, i in rows]
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT id, command, file, sha256, feed, dry_run, started_at, finished_at, "
+            "exit_code, counts, stopped_reason, report FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [_run_record(*row) for row in rows]
+
+    def outcomes(self, run_id: int) -> list[dict[str, Any]]:
+        cursor = self._db.execute(
+            "SELECT * FROM outcomes WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    # -- writing: each call is one committed transaction ---------------------------------
+
+    def begin_run(
+        self, command: str, *, file: str | None, sha256: str | None, feed: str | None, dry_run: bool
+    ) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (command, file, sha256, feed, dry_run, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (command, file, sha256, feed, int(dry_run), _now()),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        exit_code: int,
+        counts: Mapping[str, int],
+        stopped_reason: str | None = None,
+        report: str | None = None,
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, exit_code = ?, counts = ?, stopped_reason = ?, "
+                "report = ? WHERE id = ?",
+                (_now(), exit_code, json.dumps(dict(counts)), stopped_reason, report, run_id),
+            )
+
+    def record_intent(self, key: Key, *, feed: str, when: MissionTimes) -> None:
+        """Before a create is sent: if no answer comes, the next run asks Ocean first."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO missions (customer_id, id_mission, feed, pending_create, deleted, "
+                "intervention_at, expires_at, updated_at) VALUES (?, ?, ?, 1, 0, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET pending_create = 1, feed = excluded.feed, "
+                "intervention_at = excluded.intervention_at, expires_at = excluded.expires_at, "
+                "updated_at = excluded.updated_at",
+                (*key, feed, when.intervention_at, when.expires_at, _now()),
+            )
+            self._bump()
+
+    def confirm(
+        self,
+        key: Key,
+        *,
+        feed: str,
+        payload: Mapping[str, str],
+        payload_hash: str,
+        when: MissionTimes,
+        outcome: OutcomeRecord,
+    ) -> None:
+        """Ocean confirmed a create or modify: remember exactly what it now holds."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO missions (customer_id, id_mission, feed, payload, payload_hash, "
+                "pending_create, deleted, intervention_at, expires_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET feed = excluded.feed, payload = excluded.payload, "
+                "payload_hash = excluded.payload_hash, pending_create = 0, deleted = 0, "
+                "intervention_at = excluded.intervention_at, expires_at = excluded.expires_at, "
+                "updated_at = excluded.updated_at",
+                (*key, feed, json.dumps(dict(payload), ensure_ascii=False), payload_hash,
+                 when.intervention_at, when.expires_at, _now()),
+            )  # fmt: skip
+            self._bump()
+            self._insert_outcome(db, outcome)
+
+    def confirm_deleted(self, key: Key, *, outcome: OutcomeRecord) -> None:
+        """The mission is gone from Ocean: keep a tombstone (an explicit delete is then done)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE missions SET deleted = 1, payload = NULL, payload_hash = NULL, "
+                "pending_create = 0, updated_at = ? WHERE customer_id = ? AND id_mission = ?",
+                (_now(), *key),
+            )
+            self._bump()
+            self._insert_outcome(db, outcome)
+
+    def forget(self, keys: Iterable[Key]) -> None:
+        """Drop missions past their expiry: the cab no longer shows them."""
+        keys = list(keys)
+        if not keys:
+            return
+        with self._transaction() as db:
+            db.executemany("DELETE FROM missions WHERE customer_id = ? AND id_mission = ?", keys)
+            self._bump()
+
+    def record_outcome(self, outcome: OutcomeRecord) -> None:
+        with self._transaction() as db:
+            self._insert_outcome(db, outcome)
+
+    def record_outcomes(self, outcomes: Iterable[OutcomeRecord]) -> None:
+        with self._transaction() as db:
+            for outcome in outcomes:
+                self._insert_outcome(db, outcome)
+
+    def store_status(self, key: Key, *, status: str, code: str, refuse_reason: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE missions SET remote_status = ?, remote_status_code = ?, "
+                "refuse_reason = ?, status_at = ? WHERE customer_id = ? AND id_mission = ?",
+                (status, code, refuse_reason, _now(), *key),
+            )
+
+    @staticmethod
+    def _insert_outcome(db: sqlite3.Connection, outcome: OutcomeRecord) -> None:
+        db.execute(
+            "INSERT INTO outcomes (run_id, row, customer_id, id_mission, action, outcome, "
+            "http_status, message, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (outcome.run_id, outcome.row, outcome.customer_id, outcome.id_mission,
+             outcome.action, outcome.outcome, outcome.http_status, outcome.message,
+             outcome.attempts, _now()),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MissionTimes:
+    intervention_at: str | None  # ISO 8601, UTC
+    expires_at: str | None
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    run_id: int
+    row: int | None
+    customer_id: int
+    id_mission: str
+    action: str
+    outcome: str
+    http_status: int | None
+    message: str
+    attempts: int
+
+
+def open_state(path: Path | str | None) -> StateStore:
+    """The state store at ``path`` (default ``.ocean-import/state.db``), with a clear refusal."""
+    target = Path(path) if path else DEFAULT_STATE_PATH
+    if target.exists() and target.is_dir():
+        raise ConfigError(f"--state {target} is a folder: give the path of a file")
+    return StateStore(target)
+
+
+def _run_record(
+    id: int, command: str, file: str | None, sha256: str | None, feed: str | None,
+    dry_run: int, started_at: str, finished_at: str | None, exit_code: int | None,
+    counts: str | None, stopped_reason: str | None, report: str | None,
+) -> RunRecord:  # fmt: skip
+    return RunRecord(
+        id, command, file, sha256, feed, bool(dry_run), started_at, finished_at, exit_code,
+        json.loads(counts) if counts else {}, stopped_reason, report,
+    )  # fmt: skip
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
