@@ -1,0 +1,470 @@
+"""End to end: the real CLI imports plannings into the sandbox on a loopback port.
+
+The plannings are dated from the day the tests run (tomorrow, the day after), so that the
+tests do not age; every check looks at what a user would: the sandbox's missions, its
+request log, the state store and the results workbook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+from click.testing import CliRunner, Result
+
+from importer.cli import main
+from importer.sandbox import Faults, SandboxServer, World
+from importer.state import StateStore
+from tests.conftest import ROOT, SAMPLES
+from tests.plannings import write_planning
+
+PARIS = ZoneInfo("Europe/Paris")
+CUSTOMER = 4242
+
+
+def _load_make_samples() -> Any:
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_samples = _load_make_samples()
+
+
+def day(offset: int) -> dt.date:
+    """A calendar day counted from today, in the planning's time zone."""
+    return dt.datetime.now(PARIS).date() + dt.timedelta(days=offset)
+
+
+def rows_for(offset: int, count: int, prefix: str = "M") -> list[dict[str, Any]]:
+    """``count`` valid missions on the day ``offset`` days from today, 07:00 onwards."""
+    start = dt.datetime.combine(day(offset), dt.time(7, 0))
+    return [
+        {
+            "idMission": f"{prefix}{day(offset):%m%d}-{n:03d}",
+            "jourHeureInter": start + dt.timedelta(minutes=5 * (n % 144)),
+            "jourHeurePeremp": start + dt.timedelta(minutes=5 * (n % 144), hours=8),
+            "nomVeh": f"VL-{n % 4:02d}",
+            "commentaire": f"Livraison {n}",
+            "rue": "12 rue de la République",
+            "codPost": "69002",
+            "ville": "Lyon",
+            "aEnvoyer": True,
+            "latitude": 45.7621,
+            "longitude": 4.8357,
+        }
+        for n in range(count)
+    ]
+
+
+def utc_text(local: dt.datetime) -> str:
+    return local.replace(tzinfo=PARIS).astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M")
+
+
+class Importer:
+    """``ocean-import`` as a user types it, pointed at one sandbox and one state store."""
+
+    def __init__(self, sandbox: SandboxServer, folder: Path) -> None:
+        self.sandbox = sandbox
+        self.folder = folder
+        self.state = folder / "state.db"
+        self.config = folder / "ocean-import.toml"
+        self.config.write_text(f'timezone = "Europe/Paris"\ncustomer_id = {CUSTOMER}\n')
+        self.env = {
+            "OCEAN_BASE_URL": sandbox.base_url,
+            "OCEAN_LOGIN": "demo",
+            "OCEAN_PASSWORD": "demo",
+            "OCEAN_IMPORT_CONFIG": "",
+        }
+
+    def __call__(self, command: str, file: Path, *options: str) -> Result:
+        args = [command, str(file), "--config", str(self.config), "--state", str(self.state),
+                *options]  # fmt: skip
+        return CliRunner().invoke(main, args, env=self.env, catch_exceptions=False)
+
+    def planning(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        return write_planning(self.folder / name, rows)
+
+    def mutating_calls(self) -> list[tuple[str, str | None, int]]:
+        return [
+            (e.operation, e.id_mission, e.http_status)
+            for e in self.sandbox.world.requests()
+            if e.operation in ("create", "modify", "delete")
+        ]
+
+    def missions(self) -> dict[str, dict[str, Any]]:
+        return {m["idMission"]: m for m in self.sandbox.world.missions()}
+
+
+@pytest.fixture
+def importer(sandbox: SandboxServer, tmp_path: Path) -> Importer:
+    return Importer(sandbox, tmp_path)
+
+
+def assert_holds_exactly(importer: Importer, rows: list[dict[str, Any]]) -> None:
+    held = importer.missions()
+    assert sorted(held) == sorted(r["idMission"] for r in rows)
+    for row in rows:
+        mission = held[row["idMission"]]
+        assert mission["jourHeureInter"] == utc_text(row["jourHeureInter"])
+        assert mission["commentaire"] == row["commentaire"]
+        assert mission["customerId"] == CUSTOMER
+
+
+def created_twice(importer: Importer) -> list[str]:
+    confirmed = Counter(i for op, i, status in importer.mutating_calls()
+                        if op == "create" and status in (200, 201))  # fmt: skip
+    # A create the sandbox applied but whose answer was dropped counts too.
+    applied = Counter(
+        e.id_mission for e in importer.sandbox.world.requests()
+        if e.operation == "create" and e.applied and e.http_status == 0
+    )  # fmt: skip
+    return [key for key, n in (confirmed + applied).items() if n > 1]
+
+
+# -- the clean sample ----------------------------------------------------------------------
+
+
+def test_the_clean_sample_lands_exactly_and_a_second_run_makes_no_call(importer: Importer) -> None:
+    start = day(1)
+    sample_rows = make_samples.clean_rows(start)
+    sample = importer.folder / "planning-clean.xlsx"
+    make_samples.write_workbook(sample, "Planning", make_samples.HEADERS, sample_rows)
+
+    first = importer("run", sample)
+    assert first.exit_code == 0, first.output
+    assert "36 create" in first.output
+    held = importer.missions()
+    assert len(held) == 36
+    for values in sample_rows:
+        mission = held[values[0]]
+        assert mission["jourHeureInter"] == utc_text(values[1])
+        assert mission["jourHeurePeremp"] == utc_text(values[2])
+        assert mission["customerId"] == CUSTOMER
+        assert mission["aEnvoyer"] == ("true" if values[12] else "false")
+        assert mission.get("nomVeh", "") == values[4]
+        assert mission["codPost"] == values[10]
+        assert float(mission["latitude"]) == values[13]
+    calls = len(importer.mutating_calls())
+    assert calls == 36
+
+    second = importer("run", sample)
+    assert second.exit_code == 0
+    assert "36 unchanged" in second.output
+    assert len(importer.mutating_calls()) == calls  # zero mutating calls the second time
+
+
+def test_changed_and_removed_rows_make_exactly_those_calls(importer: Importer) -> None:
+    rows = rows_for(1, 12)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    before = len(importer.mutating_calls())
+    changed = [dict(r) for r in rows[:10]]
+    for row in changed[:3]:
+        row["commentaire"] += " (modifié)"
+    result = importer("run", importer.planning("tournee.xlsx", changed))
+    assert result.exit_code == 0, result.output
+    calls = importer.mutating_calls()[before:]
+    assert sorted((op, i) for op, i, _ in calls) == sorted(
+        [("modify", r["idMission"]) for r in changed[:3]]
+        + [("delete", r["idMission"]) for r in rows[10:]]
+    )
+    assert_holds_exactly(importer, changed)
+
+
+def test_tomorrows_file_leaves_todays_missions_alone(importer: Importer) -> None:
+    today = rows_for(1, 6, prefix="A")
+    tomorrow = rows_for(2, 6, prefix="B")
+    first = importer("run", importer.planning(f"tournee-{day(1):%Y-%m-%d}.xlsx", today))
+    assert first.exit_code == 0
+    second = importer("run", importer.planning(f"tournee-{day(2):%Y-%m-%d}.xlsx", tomorrow))
+    assert second.exit_code == 0, second.output
+    assert not [c for c in importer.mutating_calls() if c[0] == "delete"]
+    assert_holds_exactly(importer, today + tomorrow)
+    # With --scope feed the file is the whole truth for its feed.
+    third = importer("run", importer.planning(f"tournee-{day(2):%Y-%m-%d}.xlsx", tomorrow),
+                     "--scope", "feed", "--allow-mass-delete")  # fmt: skip
+    assert third.exit_code == 0
+    assert_holds_exactly(importer, tomorrow)
+
+
+def test_a_file_with_most_rows_removed_stops_before_any_call(importer: Importer) -> None:
+    rows = rows_for(1, 20)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    before = len(importer.mutating_calls())
+    truncated = importer.planning("tournee.xlsx", rows[:3])
+    stopped = importer("run", truncated)
+    assert stopped.exit_code == 3
+    assert "Mass-delete guard" in stopped.output and "--allow-mass-delete" in stopped.output
+    assert len(importer.mutating_calls()) == before
+    assert len(importer.missions()) == 20
+    workbook = openpyxl.load_workbook(importer.folder / "tournee.results.xlsx")
+    summary = dict(workbook["Summary"].iter_rows(values_only=True))
+    assert str(summary["stopped"]).startswith("mass-delete guard")
+
+    allowed = importer("run", truncated, "--allow-mass-delete")
+    assert allowed.exit_code == 0
+    assert_holds_exactly(importer, rows[:3])
+
+
+def test_no_delete_never_deletes(importer: Importer) -> None:
+    rows = rows_for(1, 10)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    result = importer("run", importer.planning("tournee.xlsx", rows[:2]), "--no-delete")
+    assert result.exit_code == 0
+    assert len(importer.missions()) == 10
+
+
+def test_an_explicit_delete_row_cancels_one_mission(importer: Importer) -> None:
+    rows = rows_for(1, 4)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    cancel = [{**row, "action": ""} for row in rows]
+    cancel[1] = {"idMission": rows[1]["idMission"], **{k: None for k in rows[1] if k != "idMission"},
+                 "action": "supprimer"}  # fmt: skip
+    result = importer("run", importer.planning("tournee.xlsx", cancel))
+    assert result.exit_code == 0, result.output
+    assert sorted(importer.missions()) == sorted(r["idMission"] for r in rows if r is not rows[1])
+    again = importer("run", importer.planning("tournee.xlsx", cancel))
+    assert "1 delete" not in again.output or "unchanged" in again.output
+    assert [c for c in importer.mutating_calls() if c[0] == "delete"] == [
+        ("delete", rows[1]["idMission"], 200)
+    ]
+
+
+def test_an_invalid_row_neither_changes_nor_deletes_its_mission(importer: Importer) -> None:
+    rows = rows_for(1, 4)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    broken = [dict(r) for r in rows]
+    broken[0]["jourHeureInter"] = "31/02/2026 08:00"
+    broken[0]["commentaire"] = "changé"
+    result = importer("run", importer.planning("tournee.xlsx", broken))
+    assert result.exit_code == 1
+    assert importer.missions()[rows[0]["idMission"]]["commentaire"] == rows[0]["commentaire"]
+    assert len(importer.mutating_calls()) == 4
+
+
+# -- failures and faults -------------------------------------------------------------------
+
+
+def test_a_200_failure_message_fails_the_row_and_the_next_run_retries_it(
+    importer: Importer,
+) -> None:
+    rows = rows_for(1, 5)
+    importer.sandbox.world.script(rows[2]["idMission"], "refuse")
+    planning = importer.planning("tournee.xlsx", rows)
+    first = importer("run", planning)
+    assert first.exit_code == 1
+    assert "failed" in first.output and "Échec" in first.output
+    results = openpyxl.load_workbook(importer.folder / "tournee.results.xlsx")["Results"]
+    header = [c.value for c in next(results.iter_rows(max_row=1))]
+    lines = [
+        dict(zip(header, r, strict=True)) for r in results.iter_rows(min_row=2, values_only=True)
+    ]
+    failed = [line for line in lines if line["outcome"] == "failed"]
+    assert [line["idMission"] for line in failed] == [rows[2]["idMission"]]
+    assert failed[0]["message"].startswith("Échec de l'enregistrement")
+    assert failed[0]["http_status"] == 200
+    assert rows[2]["idMission"] not in importer.missions()
+
+    second = importer("run", planning)
+    assert second.exit_code == 0
+    assert "1 create" in second.output
+    assert_holds_exactly(importer, rows)
+
+
+def test_a_lost_answer_to_a_create_never_creates_twice(importer: Importer) -> None:
+    rows = rows_for(1, 3)
+    importer.sandbox.world.script(rows[0]["idMission"], "drop-after")
+    result = importer("run", importer.planning("tournee.xlsx", rows))
+    assert result.exit_code == 0, result.output
+    assert created_twice(importer) == []
+    ops = [op for op, i, _ in importer.mutating_calls() if i == rows[0]["idMission"]]
+    assert ops == ["create", "create", "modify"]  # applied + lost, refused as existing, aligned
+    assert_holds_exactly(importer, rows)
+
+
+def test_an_unconfirmed_create_is_checked_before_it_is_sent_again(importer: Importer) -> None:
+    rows = rows_for(1, 2)
+    planning = importer.planning("tournee.xlsx", rows)
+    importer("run", planning)
+    # As after a crash between the call and the confirmation: Ocean has it, the state
+    # only has the intent.
+    with StateStore(importer.state) as state:
+        state._db.execute("UPDATE missions SET payload = NULL, payload_hash = NULL, "
+                          "pending_create = 1")  # fmt: skip
+    before = len(importer.mutating_calls())
+    result = importer("run", planning)
+    assert result.exit_code == 0
+    ops = [op for op, _, _ in importer.mutating_calls()[before:]]
+    assert ops == ["modify", "modify"]
+    statuses = [e for e in importer.sandbox.world.requests() if e.operation == "status"]
+    assert len(statuses) == 2
+    assert created_twice(importer) == []
+
+
+def test_the_run_converges_through_faults_without_creating_twice(tmp_path: Path) -> None:
+    faults = Faults(latency=0.005, jitter=0.01, error_share=0.15, rate_limit=200,
+                    token_lifetime=1.0, drop_after_share=0.05)  # fmt: skip
+    with SandboxServer(World(faults=faults, seed=3)) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = rows_for(1, 40)
+        planning = importer.planning("tournee.xlsx", rows)
+        codes = [importer("run", planning).exit_code]
+        if codes[0] != 0:
+            codes.append(importer("run", planning).exit_code)
+        assert codes[-1] == 0
+        sandbox.world.faults.update(error_share=0.0, drop_after_share=0.0)
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
+        assert any(e.http_status in (500, 503) for e in sandbox.world.requests())
+        assert sum(e.operation == "authenticate" for e in sandbox.world.requests()) > 1
+
+
+def test_a_run_killed_midway_is_finished_by_the_next_without_duplicates(tmp_path: Path) -> None:
+    with SandboxServer(World(faults=Faults(latency=0.02))) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = rows_for(1, 150)
+        planning = importer.planning("tournee.xlsx", rows)
+        command = [sys.executable, "-m", "importer", "run", str(planning), "--config",
+                   str(importer.config), "--state", str(importer.state), "--concurrency", "4",
+                   "--no-report"]  # fmt: skip
+        env = {**os.environ, **importer.env}
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while len(importer.mutating_calls()) < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        done_before = len(importer.missions())
+        assert 0 < done_before < 150
+        result = importer("run", planning)
+        assert result.exit_code == 0, result.output
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
+
+
+# -- plans, locks, workbook ----------------------------------------------------------------
+
+
+def test_a_saved_plan_is_applied_exactly_and_a_stale_one_refused(importer: Importer) -> None:
+    rows = rows_for(1, 5)
+    planning = importer.planning("tournee.xlsx", rows)
+    saved = importer.folder / "plan.json"
+    planned = importer("plan", planning, "--out", str(saved))
+    assert planned.exit_code == 0
+    assert importer.mutating_calls() == []  # plan makes no call
+    assert [c["action"] for c in json.loads(saved.read_text())["changes"]] == ["create"] * 5
+
+    applied = importer("run", planning, "--plan", str(saved))
+    assert applied.exit_code == 0
+    assert_holds_exactly(importer, rows)
+
+    stale = importer("run", planning, "--plan", str(saved))
+    assert stale.exit_code == 2
+    assert "stale" in stale.output
+
+
+def test_the_plan_lists_the_fields_that_differ(importer: Importer) -> None:
+    rows = rows_for(1, 3)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    changed = [dict(r) for r in rows]
+    changed[1]["ville"] = "Villeurbanne"
+    planned = importer("plan", importer.planning("tournee.xlsx", changed))
+    assert "modify  row 3: changes: ville" in planned.output
+    plan_book = openpyxl.load_workbook(importer.folder / "tournee.plan.xlsx")
+    messages = [r[-3] for r in plan_book["Results"].iter_rows(min_row=2, values_only=True)]
+    assert "changes: ville; planned (dry run)" in messages
+
+
+def test_a_second_run_on_the_same_state_is_refused(importer: Importer) -> None:
+    rows = rows_for(1, 3)
+    planning = importer.planning("tournee.xlsx", rows)
+    with StateStore(importer.state) as holder:
+        holder.lock()  # another run, in progress
+        refused = importer("run", planning)
+    assert refused.exit_code == 3
+    assert "another ocean-import run is using the state" in refused.output
+    assert importer.mutating_calls() == []
+    assert importer("run", planning).exit_code == 0
+
+
+def test_the_results_workbook_accounts_for_every_row_once(importer: Importer) -> None:
+    rows = rows_for(1, 8)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    edited = [dict(r) for r in rows[:6]]
+    edited[0]["commentaire"] = '=HYPERLINK("http://evil")'
+    edited.append({**rows_for(1, 9)[8], "jourHeureInter": "pas une date"})
+    result = importer("run", importer.planning("tournee.xlsx", edited), "--allow-mass-delete")
+    assert result.exit_code == 1  # one invalid row
+    path = importer.folder / "tournee.results.xlsx"
+    book = openpyxl.load_workbook(path)
+    sheet = book["Results"]
+    header = [c.value for c in sheet[1]]
+    assert header[-7:] == ["row", "action", "outcome", "http_status", "message", "attempts",
+                           "remote_status"]  # fmt: skip
+    lines = [
+        dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)
+    ]
+    input_rows = [line["row"] for line in lines if line["row"] is not None]
+    assert sorted(input_rows) == list(range(2, 2 + len(edited)))
+    deletions = [line for line in lines if line["row"] is None]
+    assert sorted(line["idMission"] for line in deletions) == sorted(
+        r["idMission"] for r in rows[6:]
+    )
+    assert Counter(line["action"] for line in lines) == {"modify": 1, "unchanged": 5, "invalid": 1,
+                                                        "delete": 2}  # fmt: skip
+    summary = dict(book["Summary"].iter_rows(values_only=True))
+    by_action = {
+        k.removeprefix("action "): v for k, v in summary.items() if k.startswith("action ")
+    }
+    assert sum(by_action.values()) == summary["rows read"] + len(deletions)
+    # No formula anywhere, and no secret.
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            assert all(cell.data_type != "f" for cell in row)
+    with StateStore(importer.state) as state:
+        [last] = state.runs(limit=1)
+        assert last.exit_code == 1 and last.counts["action delete"] == 2
+
+
+def test_run_needs_the_ocean_connection(importer: Importer, tmp_path: Path) -> None:
+    importer.env = {"OCEAN_BASE_URL": "", "OCEAN_LOGIN": "", "OCEAN_PASSWORD": ""}
+    result = importer("run", importer.planning("tournee.xlsx", rows_for(1, 2)))
+    assert result.exit_code == 2
+    assert "set OCEAN_BASE_URL, OCEAN_LOGIN, OCEAN_PASSWORD" in result.output
+
+
+def test_a_refused_login_stops_with_exit_3_before_any_change(importer: Importer) -> None:
+    importer.env["OCEAN_PASSWORD"] = "wrong-password"
+    result = importer("run", importer.planning("tournee.xlsx", rows_for(1, 2)))
+    assert result.exit_code == 3
+    assert "Ocean refused the login 'demo'" in result.output
+    assert "wrong-password" not in result.output
+    results = (importer.folder / "tournee.results.xlsx").read_bytes()
+    assert b"wrong-password" not in results
+    assert b"wrong-password" not in importer.state.read_bytes()
+
+
+def test_run_sandbox_imports_with_no_configuration(tmp_path: Path) -> None:
+    sample = tmp_path / "planning.xlsx"
+    make_samples.write_workbook(sample, "Planning", make_samples.HEADERS,
+                                make_samples.clean_rows(day(1), 10))  # fmt: skip
+    result = CliRunner().invoke(main, ["run", str(sample), "--sandbox"],
+                                env={"OCEAN_BASE_URL": "", "OCEAN_IMPORT_CONFIG": ""})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "10 create" in result.output and "10 ok" in result.output
+    assert (tmp_path / "planning.results.xlsx").exists()
