@@ -16,12 +16,14 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	@mkdir -p $(DEMO_OUT)
-	$(BIN)/ocean-import validate samples/planning-clean.xlsx --config samples/ocean-import.toml \
-		--report $(DEMO_OUT)/planning-clean.validation.xlsx
-	@echo
+	@echo "== 1. Check the broken sample: every problem, located (exit 1 expected)"
 	@$(BIN)/ocean-import validate samples/planning-broken.xlsx --config samples/ocean-import.toml \
 		--report $(DEMO_OUT)/planning-broken.validation.xlsx \
 		|| echo "(exit code $$?: the broken sample has invalid rows, as it should)"
+	@echo
+	@echo "== 2. Import the clean sample into a sandbox started for the demo"
+	$(BIN)/ocean-import run samples/planning-clean.xlsx --config samples/ocean-import.toml \
+		--sandbox --report $(DEMO_OUT)/planning-clean.results.xlsx
 
 test: install
 	$(BIN)/python -m pytest

@@ -503,7 +503,6 @@ def _show_import(
     checked = run.checked
     actions = lines["action"].value_counts()
     what = ", ".join(f"{int(actions.get(a, 0))} {a}" for a in ACTIONS if actions.get(a, 0))
-    verb = "would do" if run.options.dry_run else "did"
     console.print(
         f"[bold]{escape(checked.sheet.raw.path.name)}[/] (feed {escape(run.plan.feed)}): "
         f"{checked.row_count} rows, {what or 'nothing to do'}"
@@ -515,17 +514,18 @@ def _show_import(
             "Ocean: " + (", ".join(f"{int(n)} {o}" for o, n in counted.items()) or "no call")
         )
     elif not quiet and run.plan.mutating:
-        console.print(f"It {verb}:")
+        console.print("It would do:" if run.options.dry_run else "It would have done:")
         changes = lines[lines["action"].isin(["create", "modify", "delete"])]
         for line in changes.head(20).to_dict(orient="records"):
-            console.print(
-                f"  {line['action']:<7} {escape(_where(line))}: {escape(str(line['message']))}"
-            )
+            detail = str(line["message"]).split("; ")[0]
+            console.print(f"  {line['action']:<7} {escape(_where(line))}: {escape(detail)}")
         more = int(lines["action"].isin(["create", "modify", "delete"]).sum()) - 20
         if more > 0:
             console.print(f"  ...and {more} more (see the workbook)")
-    if run.plan.guard_message:
-        console.print(f"[red]Mass-delete guard[/]: {escape(run.plan.guard_message)}")
+    if run.plan.guard_message and run.options.dry_run:
+        console.print(
+            f"[red]Mass-delete guard[/]: run would stop: {escape(run.plan.guard_message)}"
+        )
     if run.plan.kept_past:
         console.print(f"{run.plan.kept_past} absent missions already past are kept (--delete-past)")
     if run.stopped:

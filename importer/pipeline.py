@@ -360,7 +360,7 @@ def _planned_message(plan: Plan, line: Any, pending: str, stopped: str | None) -
     else:
         detail = "new mission"
     if stopped:
-        return f"{detail}; not attempted: {stopped}"
+        return f"{detail}; not attempted: the run stopped (see Summary)"
     return f"{detail}; {pending}"
 
 

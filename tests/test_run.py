@@ -96,6 +96,18 @@ class Importer:
                 *options]  # fmt: skip
         return CliRunner().invoke(main, args, env=self.env, catch_exceptions=False)
 
+    def in_a_process(self, file: Path, *options: str) -> subprocess.Popen[str]:
+        """``ocean-import run`` in its own process (to kill it, or to interrupt it)."""
+        command = [sys.executable, "-m", "importer", "run", str(file), "--config",
+                   str(self.config), "--state", str(self.state), *options]  # fmt: skip
+        return subprocess.Popen(command, env={**os.environ, **self.env}, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def wait_for_calls(self, count: int, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.mutating_calls()) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def planning(self, name: str, rows: list[dict[str, Any]]) -> Path:
         return write_planning(self.folder / name, rows)
 
@@ -208,7 +220,8 @@ def test_a_file_with_most_rows_removed_stops_before_any_call(importer: Importer)
     truncated = importer.planning("tournee.xlsx", rows[:3])
     stopped = importer("run", truncated)
     assert stopped.exit_code == 3
-    assert "Mass-delete guard" in stopped.output and "--allow-mass-delete" in stopped.output
+    assert "Stopped: mass-delete guard" in stopped.output
+    assert "--allow-mass-delete" in stopped.output
     assert len(importer.mutating_calls()) == before
     assert len(importer.missions()) == 20
     workbook = openpyxl.load_workbook(importer.folder / "tournee.results.xlsx")
@@ -338,17 +351,10 @@ def test_a_run_killed_midway_is_finished_by_the_next_without_duplicates(tmp_path
         importer = Importer(sandbox, tmp_path)
         rows = rows_for(1, 150)
         planning = importer.planning("tournee.xlsx", rows)
-        command = [sys.executable, "-m", "importer", "run", str(planning), "--config",
-                   str(importer.config), "--state", str(importer.state), "--concurrency", "4",
-                   "--no-report"]  # fmt: skip
-        env = {**os.environ, **importer.env}
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.monotonic() + 30
-        while len(importer.mutating_calls()) < 40 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        process = importer.in_a_process(planning, "--concurrency", "4", "--no-report")
+        importer.wait_for_calls(40)
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()
         done_before = len(importer.missions())
         assert 0 < done_before < 150
         result = importer("run", planning)
@@ -468,3 +474,25 @@ def test_run_sandbox_imports_with_no_configuration(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "10 create" in result.output and "10 ok" in result.output
     assert (tmp_path / "planning.results.xlsx").exists()
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path: Path) -> None:
+    with SandboxServer(World(faults=Faults(latency=0.02))) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = rows_for(1, 120)
+        planning = importer.planning("tournee.xlsx", rows)
+        process = importer.in_a_process(planning, "--concurrency", "2")
+        importer.wait_for_calls(20)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 3, out + err
+        assert "Traceback" not in err
+        assert "stopping after the calls in flight" in err
+        assert "Stopped: interrupted" in out
+        book = openpyxl.load_workbook(tmp_path / "tournee.results.xlsx")
+        outcomes = Counter(r[-5] for r in book["Results"].iter_rows(min_row=2, values_only=True))
+        assert outcomes["ok"] == len(importer.missions())
+        assert outcomes["not_attempted"] == 120 - outcomes["ok"] > 0
+        assert importer("run", planning).exit_code == 0
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
