@@ -37,7 +37,7 @@ from importer.push import DEFAULT_CONCURRENCY, Outcome, push
 from importer.read import read_planning
 from importer.report import ReportContent, write_report
 from importer.schemas.aliases import alias_table
-from importer.state import StateStore
+from importer.state import OutcomeRecord, StateStore
 from importer.validate import Checked, validate
 
 _DIGITS_AND_DATES = re.compile(r"\d+")
@@ -273,7 +273,21 @@ async def run_import(
 
 
 def finish_run(run: ImportRun, state: StateStore, report: Path | None) -> None:
+    """Close the run's record: its counts, and an outcome for every row that made no call."""
     if run.run_id is not None:
+        missions = run.checked.missions
+        lines = run.lines().iloc[: len(missions)]
+        quiet = lines["action"].isin(["unchanged", "invalid"]).to_numpy()
+        customers = missions["customerId"].fillna(NO_CUSTOMER).astype("int64").to_numpy()
+        ids = missions["idMission"].astype(object).to_numpy()
+        state.record_outcomes(
+            OutcomeRecord(run.run_id, int(row), int(customer), str(id_mission or ""), action,
+                          "skipped", None, str(message or ""), 0)
+            for row, customer, id_mission, action, message in zip(
+                lines["row"][quiet], customers[quiet], ids[quiet], lines["action"][quiet],
+                lines["message"][quiet], strict=True,
+            )
+        )  # fmt: skip
         state.finish_run(
             run.run_id,
             exit_code=run.exit_code,

@@ -445,6 +445,10 @@ def test_the_results_workbook_accounts_for_every_row_once(importer: Importer) ->
     with StateStore(importer.state) as state:
         [last] = state.runs(limit=1)
         assert last.exit_code == 1 and last.counts["action delete"] == 2
+        # The state holds an outcome for every row, and for every deletion.
+        recorded = state.outcomes(last.id)
+        assert len(recorded) == summary["rows read"] + len(deletions)
+        assert Counter(o["action"] for o in recorded) == Counter(line["action"] for line in lines)
 
 
 def test_run_needs_the_ocean_connection(importer: Importer, tmp_path: Path) -> None:
