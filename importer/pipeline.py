@@ -159,6 +159,7 @@ class ImportRun:
     base_url: str | None = None
     state_path: str | None = None
     run_id: int | None = None
+    _lines: tuple[tuple[int, str | None], pd.DataFrame] | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -169,7 +170,10 @@ class ImportRun:
 
     def lines(self) -> pd.DataFrame:
         """One line per input row, then one per deletion: action, outcome, status, message."""
-        return result_lines(self)
+        key = (id(self.outcomes), self.stopped)
+        if self._lines is None or self._lines[0] != key:
+            self._lines = (key, result_lines(self))
+        return self._lines[1]
 
     def counts(self) -> dict[str, int]:
         lines = self.lines()
@@ -305,44 +309,39 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
     lines["outcome"] = "skipped"
     lines["http_status"] = None
     lines["message"] = None
-    lines["attempts"] = 0
+    lines["attempts"] = pd.Series(0, index=index, dtype=object)
     lines["remote_status"] = None
     problems = _row_messages(checked)
     invalid = lines["action"] == "invalid"
     lines.loc[invalid, "message"] = [problems.get(row, "invalid") for row in index[invalid]]
     unchanged = lines["action"] == "unchanged"
     lines.loc[unchanged, "message"] = "unchanged since the last import: no call"
-    by_row: dict[int, Outcome] = {}
-    deletions: list[Outcome] = []
     if run.outcomes is not None:
-        for outcome in run.outcomes:
-            if outcome.row is None:
-                deletions.append(outcome)
-            else:
-                by_row[outcome.row] = outcome
+        outcomes = run.outcomes
     else:
         pending = "planned (dry run)" if run.options.dry_run else "not attempted"
-        for line in plan.changes.to_dict(orient="records"):
-            row = None if pd.isna(line["row"]) else int(line["row"])
-            outcome = Outcome(
-                row,
+        outcomes = [
+            Outcome(
+                None if pd.isna(line["row"]) else int(line["row"]),
                 int(line["customer_id"]),
                 str(line["id_mission"]),
                 str(line["action"]),
                 "not_attempted",
                 message=_planned_message(plan, line, pending, run.stopped),
             )
-            if row is None:
-                deletions.append(outcome)
-            else:
-                by_row[row] = outcome
-    for row, outcome in by_row.items():
-        lines.loc[row, ["outcome", "http_status", "message", "attempts"]] = [
-            outcome.outcome,
-            outcome.http_status,
-            outcome.message,
-            outcome.attempts,
+            for line in plan.changes.to_dict(orient="records")
         ]
+    deletions = [o for o in outcomes if o.row is None]
+    by_row = pd.DataFrame(
+        [
+            (o.row, o.outcome, o.http_status, o.message, o.attempts)
+            for o in outcomes
+            if o.row is not None
+        ],
+        columns=["row", "outcome", "http_status", "message", "attempts"],
+    ).set_index("row")
+    if len(by_row):
+        lines.loc[by_row.index, list(by_row.columns)] = by_row.to_numpy(dtype=object)
     extra = pd.DataFrame(
         [
             {
