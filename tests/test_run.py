@@ -329,20 +329,25 @@ def test_an_unconfirmed_create_is_checked_before_it_is_sent_again(importer: Impo
 
 
 def test_the_run_converges_through_faults_without_creating_twice(tmp_path: Path) -> None:
-    faults = Faults(latency=0.005, jitter=0.01, error_share=0.15, rate_limit=200,
-                    token_lifetime=1.0, drop_after_share=0.05)  # fmt: skip
+    faults = Faults(latency=0.005, jitter=0.01, error_share=0.15, rate_limit=30,
+                    token_lifetime=2.0, drop_after_share=0.1, drop_before_share=0.05)  # fmt: skip
     with SandboxServer(World(faults=faults, seed=3)) as sandbox:
         importer = Importer(sandbox, tmp_path)
         rows = rows_for(1, 40)
+        # Random faults, and one of each kind for sure.
+        for row, kinds in zip(rows, (["429", "429"], ["drop-after"], ["503"], ["drop-before"]),
+                              strict=False):  # fmt: skip
+            sandbox.world.script(row["idMission"], *kinds)
         planning = importer.planning("tournee.xlsx", rows)
         codes = [importer("run", planning).exit_code]
         if codes[0] != 0:
             codes.append(importer("run", planning).exit_code)
         assert codes[-1] == 0
-        sandbox.world.faults.update(error_share=0.0, drop_after_share=0.0)
+        sandbox.world.faults.update(error_share=0.0, drop_after_share=0.0, drop_before_share=0.0)
         assert_holds_exactly(importer, rows)
         assert created_twice(importer) == []
-        assert any(e.http_status in (500, 503) for e in sandbox.world.requests())
+        seen = Counter(e.http_status for e in sandbox.world.requests())
+        assert seen[500] + seen[503] > 0 and seen[429] > 0 and seen[0] > 0  # 5xx, 429, drops
         assert sum(e.operation == "authenticate" for e in sandbox.world.requests()) > 1
 
 
