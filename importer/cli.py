@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -25,9 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from importer import __version__
 from importer.config import OceanSettings, Secret, Settings, load_settings
-from importer.diff import ACTIONS, SCOPES, Guard, Plan, Scope
+from importer.diff import ACTIONS, SCOPES, Guard, Scope
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, OceanImportError, UsageError
-from importer.ocean import OceanClient
+from importer.logs import FORMATS, configure_logging
 from importer.pipeline import (
     ImportOptions,
     ImportRun,
@@ -35,11 +33,9 @@ from importer.pipeline import (
     check_file,
     default_feed,
     default_report_path,
-    finish_run,
+    import_file,
     import_report,
-    load_saved_plan,
     make_plan,
-    run_import,
     save_plan,
     validation_report,
 )
@@ -56,8 +52,8 @@ from importer.sandbox import (
 )
 from importer.sandbox import server as sandbox_server
 from importer.sandbox.world import DEFAULT_CUSTOMERS, DEFAULT_LOGIN, DEFAULT_PASSWORD
-from importer.state import DEFAULT_STATE_PATH, StateStore, open_state
-from importer.validate import KINDS, Checked, problems_by_kind
+from importer.state import DEFAULT_STATE_PATH, open_state
+from importer.validate import KINDS, problems_by_kind
 
 EXAMPLES_PER_KIND = 5
 log = logging.getLogger("importer")
@@ -86,6 +82,12 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
         ),
         click.option("-v", "--verbose", count=True, help="More log output."),
+        click.option(
+            "--log-format",
+            type=click.Choice(FORMATS),
+            default="human",
+            help="Logs on stderr for people, or one JSON object per line for machines.",
+        ),
         click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary."),
     ]
     for option in reversed(options):
@@ -147,6 +149,7 @@ def validate(
     customer_id: int | None,
     as_json: bool,
     verbose: int,
+    log_format: str,
     quiet: bool,
 ) -> int:
     """Check every row of FILE and report every problem; Ocean is not contacted.
@@ -154,7 +157,7 @@ def validate(
     Exit 0 when every row is valid (warnings allowed), 1 when some rows are invalid,
     2 when the file cannot be used at all.
     """
-    _configure_logging(verbose, quiet)
+    configure_logging(verbose, quiet, log_format)
     settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
     target = None if no_report else (report_path or default_report_path(file, "validate"))
     _refuse_overwriting_input(file, target)
@@ -230,6 +233,7 @@ def plan(
     customer_id: int | None,
     as_json: bool,
     verbose: int,
+    log_format: str,
     quiet: bool,
 ) -> int:
     """Show what `run` would do with FILE: the creates, modifies and deletes. No network.
@@ -237,7 +241,7 @@ def plan(
     Writes the plan workbook (every row with its planned action, the fields that differ)
     and, with --out, the exact plan for `run --plan` to apply.
     """
-    _configure_logging(verbose, quiet)
+    configure_logging(verbose, quiet, log_format)
     settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
     target = None if no_report else (report_path or default_report_path(file, "plan"))
     _refuse_overwriting_input(file, target)
@@ -275,6 +279,11 @@ def plan(
     help="Calls to Ocean in flight at once.",
 )
 @click.option(
+    "--refresh-status",
+    is_flag=True,
+    help="After the push, fetch every mission's status into the results workbook.",
+)
+@click.option(
     "--sandbox",
     "use_sandbox",
     is_flag=True,
@@ -293,6 +302,7 @@ def run(
     dry_run: bool,
     plan_path: Path | None,
     concurrency: int,
+    refresh_status: bool,
     use_sandbox: bool,
     feed: str | None,
     scope: Scope,
@@ -306,6 +316,7 @@ def run(
     customer_id: int | None,
     as_json: bool,
     verbose: int,
+    log_format: str,
     quiet: bool,
 ) -> int:
     """Import FILE into Ocean: validate, work out the changes, push them, write the results.
@@ -339,7 +350,7 @@ def run(
             )
             or 0
         )
-    _configure_logging(verbose, quiet)
+    configure_logging(verbose, quiet, log_format)
     settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
     target = None if no_report else (report_path or default_report_path(file, "run"))
     _refuse_overwriting_input(file, target)
@@ -356,24 +367,13 @@ def run(
                 ),
             )
             state_path = state_path or Path(":memory:")
-        ocean = OceanClient.from_settings(settings.ocean, max_connections=concurrency)
         state = stack.enter_context(open_state(state_path))
         state.lock()
-        started = dt.datetime.now(dt.UTC)
-        checked = check_file(file, settings)
-        if plan_path:
-            the_plan = load_saved_plan(plan_path, checked, state)
-        else:
-            the_plan = make_plan(checked, state, options, now=started)
-        outcome_hook, finish_progress = _progress(len(the_plan.changes), quiet or as_json)
-        try:
-            result = asyncio.run(
-                _interruptible(checked, the_plan, options, state, ocean, started, outcome_hook)
-            )
-        finally:
-            finish_progress()
-        written = import_report(result, target) if target else None
-        finish_run(result, state, written)
+        result, written = import_file(
+            file, settings, state, options, report_path=target, saved_plan=plan_path,
+            progress=lambda total: _progress(total, quiet or as_json),
+            refresh_status=refresh_status,
+        )  # fmt: skip
     _show_import(result, written, as_json, quiet, None)
     return result.exit_code
 
@@ -408,49 +408,6 @@ def _demo_sandbox(settings: Settings) -> SandboxServer:
     customers = (settings.customer_id,) if settings.customer_id else DEFAULT_CUSTOMERS
     world = World([Account(DEFAULT_LOGIN, DEFAULT_PASSWORD, customers=customers)])
     return SandboxServer(world)
-
-
-async def _interruptible(
-    checked: Checked,
-    the_plan: Plan,
-    options: ImportOptions,
-    state: StateStore,
-    ocean: OceanClient,
-    started: dt.datetime,
-    on_outcome: Callable[[Outcome], None],
-) -> ImportRun:
-    """Run the import; a first Ctrl-C (or SIGTERM) lets the calls in flight finish, a second
-    cuts them short (they are recorded as unknown, and checked by the next run)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    task = asyncio.current_task()
-
-    def on_signal() -> None:
-        if stop.is_set() and task is not None:
-            task.cancel()
-            return
-        stop.set()
-        click.echo(
-            "ocean-import: stopping after the calls in flight (again to cut them short)", err=True
-        )
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal)
-    try:
-        async with ocean:
-            return await run_import(
-                checked,
-                the_plan,
-                options,
-                state,
-                ocean,
-                started=started,
-                stop=stop,
-                on_outcome=on_outcome,
-            )
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 def _progress(total: int, silent: bool) -> tuple[Callable[[Outcome], None], Callable[[], None]]:
@@ -739,17 +696,6 @@ def _refuse_overwriting_input(source: Path, target: Path | None) -> None:
             f"the report would overwrite the planning itself ({source}): "
             "choose another --report path"
         )
-
-
-def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = (
-        logging.WARNING
-        if quiet or not verbose
-        else (logging.INFO if verbose == 1 else logging.DEBUG)
-    )
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
 
 
 def _print_validation(run: ValidationRun, report: Path | None, quiet: bool) -> None:

@@ -105,6 +105,13 @@ class MissionStatus:
     def refused(self) -> bool:
         return bool(self.refuse_reason) or "refus" in _plain(self.status)
 
+    def describe(self) -> str:
+        """One line for a workbook cell: the status, and the reason of a refusal."""
+        text = self.status or self.status_code or "?"
+        if self.refuse_reason:
+            text += f": {self.refuse_reason}"
+        return text + (f" ({self.time})" if self.time else "")
+
 
 class OceanClient:
     """A client of one Ocean account; see the module docstring."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import re
-from collections.abc import Callable
+import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,12 +35,15 @@ from importer.diff import (
 )
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED, UsageError
 from importer.ocean import OceanClient
-from importer.push import DEFAULT_CONCURRENCY, Outcome, push
+from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses, push
 from importer.read import read_planning
 from importer.report import ReportContent, write_report
 from importer.schemas.aliases import alias_table
 from importer.state import OutcomeRecord, StateStore
 from importer.validate import Checked, validate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _DIGITS_AND_DATES = re.compile(r"\d+")
 _SEPARATORS = re.compile(r"[\s_.\-]+")
@@ -159,6 +164,7 @@ class ImportRun:
     base_url: str | None = None
     state_path: str | None = None
     run_id: int | None = None
+    remote_statuses: dict[tuple[int, str], str] = field(default_factory=dict)
     _lines: tuple[tuple[int, str | None], pd.DataFrame] | None = field(default=None, repr=False)
 
     @property
@@ -276,6 +282,106 @@ async def run_import(
     return run
 
 
+Progress = Callable[[int], tuple[Callable[[Outcome], None], Callable[[], None]]]
+
+
+def import_file(
+    path: Path,
+    settings: Settings,
+    state: StateStore,
+    options: ImportOptions,
+    *,
+    report_path: Path | None,
+    saved_plan: Path | None = None,
+    progress: Progress | None = None,
+    refresh_status: bool = False,
+    now: dt.datetime | None = None,
+) -> tuple[ImportRun, Path | None]:
+    """Import one planning file: check, plan (or load a saved plan), push, report, record.
+
+    The caller holds the state's lock. SIGINT/SIGTERM during the push stop it cleanly (see
+    ``interruptible``); the workbook is written and the run recorded whatever happens.
+    """
+    ocean = OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
+    started = now or dt.datetime.now(dt.UTC)
+    checked = check_file(path, settings, now=started)
+    plan = (
+        load_saved_plan(saved_plan, checked, state)
+        if saved_plan
+        else make_plan(checked, state, options, now=started)
+    )
+    on_outcome, finish_progress = progress(len(plan.changes)) if progress else (None, None)
+    try:
+        run = asyncio.run(
+            interruptible(
+                lambda stop: _run_and_refresh(
+                    checked, plan, options, state, ocean, started, stop, on_outcome,
+                    refresh_status,
+                )
+            )
+        )  # fmt: skip
+    finally:
+        if finish_progress:
+            finish_progress()
+    written = import_report(run, report_path) if report_path else None
+    finish_run(run, state, written)
+    return run, written
+
+
+async def _run_and_refresh(
+    checked: Checked,
+    plan: Plan,
+    options: ImportOptions,
+    state: StateStore,
+    ocean: OceanClient,
+    started: dt.datetime,
+    stop: asyncio.Event,
+    on_outcome: Callable[[Outcome], None] | None,
+    refresh_status: bool,
+) -> ImportRun:
+    async with ocean:
+        run = await run_import(checked, plan, options, state, ocean, started=started,
+                               stop=stop, on_outcome=on_outcome)  # fmt: skip
+        if refresh_status and not run.stopped:
+            keys = _file_keys(checked, run)
+            statuses = await fetch_statuses(ocean, state, keys, concurrency=options.concurrency)
+            run.remote_statuses = {key: s.describe() for key, s in statuses.items()}
+    return run
+
+
+def _file_keys(checked: Checked, run: ImportRun) -> list[tuple[int, str]]:
+    """The missions of the file that Ocean should now hold."""
+    lines = run.lines().iloc[: len(checked.missions)]
+    live = lines["action"].isin(["create", "modify", "unchanged"]).to_numpy()
+    customers = checked.missions["customerId"].fillna(NO_CUSTOMER).astype("int64").to_numpy()
+    ids = checked.missions["idMission"].astype(str).to_numpy()
+    return list(zip(customers[live].tolist(), ids[live].tolist(), strict=True))
+
+
+async def interruptible(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run ``work(stop)``: a first Ctrl-C (or SIGTERM) sets ``stop`` so that the calls in
+    flight finish and nothing new starts; a second cuts them short (recorded as unknown, and
+    checked by the next run)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+            return
+        stop.set()
+        log.warning("stopping after the calls in flight (again to cut them short)")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        return await work(stop)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
 def finish_run(run: ImportRun, state: StateStore, report: Path | None) -> None:
     """Close the run's record: its counts, and an outcome for every row that made no call."""
     if run.run_id is not None:
@@ -331,6 +437,12 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
             )
             for line in plan.changes.to_dict(orient="records")
         ]
+    if run.remote_statuses:
+        customers = checked.missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
+        keys = zip(
+            customers.tolist(), checked.missions["idMission"].astype(str).tolist(), strict=True
+        )
+        lines["remote_status"] = [run.remote_statuses.get(key) for key in keys]
     deletions = [o for o in outcomes if o.row is None]
     by_row = pd.DataFrame(
         [

@@ -34,7 +34,7 @@ from importer.errors import (
     OceanError,
     OceanUnavailable,
 )
-from importer.ocean import Answer, OceanClient
+from importer.ocean import Answer, MissionStatus, OceanClient
 from importer.schemas.api import MISSION_FIELDS
 from importer.state import MissionTimes, OutcomeRecord, StateStore
 
@@ -264,3 +264,37 @@ def _record(run_id: int, outcome: Outcome) -> OutcomeRecord:
         message=outcome.message,
         attempts=outcome.attempts,
     )
+
+
+async def fetch_statuses(
+    ocean: OceanClient,
+    state: StateStore,
+    keys: list[tuple[int, str]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> dict[tuple[int, str], MissionStatus]:
+    """Ask Ocean where each mission stands (bounded concurrency); store each in the state.
+
+    A mission Ocean does not know, or whose query fails, is left out (and logged).
+    """
+    gate = asyncio.Semaphore(concurrency)
+    found: dict[tuple[int, str], MissionStatus] = {}
+
+    async def one(key: tuple[int, str]) -> None:
+        async with gate:
+            try:
+                status = await ocean.status(key[1], None if key[0] == NO_CUSTOMER else key[0])
+            except MissionRejected as refused:
+                log.warning("status of mission %s: %s", key[1], refused)
+                return
+            except OceanUnavailable as unavailable:
+                if isinstance(unavailable, CircuitOpen):
+                    raise
+                log.warning("status of mission %s: %s", key[1], unavailable)
+                return
+        found[key] = status
+        state.store_status(key, status=status.status, code=status.status_code,
+                           refuse_reason=status.refuse_reason)  # fmt: skip
+
+    await asyncio.gather(*(one(key) for key in keys))
+    return found
