@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -20,12 +21,14 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from importer import __version__
 from importer.config import OceanSettings, Secret, Settings, load_settings
-from importer.diff import ACTIONS, SCOPES, Guard, Scope
+from importer.diff import ACTIONS, NO_CUSTOMER, SCOPES, Guard, Scope
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, OceanImportError, UsageError
 from importer.logs import FORMATS, configure_logging
+from importer.ocean import MissionStatus, OceanClient
 from importer.pipeline import (
     ImportOptions,
     ImportRun,
@@ -40,7 +43,8 @@ from importer.pipeline import (
     validation_report,
 )
 from importer.problems import Problem
-from importer.push import DEFAULT_CONCURRENCY, Outcome
+from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses
+from importer.report import write_table
 from importer.sandbox import (
     BASE_PATH,
     CONTROL_PATH,
@@ -52,8 +56,14 @@ from importer.sandbox import (
 )
 from importer.sandbox import server as sandbox_server
 from importer.sandbox.world import DEFAULT_CUSTOMERS, DEFAULT_LOGIN, DEFAULT_PASSWORD
-from importer.state import DEFAULT_STATE_PATH, open_state
+from importer.state import DEFAULT_STATE_PATH, StateStore, open_state
 from importer.validate import KINDS, problems_by_kind
+from importer.watch import (
+    DEFAULT_INTERVAL_SECONDS,
+    DEFAULT_SETTLE_SECONDS,
+    Watcher,
+    job_exit_code,
+)
 
 EXAMPLES_PER_KIND = 5
 log = logging.getLogger("importer")
@@ -173,6 +183,22 @@ def validate(
     return code
 
 
+_concurrency_option = click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Calls to Ocean in flight at once.",
+)
+_state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"State store (default {DEFAULT_STATE_PATH}; one run at a time).",
+)
+
+
 def _import_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
@@ -190,13 +216,7 @@ def _import_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--no-delete", is_flag=True, help="Never delete: only create and modify."),
         click.option("--allow-mass-delete", is_flag=True, help="Override the mass-delete guard."),
-        click.option(
-            "--state",
-            "state_path",
-            type=click.Path(path_type=Path),
-            default=None,
-            help=f"State store (default {DEFAULT_STATE_PATH}; one run at a time).",
-        ),
+        _state_option,
     ]
     for option in reversed(options):
         command = option(command)
@@ -271,13 +291,7 @@ def plan(
     default=None,
     help="Apply exactly this saved plan (refused if the file or the state changed since).",
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Calls to Ocean in flight at once.",
-)
+@_concurrency_option
 @click.option(
     "--refresh-status",
     is_flag=True,
@@ -370,12 +384,219 @@ def run(
         state = stack.enter_context(open_state(state_path))
         state.lock()
         result, written = import_file(
-            file, settings, state, options, report_path=target, saved_plan=plan_path,
+            file,
+            settings,
+            state,
+            options,
+            report_path=target,
+            saved_plan=plan_path,
             progress=lambda total: _progress(total, quiet or as_json),
             refresh_status=refresh_status,
-        )  # fmt: skip
+        )
     _show_import(result, written, as_json, quiet, None)
     return result.exit_code
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--once", is_flag=True, help="Process what is there, then exit (for a timer).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_INTERVAL_SECONDS,
+    show_default=True,
+    help="Seconds between two looks at the inbox (without --once).",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SETTLE_SECONDS,
+    show_default=True,
+    help="A file is taken once unchanged for this many seconds (still being copied otherwise).",
+)
+@_concurrency_option
+@_import_options
+@_common_options
+@_friendly_errors
+def watch(
+    inbox: Path,
+    once: bool,
+    interval: float,
+    settle: float,
+    concurrency: int,
+    feed: str | None,
+    scope: Scope,
+    delete_past: bool,
+    no_delete: bool,
+    allow_mass_delete: bool,
+    state_path: Path | None,
+    config_file: Path | None,
+    sheet: str | None,
+    timezone: str | None,
+    customer_id: int | None,
+    as_json: bool,
+    verbose: int,
+    log_format: str,
+    quiet: bool,
+) -> int:
+    """The scheduled job: import each planning file dropped in INBOX, once.
+
+    Imported files go to INBOX/archive/YYYY-MM-DD/ with their results workbook; files that
+    cannot be read go to INBOX/failed/ with a NAME.error.txt. A file whose content was
+    imported before is archived without a call; a run that stops early (Ocean unreachable,
+    the mass-delete guard) leaves its file in the inbox for the next pass.
+
+    With --once: exit 0 when every file went through, 1 when some had invalid rows, failed
+    changes or could not be read, 3 when a run stopped early or another job holds the state.
+    Without --once: runs until SIGTERM or Ctrl-C, stopping between files.
+    """
+    configure_logging(max(verbose, 0 if quiet else 1), quiet, log_format)
+    if not inbox.is_dir():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    OceanClient.from_settings(settings.ocean)  # a missing connection setting: say so now
+    options = _options(
+        inbox, feed, scope, delete_past, no_delete, allow_mass_delete, concurrency=concurrency
+    )
+    with open_state(state_path) as state:
+        state.lock()
+        watcher = Watcher(
+            inbox, settings, state, options, settle=settle, fixed_feed=feed is not None
+        )
+        if not once:
+            return watcher.loop(interval)
+        results = watcher.pass_once()
+    if as_json:
+        click.echo(json.dumps([vars(r) for r in results], ensure_ascii=False, indent=2))
+    return job_exit_code(results)
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the statuses to this workbook.",
+)
+@_concurrency_option
+@_state_option
+@_common_options
+@_friendly_errors
+def status(
+    ids: tuple[str, ...],
+    report_path: Path | None,
+    concurrency: int,
+    state_path: Path | None,
+    config_file: Path | None,
+    sheet: str | None,
+    timezone: str | None,
+    customer_id: int | None,
+    as_json: bool,
+    verbose: int,
+    log_format: str,
+    quiet: bool,
+) -> int:
+    """Fetch from Ocean where missions stand: the given IDMISSIONs, or every active mission
+    the state knows. Stores them in the state; refused missions stand out.
+
+    Exit 0 when every status was fetched, 1 when Ocean does not know some missions, 3 when
+    Ocean could not be reached or refused the login.
+    """
+    configure_logging(verbose, quiet, log_format)
+    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    ocean = OceanClient.from_settings(settings.ocean, max_connections=concurrency)
+    with open_state(state_path) as state:
+        keys = state.keys_for(list(ids), settings.customer_id) if ids else state.active_keys()
+        statuses = asyncio.run(_fetch(ocean, state, keys, concurrency))
+    table = status_table(keys, statuses)
+    written = None
+    if report_path:
+        written = write_table(report_path, "Statuses", table, table["refused"].tolist())
+    missing = int(table["status"].isna().sum())
+    if as_json:
+        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+    else:
+        _print_statuses(table, written)
+    return EXIT_PROBLEMS if missing else EXIT_OK
+
+
+async def _fetch(
+    ocean: OceanClient, state: StateStore, keys: list[tuple[int, str]], concurrency: int
+) -> dict[tuple[int, str], MissionStatus]:
+    async with ocean:
+        if keys:
+            await ocean.authenticate()
+        return await fetch_statuses(ocean, state, keys, concurrency=concurrency)
+
+
+def status_table(
+    keys: list[tuple[int, str]], statuses: dict[tuple[int, str], MissionStatus]
+) -> pd.DataFrame:
+    rows = []
+    for key in keys:
+        found = statuses.get(key)
+        rows.append(
+            {
+                "idMission": key[1],
+                "customerId": None if key[0] == NO_CUSTOMER else key[0],
+                "status": found.status if found else None,
+                "statusCode": found.status_code if found else None,
+                "time": found.time if found else None,
+                "complement": found.complement if found else "unknown to Ocean, or no answer",
+                "commentRefuseReason": found.refuse_reason if found else None,
+                "externalMissionId": found.external_id if found else None,
+                "refused": bool(found and found.refused),
+            }
+        )
+    columns = [
+        "idMission",
+        "customerId",
+        "status",
+        "statusCode",
+        "time",
+        "complement",
+        "commentRefuseReason",
+        "externalMissionId",
+        "refused",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _print_statuses(table: pd.DataFrame, report: Path | None) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    view = Table("idMission", "status", "time", "details", box=None, pad_edge=False)
+    for line in table.to_dict(orient="records"):
+        if line["refused"]:
+            view.add_row(
+                f"[bold red]{escape(line['idMission'])}[/]",
+                f"[bold red]{escape(str(line['status']))}[/]",
+                escape(str(line["time"] or "")),
+                f"[red]{escape(str(line['commentRefuseReason']))}[/]",
+            )
+        elif line["status"] is None:
+            view.add_row(
+                escape(line["idMission"]), "[yellow]?[/]", "", escape(str(line["complement"]))
+            )
+        else:
+            view.add_row(
+                escape(line["idMission"]),
+                escape(str(line["status"])),
+                escape(str(line["time"] or "")),
+                escape(str(line["complement"] or "")),
+            )
+    console.print(view)
+    counts = table["status"].fillna("?").value_counts()
+    refused = int(table["refused"].sum())
+    console.print(
+        f"{len(table)} missions: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + (f"; [bold red]{refused} refused[/]" if refused else "")
+    )
+    if report:
+        console.print(f"Report: {escape(str(report))}")
 
 
 def _options(

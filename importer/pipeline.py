@@ -148,6 +148,7 @@ class ImportOptions:
     guard: Guard = field(default_factory=Guard)
     concurrency: int = DEFAULT_CONCURRENCY
     dry_run: bool = False
+    command: str = "run"  # recorded in the state's runs: run, watch
 
 
 @dataclass
@@ -165,7 +166,9 @@ class ImportRun:
     state_path: str | None = None
     run_id: int | None = None
     remote_statuses: dict[tuple[int, str], str] = field(default_factory=dict)
-    _lines: tuple[tuple[int, str | None], pd.DataFrame] | None = field(default=None, repr=False)
+    _lines: tuple[tuple[int, str | None, int], pd.DataFrame] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def exit_code(self) -> int:
@@ -176,7 +179,7 @@ class ImportRun:
 
     def lines(self) -> pd.DataFrame:
         """One line per input row, then one per deletion: action, outcome, status, message."""
-        key = (id(self.outcomes), self.stopped)
+        key = (id(self.outcomes), self.stopped, len(self.remote_statuses))
         if self._lines is None or self._lines[0] != key:
             self._lines = (key, result_lines(self))
         return self._lines[1]
@@ -263,7 +266,7 @@ async def run_import(
         state_path=str(state.path or ":memory:"),
     )
     run.run_id = state.begin_run(
-        "run", file=str(raw.path), sha256=raw.sha256, feed=options.feed, dry_run=False
+        options.command, file=str(raw.path), sha256=raw.sha256, feed=options.feed, dry_run=False
     )
     if plan.guard_message:
         run.stopped = f"mass-delete guard: {plan.guard_message}"

@@ -55,6 +55,19 @@ class ReportContent:
     extra_failed: Sequence[bool] = ()  # which of them to highlight
 
 
+def write_table(path: Path, title: str, frame: pd.DataFrame, highlighted: Sequence[bool]) -> Path:
+    """A one-sheet workbook of ``frame`` (the status report), with the same care as the others."""
+    workbook = Workbook(write_only=True)
+    ws = workbook.create_sheet(title)
+    header = [str(name) for name in frame.columns]
+    _start_table(ws, header, frame)
+    records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    for values, is_highlighted in zip(records, highlighted, strict=True):
+        row = [_safe(ws, v) for v in values]
+        ws.append([_filled(ws, v, _FAILED_FILL) for v in row] if is_highlighted else row)
+    return _save(workbook, path)
+
+
 def write_report(path: Path, content: ReportContent) -> Path:
     """Write the workbook atomically to ``path`` and return it."""
     path = Path(path)
@@ -62,6 +75,11 @@ def write_report(path: Path, content: ReportContent) -> Path:
     _write_results(workbook.create_sheet("Results"), content)
     _write_errors(workbook.create_sheet("Errors"), content.problems)
     _write_summary(workbook.create_sheet("Summary"), content.summary)
+    return _save(workbook, path)
+
+
+def _save(workbook: Workbook, path: Path) -> Path:
+    """Write to a temporary file, then rename: never half a workbook at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(handle)

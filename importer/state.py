@@ -255,6 +255,22 @@ class StateStore:
         )
         return [(int(c), str(i)) for c, i in rows]
 
+    def keys_for(self, ids: list[str], default_customer: int | None) -> list[Key]:
+        """The keys of the given missions: the customer the state knows, else the default."""
+        keys = []
+        for id_mission in ids:
+            known = self._db.execute(
+                "SELECT customer_id FROM missions WHERE id_mission = ? AND deleted = 0",
+                (id_mission,),
+            ).fetchall()
+            if len(known) == 1:
+                keys.append((int(known[0][0]), id_mission))
+            elif known:
+                keys += [(int(customer), id_mission) for (customer,) in known]
+            else:
+                keys.append((default_customer or 0, id_mission))
+        return keys
+
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._db.execute(
             "SELECT id, command, file, sha256, feed, dry_run, started_at, finished_at, "
@@ -262,6 +278,15 @@ class StateStore:
             (limit,),
         )
         return [_run_record(*row) for row in rows]
+
+    def imported(self, sha256: str) -> str | None:
+        """If a file with this exact content was imported before: which, and when."""
+        row = self._db.execute(
+            "SELECT file, started_at FROM runs WHERE sha256 = ? AND dry_run = 0 "
+            "AND exit_code IN (0, 1) ORDER BY id LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return None if row is None else f"{Path(row[0]).name} imported at {row[1]}"
 
     def outcomes(self, run_id: int) -> list[dict[str, Any]]:
         cursor = self._db.execute(

@@ -1,0 +1,254 @@
+"""The scheduled job: import every planning file dropped in an inbox folder, once.
+
+    INBOX/                      files dropped by the planning team
+    INBOX/archive/YYYY-MM-DD/   each imported file, with its results workbook
+    INBOX/failed/               each file that could not be read, with NAME.error.txt
+
+A file is taken only once it is complete: its modification time must be at least ``settle``
+seconds old (a file still being copied or saved keeps changing it). Office suites' lock and
+temporary files (``~$name.xlsx``, ``.~lock.name#``, hidden files) are ignored. Files are taken
+oldest first. A file whose exact content was imported before (by SHA-256, from the state's
+runs) is archived without a call. A run that stopped early (exit 3: Ocean unreachable, login
+refused, the mass-delete guard) leaves its file in the inbox, for the next pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+
+from importer.config import Settings
+from importer.errors import (
+    EXIT_NOTHING_DONE,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_STOPPED,
+    OceanImportError,
+    PlanningFileError,
+)
+from importer.pipeline import ImportOptions, default_feed, import_file
+from importer.state import StateStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTLE_SECONDS = 10.0
+DEFAULT_INTERVAL_SECONDS = 60.0
+PLANNING_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt"})
+
+
+@dataclass(frozen=True)
+class FileResult:
+    file: str
+    exit_code: int
+    outcome: str  # imported, duplicate, failed, left (for the next pass)
+    moved_to: str | None
+    message: str
+
+
+def job_exit_code(results: list[FileResult]) -> int:
+    """The job's exit code: 3 if a file's run stopped early (it waits in the inbox), 1 if a
+    file had invalid rows, failed changes or could not be read (see failed/), else 0."""
+    codes = {result.exit_code for result in results}
+    if EXIT_STOPPED in codes:
+        return EXIT_STOPPED
+    return EXIT_PROBLEMS if codes - {EXIT_OK} else EXIT_OK
+
+
+def is_planning(path: Path) -> bool:
+    """A file the job should look at (not an office lock file, not a temporary file)."""
+    name = path.name
+    if name.startswith(("~$", ".~lock.", ".")) or name.endswith(("#", "~", ".tmp")):
+        return False
+    if path.suffixes[-2:-1] in ([".results"], [".validation"], [".plan"]):
+        return False  # our own workbooks, were they copied back here
+    return path.suffix.lower() in PLANNING_SUFFIXES and path.is_file()
+
+
+def ready_files(inbox: Path, settle: float, now: float | None = None) -> list[Path]:
+    """The complete planning files of the inbox, oldest first."""
+    now = time.time() if now is None else now
+    found = []
+    for path in inbox.iterdir():
+        if not is_planning(path):
+            continue
+        stat = path.stat()
+        if stat.st_size > 0 and now - stat.st_mtime >= settle:
+            found.append((stat.st_mtime, path.name, path))
+    return [path for _, _, path in sorted(found)]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Watcher:
+    """One job on one inbox and one state store (which it holds locked)."""
+
+    def __init__(
+        self,
+        inbox: Path,
+        settings: Settings,
+        state: StateStore,
+        options: ImportOptions,
+        *,
+        settle: float = DEFAULT_SETTLE_SECONDS,
+        fixed_feed: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.state = state
+        self.options = options
+        self.settle = settle
+        self.fixed_feed = fixed_feed
+        self.clock = clock
+        self.stopping = False
+
+    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        if not self.stopping:
+            log.warning("stopping after the current file", extra={"event": "stopping"})
+        self.stopping = True
+
+    def pass_once(self) -> list[FileResult]:
+        """Process every ready file, oldest first; stop between files when asked to."""
+        results = []
+        for path in ready_files(self.inbox, self.settle, self.clock()):
+            if self.stopping:
+                break
+            results.append(self.process(path))
+            self._listen_for_signals()  # the import's own handlers were removed with its loop
+        return results
+
+    def loop(self, interval: float) -> int:
+        """Pass over the inbox every ``interval`` seconds until SIGTERM or SIGINT."""
+        self._listen_for_signals()
+        worst = EXIT_OK
+        while not self.stopping:
+            for result in self.pass_once():
+                worst = max(worst, result.exit_code)
+            deadline = self.clock() + interval
+            while not self.stopping and self.clock() < deadline:
+                time.sleep(min(0.2, interval))
+        log.info("stopped", extra={"event": "stopped"})
+        return EXIT_STOPPED if worst == EXIT_STOPPED else EXIT_OK
+
+    def _listen_for_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def process(self, path: Path) -> FileResult:
+        started = time.monotonic()
+        sha256 = sha256_of(path)
+        earlier = self.state.imported(sha256)
+        if earlier is not None:
+            moved = self._archive(path, None)
+            return self._done(path, EXIT_OK, "duplicate", moved,
+                              f"same content as {earlier}: nothing to do", started)  # fmt: skip
+        feed = self.options.feed if self.fixed_feed else default_feed(path)
+        options = replace(self.options, feed=feed, command="watch")
+        day_folder = self._archive_folder()
+        report = _free_name(day_folder / f"{path.stem}.results.xlsx")
+        try:
+            run, written = import_file(path, self.settings, self.state, options, report_path=report)
+        except PlanningFileError as exc:
+            moved = self._quarantine(path, str(exc))
+            return self._done(path, EXIT_NOTHING_DONE, "failed", moved, str(exc), started)
+        except OceanImportError as exc:
+            if exc.exit_code == EXIT_STOPPED:
+                return self._done(path, EXIT_STOPPED, "left", None, str(exc), started)
+            moved = self._quarantine(path, str(exc))
+            return self._done(path, exc.exit_code, "failed", moved, str(exc), started)
+        if run.stopped:
+            if run.stopped == "interrupted":
+                self.stopping = True
+            if written is not None:  # the file waits in the inbox; keep what was done apart
+                stamp = dt.datetime.fromtimestamp(self.clock()).strftime("%H%M%S")
+                written.rename(written.with_name(f"{path.stem}.stopped-{stamp}.results.xlsx"))
+            return self._done(path, run.exit_code, "left", None, run.stopped, started,
+                              feed=feed, counts=run.counts())  # fmt: skip
+        moved = self._archive(path, written)
+        return self._done(path, run.exit_code, "imported", moved, "", started,
+                          feed=feed, counts=run.counts())  # fmt: skip
+
+    def _archive_folder(self) -> Path:
+        folder = self.inbox / "archive" / dt.date.fromtimestamp(self.clock()).isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _archive(self, path: Path, report: Path | None) -> Path:
+        target = _free_name(self._archive_folder() / path.name)
+        if report is not None and report.stem != f"{target.stem}.results":
+            # Keep the pair together when the file had to be renamed.
+            report.rename(report.with_name(f"{target.stem}.results.xlsx"))
+        shutil.move(path, target)
+        return target
+
+    def _quarantine(self, path: Path, reason: str) -> Path:
+        folder = self.inbox / "failed"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _free_name(folder / path.name)
+        shutil.move(path, target)
+        when = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat(timespec="seconds")
+        note = target.with_name(target.name + ".error.txt")
+        note.write_text(f"{when}\n{reason}\n", encoding="utf-8")
+        return target
+
+    def _done(
+        self,
+        path: Path,
+        exit_code: int,
+        outcome: str,
+        moved: Path | None,
+        message: str,
+        started: float,
+        *,
+        feed: str | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> FileResult:
+        duration = round(time.monotonic() - started, 3)
+        where = f" -> {moved.relative_to(self.inbox)}" if moved else ""
+        text = f"{path.name}: {outcome}, exit {exit_code}{where}" + (
+            f" ({message})" if message else ""
+        )
+        log.log(
+            logging.WARNING if exit_code else logging.INFO,
+            "%s [%.1f s]",
+            text,
+            duration,
+            extra={
+                "event": "file_done",
+                "file": path.name,
+                "feed": feed,
+                "outcome": outcome,
+                "exit_code": exit_code,
+                "counts": counts or {},
+                "duration": duration,
+                "moved_to": str(moved) if moved else None,
+            },
+        )
+        return FileResult(path.name, exit_code, outcome, str(moved) if moved else None, message)
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``stem-2.suffix``, ``stem-3.suffix``... if it is taken."""
+    if not path.exists() and not os.path.lexists(path):
+        return path
+    stem, suffix = path.name.split(".", 1) if "." in path.name else (path.name, "")
+    dot = "." if suffix else ""
+    number = 2
+    while (candidate := path.with_name(f"{stem}-{number}{dot}{suffix}")).exists():
+        number += 1
+    return candidate

@@ -1,0 +1,268 @@
+"""The scheduled job and the status command, against the sandbox on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner, Result
+
+from importer.cli import main
+from importer.sandbox import Faults, SandboxServer, World
+from importer.state import StateStore
+from tests.conftest import ROOT
+from tests.fakes import FakeClock
+from tests.plannings import write_planning
+from tests.test_run import CUSTOMER, rows_for
+
+SETTLED = time.time() - 3600  # a modification time well past any settle delay
+
+
+class Job:
+    """``ocean-import watch`` and ``status`` pointed at one inbox, one sandbox, one state."""
+
+    def __init__(self, sandbox: SandboxServer, folder: Path) -> None:
+        self.sandbox = sandbox
+        self.inbox = folder / "inbox"
+        self.inbox.mkdir()
+        self.state = folder / "state.db"
+        self.config = folder / "ocean-import.toml"
+        self.config.write_text(f'timezone = "Europe/Paris"\ncustomer_id = {CUSTOMER}\n')
+        self.env = {"OCEAN_BASE_URL": sandbox.base_url, "OCEAN_LOGIN": "demo",
+                    "OCEAN_PASSWORD": "demo", "OCEAN_IMPORT_CONFIG": ""}  # fmt: skip
+
+    def args(self, command: str, *args: str) -> list[str]:
+        return [command, *args, "--config", str(self.config), "--state", str(self.state)]
+
+    def __call__(self, command: str, *args: str) -> Result:
+        return CliRunner().invoke(main, self.args(command, *args), env=self.env,
+                                  catch_exceptions=False)  # fmt: skip
+
+    def drop(self, name: str, rows: list[dict[str, object]], settled: bool = True) -> Path:
+        path = write_planning(self.inbox / name, rows)
+        if settled:
+            os.utime(path, (SETTLED, SETTLED))
+        return path
+
+    def creates(self) -> int:
+        return sum(e.operation == "create" for e in self.sandbox.world.requests())
+
+
+@pytest.fixture
+def job(sandbox: SandboxServer, tmp_path: Path) -> Job:
+    return Job(sandbox, tmp_path)
+
+
+def test_watch_once_imports_archives_and_quarantines(job: Job) -> None:
+    clean = rows_for(1, 5, prefix="C")
+    job.drop("tournee-nord.xlsx", clean)
+    with_invalid = rows_for(1, 4, prefix="I")
+    with_invalid[1]["jourHeureInter"] = "31/02/2026 08:00"
+    job.drop("tournee-sud.csv", with_invalid)
+    corrupt = job.inbox / "tournee-est.xlsx"
+    corrupt.write_bytes(b"PK\x03\x04 this is not really a workbook")
+    os.utime(corrupt, (SETTLED, SETTLED))
+
+    result = job("watch", str(job.inbox), "--once", "--settle", "5")
+    assert result.exit_code == 1, result.output
+
+    held = {m["idMission"] for m in job.sandbox.world.missions()}
+    assert held == {r["idMission"] for r in clean} | {r["idMission"] for r in with_invalid} - {
+        with_invalid[1]["idMission"]
+    }
+    [day] = (job.inbox / "archive").iterdir()
+    assert sorted(p.name for p in day.iterdir()) == [
+        "tournee-nord.results.xlsx", "tournee-nord.xlsx",
+        "tournee-sud.csv", "tournee-sud.results.xlsx",
+    ]  # fmt: skip
+    failed = job.inbox / "failed"
+    assert sorted(p.name for p in failed.iterdir()) == [
+        "tournee-est.xlsx",
+        "tournee-est.xlsx.error.txt",
+    ]
+    reason = (failed / "tournee-est.xlsx.error.txt").read_text()
+    assert "tournee-est.xlsx" in reason and "damaged" in reason
+    assert sorted(p.name for p in job.inbox.iterdir()) == ["archive", "failed"]
+
+    # The same content dropped again: nothing is sent.
+    creates = job.creates()
+    copy = shutil.copy(day / "tournee-nord.xlsx", job.inbox / "tournee-nord-copie.xlsx")
+    os.utime(copy, (SETTLED, SETTLED))
+    again = job("watch", str(job.inbox), "--once", "--settle", "5")
+    assert again.exit_code == 0
+    assert job.creates() == creates
+    assert "duplicate" in again.output
+    assert (day / "tournee-nord-copie.xlsx").exists()
+
+
+def test_a_file_still_being_written_waits_until_it_settles(job: Job) -> None:
+    growing = job.drop("tournee.xlsx", rows_for(1, 3), settled=False)
+    first = job("watch", str(job.inbox), "--once", "--settle", "30")
+    assert first.exit_code == 0
+    assert growing.exists() and job.creates() == 0
+    os.utime(growing, (SETTLED, SETTLED))
+    second = job("watch", str(job.inbox), "--once", "--settle", "30")
+    assert second.exit_code == 0
+    assert not growing.exists() and job.creates() == 3
+
+
+def test_office_lock_and_temporary_files_are_ignored(job: Job) -> None:
+    for name in ("~$tournee.xlsx", ".~lock.tournee.xlsx#", ".hidden.csv", "tournee.xlsx.tmp",
+                 "notes.pdf"):  # fmt: skip
+        path = job.inbox / name
+        path.write_bytes(b"owner lock data")
+        os.utime(path, (SETTLED, SETTLED))
+    result = job("watch", str(job.inbox), "--once")
+    assert result.exit_code == 0
+    assert not (job.inbox / "failed").exists()
+    assert len(list(job.inbox.iterdir())) == 5
+
+
+def test_a_second_job_on_the_same_state_exits_3(job: Job) -> None:
+    job.drop("tournee.xlsx", rows_for(1, 2))
+    with StateStore(job.state) as holder:
+        holder.lock()
+        result = job("watch", str(job.inbox), "--once")
+    assert result.exit_code == 3
+    assert "another ocean-import run is using the state" in result.output
+    assert (job.inbox / "tournee.xlsx").exists()
+
+
+def test_a_run_that_stops_leaves_its_file_for_the_next_pass(job: Job) -> None:
+    job.env["OCEAN_PASSWORD"] = "expired-password"
+    job.drop("tournee.xlsx", rows_for(1, 2))
+    result = job("watch", str(job.inbox), "--once")
+    assert result.exit_code == 3
+    assert (job.inbox / "tournee.xlsx").exists()
+    job.env["OCEAN_PASSWORD"] = "demo"
+    assert job("watch", str(job.inbox), "--once").exit_code == 0
+    assert not (job.inbox / "tournee.xlsx").exists()
+
+
+def test_json_logs_are_one_object_per_line(job: Job) -> None:
+    job.drop("tournee.xlsx", rows_for(1, 2))
+    broken = job.inbox / "vide.csv"
+    broken.write_text("idMission;jourHeureInter\n")
+    os.utime(broken, (SETTLED, SETTLED))
+    command = [sys.executable, "-m", "importer", *job.args("watch", str(job.inbox), "--once",
+               "--log-format", "json")]  # fmt: skip
+    done = subprocess.run(command, env={**os.environ, **job.env}, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    entries = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    summaries = {e["file"]: e for e in entries if e.get("event") == "file_done"}
+    assert set(summaries) == {"tournee.xlsx", "vide.csv"}
+    imported = summaries["tournee.xlsx"]
+    assert imported["outcome"] == "imported" and imported["exit_code"] == 0
+    assert imported["feed"] == "tournee" and imported["counts"]["action create"] == 2
+    assert isinstance(imported["duration"], float)
+    assert {"time", "level", "event"} <= set(imported)
+    assert summaries["vide.csv"]["outcome"] == "failed"
+
+
+def test_sigterm_stops_the_loop_between_files(tmp_path: Path) -> None:
+    with SandboxServer(World(faults=Faults(latency=0.05))) as sandbox:
+        job = Job(sandbox, tmp_path)
+        for n in range(3):
+            job.drop(f"tournee-{n}.xlsx", rows_for(1 + n, 8, prefix=f"T{n}"))
+        command = [sys.executable, "-m", "importer", *job.args("watch", str(job.inbox),
+                   "--interval", "0.2", "--settle", "1", "--concurrency", "1")]  # fmt: skip
+        process = subprocess.Popen(command, env={**os.environ, **job.env}, cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while job.creates() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 3), err
+    assert "Traceback" not in err
+    archived = list((job.inbox / "archive").rglob("tournee-?.xlsx"))
+    waiting = sorted(p.name for p in job.inbox.glob("tournee-?.xlsx"))
+    # Nothing half-done: each file is either archived with its workbook, or still waiting.
+    assert len(archived) + len(waiting) == 3 and waiting
+    assert all(p.with_name(f"{p.stem}.results.xlsx").exists() for p in archived)
+    with StateStore(job.state) as state:
+        runs = state.runs()
+        assert all(run.finished_at for run in runs)
+
+
+def test_status_shows_statuses_moving_on_and_refusals_standing_out(tmp_path: Path) -> None:
+    clock = FakeClock(time.time())
+    world = World(clock=clock, faults=Faults(status_step=60, refuse_share=0.5))
+    with SandboxServer(world) as sandbox:
+        job = Job(sandbox, tmp_path)
+        rows = rows_for(1, 8)
+        job.drop("tournee.xlsx", rows)
+        assert job("watch", str(job.inbox), "--once").exit_code == 0
+        first = job("status", "--json")
+        assert first.exit_code == 0
+        assert {s["status"] for s in json.loads(first.stdout)} == {"Envoyée"}
+        clock.advance(125)
+        report = tmp_path / "statuts.xlsx"
+        later = job("status", "--report", str(report))
+        assert later.exit_code == 0
+        assert "refused" in later.output
+        statuses = json.loads(job("status", "--json").stdout)
+        refused = [s for s in statuses if s["refused"]]
+        assert refused and all(s["commentRefuseReason"] for s in refused)
+        assert {s["status"] for s in statuses} <= {"Acceptée", "Refusée"}
+        sheet = openpyxl.load_workbook(report)["Statuses"]
+        fills = {row[0].value: row[0].fill.fgColor.rgb for row in sheet.iter_rows(min_row=2)}
+        assert all(fills[s["idMission"]].endswith("F8CBAD") for s in refused)
+        with StateStore(job.state) as state:
+            stored = state.mission((CUSTOMER, refused[0]["idMission"]))
+            assert stored is not None and stored["remote_status"] == "Refusée"
+        one = job("status", rows[0]["idMission"], "UNKNOWN-1", "--json")
+        assert one.exit_code == 1
+        assert [s["status"] for s in json.loads(one.stdout)][1] is None
+
+
+def test_run_refresh_status_fills_the_workbook(job: Job, tmp_path: Path) -> None:
+    planning = write_planning(tmp_path / "tournee.xlsx", rows_for(1, 3))
+    result = CliRunner().invoke(main, ["run", str(planning), "--refresh-status", "--config",
+                                       str(job.config), "--state", str(job.state)],
+                                env=job.env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(tmp_path / "tournee.results.xlsx")["Results"]
+    header = [c.value for c in sheet[1]]
+    column = header.index("remote_status")
+    values = [row[column] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert all(str(v).startswith("Envoyée") for v in values)
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+def test_the_systemd_units_in_the_docs_verify(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "scheduling.md").read_text()
+    units = {}
+    for block in text.split("```ini")[1:]:
+        body = block.split("```")[0].strip("\n")
+        first, _, rest = body.partition("\n")
+        name = first.strip().removeprefix("# ").strip()
+        units[name] = rest
+    assert set(units) == {"ocean-import.service", "ocean-import.timer"}
+    for name, body in units.items():
+        (tmp_path / name).write_text(body)
+    # The service's ExecStart must exist for verify: point it at a stand-in.
+    service = (tmp_path / "ocean-import.service").read_text()
+    stand_in = tmp_path / "ocean-import"
+    stand_in.write_text("#!/bin/sh\n")
+    stand_in.chmod(0o755)
+    service = service.replace("/opt/ocean-import/.venv/bin/ocean-import", str(stand_in))
+    (tmp_path / "ocean-import.service").write_text(service)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / "ocean-import.service"),
+         str(tmp_path / "ocean-import.timer")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    problems = [line for line in done.stderr.splitlines() if str(tmp_path) in line]
+    assert done.returncode == 0 and not problems, done.stderr
