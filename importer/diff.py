@@ -111,7 +111,10 @@ def payloads(checked: Checked) -> pd.DataFrame:
     for name in MISSION_FIELDS:
         column = missions[name]
         if name in DATE_FIELDS:
-            text = column.dt.strftime(API_DATE_FORMAT)
+            # A planning has few distinct times: format each once.
+            codes, distinct = pd.factorize(column)
+            formatted = np.array([*distinct.strftime(API_DATE_FORMAT), None], dtype=object)
+            text = pd.Series(formatted[codes], index=column.index)
         elif name == "aEnvoyer":
             text = pd.Series(np.where(column.astype(bool), API_TRUE, API_FALSE), index=column.index)
         elif name in COORDINATE_FIELDS:
@@ -119,16 +122,19 @@ def payloads(checked: Checked) -> pd.DataFrame:
         elif name == "customerId":
             text = column.astype("string")
         else:
-            text = column.astype("string").str.strip()
+            text = column  # text cells were trimmed when read
         out[name] = text.astype(object).where(text.notna(), "")
     return out
 
 
 def payload_hashes(frame: pd.DataFrame) -> pd.Series:
     """A short digest of each row's payload, stable across runs and versions."""
-    joined = frame[list(MISSION_FIELDS)].astype(str).agg("\x1f".join, axis=1)
+    columns = [frame[name].astype(str).tolist() for name in MISSION_FIELDS]
     return pd.Series(
-        [hashlib.blake2b(text.encode(), digest_size=16).hexdigest() for text in joined],
+        [
+            hashlib.blake2b("\x1f".join(values).encode(), digest_size=16).hexdigest()
+            for values in zip(*columns, strict=True)
+        ],
         index=frame.index,
         dtype=object,
     )
@@ -196,9 +202,13 @@ def diff(
     # is not absent: an invalid row protects its mission).
     candidates = live[live["feed"] == feed] if len(live) else live
     if len(candidates):
-        named = pd.MultiIndex.from_frame(file_rows[["customer_id", "id_mission"]])
-        keys = pd.MultiIndex.from_frame(candidates[["customer_id", "id_mission"]])
-        candidates = candidates[~keys.isin(named)]
+        named = set(zip(customers.tolist(), ids.tolist(), strict=True))
+        not_named = [
+            key not in named
+            for key in zip(candidates["customer_id"].tolist(), candidates["id_mission"].tolist(),
+                           strict=True)
+        ]  # fmt: skip
+        candidates = candidates[np.array(not_named, dtype=bool)]
     if scope == "days" and len(candidates):
         days = _local_days(missions["jourHeureInter"].dropna(), checked.timezone)
         in_scope = _local_days(candidates["intervention_at"], checked.timezone).isin(days)
@@ -374,6 +384,9 @@ def _local_days(times: pd.Series, timezone: str) -> pd.Series:
 
 def _decimal_text(column: pd.Series) -> pd.Series:
     """Plain decimals (never 1e-05: Ocean wants a number with a point)."""
-    distinct = column.dropna().unique()
-    text = {value: np.format_float_positional(value, trim="-") for value in distinct}
-    return column.map(text)
+    text = [
+        None if value != value else (shown if "e" not in (shown := repr(value))
+                                     else np.format_float_positional(value, trim="-"))
+        for value in column.tolist()
+    ]  # fmt: skip
+    return pd.Series(text, index=column.index, dtype=object)

@@ -1,30 +1,31 @@
-"""The results workbook: sheets Results, Errors and Summary, written with openpyxl.
+"""The results workbook: sheets Results, Errors and Summary.
 
 ``validate``, ``plan`` and ``run`` all write this shape. Results has one line per input row
 (its original columns as read, then the columns the command adds), Errors one line per
 problem, Summary the counts. Text that a spreadsheet would evaluate (``=``, ``+``, ``-``,
-``@``, tab, carriage return) is written as plain text; numbers stay numbers. The workbook is
-written to a temporary file and renamed, so a crash never leaves half a workbook.
+``@``, tab, carriage return) is written as plain text (and marked so, to stay text when a
+person edits the cell); numbers stay numbers. The workbook is written to a temporary file and
+renamed, so a crash never leaves half a workbook.
+
+Written with XlsxWriter in constant-memory mode: rows stream to disk as they are written,
+about twice as fast as openpyxl's write-only mode on a 100,000-row planning (bench/).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
 from importer.columns import Sheet
 from importer.problems import Problem
@@ -33,11 +34,11 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 DATE_TIME_FORMAT = "dd/mm/yyyy hh:mm"
 ERRORS_HEADER = ("row", "cell", "column", "value", "problem", "severity")
 
-_HEADER_FONT = Font(bold=True, color="FFFFFF")
-_HEADER_FILL = PatternFill("solid", fgColor="305496")
-_FAILED_FILL = PatternFill("solid", fgColor="F8CBAD")
-_WARNING_FILL = PatternFill("solid", fgColor="FFF2CC")
-_CELL_TYPES = (str, int, float, bool, dt.datetime, dt.date, dt.time, dt.timedelta)
+_HEADER_STYLE = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#305496", "valign": "vcenter"}
+_FAILED_COLOUR = "#F8CBAD"
+_WARNING_COLOUR = "#FFF2CC"
+# Characters XML 1.0 cannot hold: replaced, so that a stray control code never breaks a file.
+_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
 _WIDTH_SAMPLE_ROWS = 300
 _MAX_WIDTH = 60
 
@@ -55,49 +56,75 @@ class ReportContent:
     extra_failed: Sequence[bool] = ()  # which of them to highlight
 
 
+class _Styles:
+    """The few formats every sheet uses, created once per workbook."""
+
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.header = book.add_format(_HEADER_STYLE)
+        self.text = book.add_format({"quote_prefix": True})
+        self.date = book.add_format({"num_format": DATE_TIME_FORMAT})
+        self.fills = {
+            colour: (
+                book.add_format({"bg_color": colour}),
+                book.add_format({"bg_color": colour, "quote_prefix": True}),
+                book.add_format({"bg_color": colour, "num_format": DATE_TIME_FORMAT}),
+            )
+            for colour in (_FAILED_COLOUR, _WARNING_COLOUR)
+        }
+
+
 def write_table(path: Path, title: str, frame: pd.DataFrame, highlighted: Sequence[bool]) -> Path:
     """A one-sheet workbook of ``frame`` (the status report), with the same care as the others."""
-    workbook = Workbook(write_only=True)
-    ws = workbook.create_sheet(title)
-    header = [str(name) for name in frame.columns]
-    _start_table(ws, header, frame)
-    records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-    for values, is_highlighted in zip(records, highlighted, strict=True):
-        row = [_safe(ws, v) for v in values]
-        ws.append([_filled(ws, v, _FAILED_FILL) for v in row] if is_highlighted else row)
-    return _save(workbook, path)
+
+    def fill(book: xlsxwriter.Workbook, styles: _Styles) -> None:
+        colours = [_FAILED_COLOUR if flag else None for flag in highlighted]
+        _write_frame(book.add_worksheet(title), styles, frame, colours)
+
+    return _save(path, fill)
 
 
 def write_report(path: Path, content: ReportContent) -> Path:
     """Write the workbook atomically to ``path`` and return it."""
-    path = Path(path)
-    workbook = Workbook(write_only=True)
-    _write_results(workbook.create_sheet("Results"), content)
-    _write_errors(workbook.create_sheet("Errors"), content.problems)
-    _write_summary(workbook.create_sheet("Summary"), content.summary)
-    return _save(workbook, path)
+
+    def fill(book: xlsxwriter.Workbook, styles: _Styles) -> None:
+        frame, failed = _results_frame(content)
+        colours = [_FAILED_COLOUR if flag else None for flag in failed]
+        _write_frame(book.add_worksheet("Results"), styles, frame, colours)
+        _write_errors(book.add_worksheet("Errors"), styles, content.problems)
+        _write_summary(book.add_worksheet("Summary"), styles, content.summary)
+
+    return _save(Path(path), fill)
 
 
-def _save(workbook: Workbook, path: Path) -> Path:
+def _save(path: Path, fill: Any) -> Path:
     """Write to a temporary file, then rename: never half a workbook at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        workbook.save(temporary)
+    # The workbook and XlsxWriter's row files live in a private folder beside the target
+    # (same disk, so the final rename is atomic) that goes away whatever happens.
+    with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:
+        temporary = Path(folder) / path.name
+        book = xlsxwriter.Workbook(
+            str(temporary),
+            {
+                "constant_memory": True,
+                # Text is text: never turned into a formula, a link or a number.
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "remove_timezone": True,
+                "default_date_format": DATE_TIME_FORMAT,
+                "tmpdir": folder,
+            },
+        )
+        try:
+            fill(book, _Styles(book))
+        finally:
+            book.close()
         os.replace(temporary, path)
-    except BaseException:
-        for sheet in workbook.worksheets:  # finish openpyxl's row streams, or they leak
-            with contextlib.suppress(Exception):
-                sheet.close()
-        raise
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
     return path
 
 
-def _write_results(ws: WriteOnlyWorksheet, content: ReportContent) -> None:
+def _results_frame(content: ReportContent) -> tuple[pd.DataFrame, list[bool]]:
     originals = content.sheet.cells
     added_names = list(content.added.columns)
     labels = [f"{label} (input)" if label in added_names else label for label in originals.columns]
@@ -105,117 +132,112 @@ def _write_results(ws: WriteOnlyWorksheet, content: ReportContent) -> None:
     frame = pd.concat(
         [originals.set_axis(labels, axis=1), content.added.set_axis(added_names, axis=1)], axis=1
     )
+    failed = content.failed.tolist()
     if content.extra_rows is not None and len(content.extra_rows):
         # Lines with no input row carry only some columns (named as in ``header``).
         extra = content.extra_rows.reindex(columns=header)
         frame = pd.concat([frame, extra], ignore_index=True)
-        highlighted = list(content.extra_failed) or [False] * len(extra)
-        failed = [*content.failed.tolist(), *highlighted]
+        failed += list(content.extra_failed) or [False] * len(extra)
+    return frame, failed
+
+
+def _write_frame(
+    ws: Worksheet,
+    styles: _Styles,
+    frame: pd.DataFrame,
+    colours: Sequence[str | None],
+    *,
+    colour_only: int | None = None,
+) -> None:
+    """A table: styled, frozen, filtered header, then one row per line. A line with a colour
+    is filled with it (only its column ``colour_only``, when given)."""
+    header = [str(name) for name in frame.columns]
+    _start_table(ws, styles, header, frame)
+    prepared = [_cell_values(frame[name]) for name in frame.columns]
+    columns = [values for values, _ in prepared]
+    quoted = {i: mask for i, (_, mask) in enumerate(prepared) if mask is not None}
+    filled = range(len(header)) if colour_only is None else [colour_only]
+    for position, values in enumerate(zip(*columns, strict=True)):
+        row = position + 1
+        colour = colours[position]
+        ws.write_row(
+            row, 0, values, styles.fills[colour][0] if colour and colour_only is None else None
+        )
+        for column, mask in quoted.items():
+            if mask[position]:
+                fill_text = styles.fills[colour][1] if colour and column in filled else styles.text
+                ws.write_string(row, column, values[column], fill_text)
+        if colour:
+            for column in filled:
+                value = values[column]
+                if isinstance(value, dt.datetime | dt.date):
+                    ws.write_datetime(row, column, value, styles.fills[colour][2])
+                elif colour_only is not None and not (
+                    column in quoted and quoted[column][position]
+                ):
+                    ws.write(row, column, value, styles.fills[colour][0])
+
+
+_SIMPLE = {type(None), int, float, bool, dt.datetime, dt.date, pd.Timestamp}
+
+
+def _cell_values(column: pd.Series) -> tuple[list[Any], np.ndarray | None]:
+    """A column as values XlsxWriter writes as themselves (None for blanks), and which of its
+    cells hold text a spreadsheet would read as a formula (None: no text at all)."""
+    values = column.astype(object).where(column.notna(), None)
+    kinds = set(map(type, values))
+    if kinds - _SIMPLE - {str}:
+        values = values.map(_writable)
+    elif str in kinds:
+        illegal = values.str.contains(_ILLEGAL, na=False)
+        if illegal.any():
+            values[illegal] = values[illegal].str.replace(_ILLEGAL, "\ufffd", regex=True)
     else:
-        failed = content.failed.tolist()
-    records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-    _start_table(ws, header, frame)
-    for values, is_failed in zip(records, failed, strict=True):
-        row = [_safe(ws, v) for v in values]
-        ws.append([_filled(ws, v, _FAILED_FILL) for v in row] if is_failed else row)
+        return values.tolist(), None
+    mask = values.str.startswith(FORMULA_TRIGGERS, na=False).to_numpy(dtype=bool)
+    return values.tolist(), mask if mask.any() else None
 
 
-def _write_errors(ws: WriteOnlyWorksheet, problems: Sequence[Problem]) -> None:
+def _writable(value: Any) -> Any:
+    if value is None or isinstance(value, int | float | bool | dt.datetime | dt.date):
+        return value
+    if isinstance(value, dt.time | dt.timedelta):
+        return str(value)
+    text = value if isinstance(value, str) else str(value)  # anything else: its text
+    return _ILLEGAL.sub("\ufffd", text) if _ILLEGAL.search(text) else text
+
+
+def _write_errors(ws: Worksheet, styles: _Styles, problems: Sequence[Problem]) -> None:
     frame = pd.DataFrame(
         [(p.row, p.cell, p.column, p.value, p.message, p.severity) for p in problems],
         columns=list(ERRORS_HEADER),
     )
-    _start_table(ws, list(ERRORS_HEADER), frame)
-    for problem in problems:
-        values = (
-            problem.row,
-            problem.cell,
-            problem.column,
-            problem.value,
-            problem.message,
-            problem.severity,
-        )
-        fill = _FAILED_FILL if problem.is_error else _WARNING_FILL
-        ws.append(
-            [
-                _filled(ws, _safe(ws, v), fill) if i == 5 else _safe(ws, v)
-                for i, v in enumerate(values)
-            ]
-        )
+    colours = [_FAILED_COLOUR if p.is_error else _WARNING_COLOUR for p in problems]
+    _write_frame(ws, styles, frame, colours, colour_only=ERRORS_HEADER.index("severity"))
 
 
-def _write_summary(ws: WriteOnlyWorksheet, summary: Sequence[tuple[str, Any]]) -> None:
-    ws.column_dimensions["A"].width = 28
-    ws.column_dimensions["B"].width = 70
-    ws.append([_header_cell(ws, "item"), _header_cell(ws, "value")])
-    for key, value in summary:
-        ws.append([_safe(ws, key), _safe(ws, value)])
+def _write_summary(ws: Worksheet, styles: _Styles, summary: Sequence[tuple[str, Any]]) -> None:
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 1, 70)
+    ws.write_row(0, 0, ["item", "value"], styles.header)
+    for row, (key, value) in enumerate(summary, start=1):
+        ws.write_row(row, 0, [_writable(key), _writable(value)])
 
 
-def _start_table(ws: WriteOnlyWorksheet, header: list[str], frame: pd.DataFrame) -> None:
+def _start_table(ws: Worksheet, styles: _Styles, header: list[str], frame: pd.DataFrame) -> None:
     """Column widths from a sample, a frozen styled header, a filter over the whole table."""
     sample = frame.head(_WIDTH_SAMPLE_ROWS)
-    for position, name in enumerate(header, start=1):
-        lengths = [len(_display(v)) for v in sample.iloc[:, position - 1]] if len(sample) else []
-        width = min(max([len(str(name)) + 3, *lengths]) + 2, _MAX_WIDTH)
-        ws.column_dimensions[get_column_letter(position)].width = width
-    ws.freeze_panes = "A2"
-    last_row = max(len(frame) + 1, 2)
-    ws.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{last_row}"
-    ws.append([_header_cell(ws, name) for name in header])
-
-
-def _header_cell(ws: WriteOnlyWorksheet, name: str) -> Cell:
-    cell = _as_text(ws, str(name))
-    cell.font = _HEADER_FONT
-    cell.fill = _HEADER_FILL
-    cell.alignment = Alignment(vertical="center")
-    return cell
-
-
-def _safe(ws: WriteOnlyWorksheet, value: Any) -> Any:
-    """A value openpyxl writes as itself: text never becomes a formula, numbers stay numbers."""
-    if isinstance(value, Cell):
-        return value
-    if isinstance(value, str):
-        if ILLEGAL_CHARACTERS_RE.search(value):
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-        if value.startswith(FORMULA_TRIGGERS):
-            return _as_text(ws, value)
-        return value
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime):
-        cell = WriteOnlyCell(
-            ws,
-            value=value.astimezone(dt.UTC).replace(tzinfo=None)
-            if value.tzinfo is not None
-            else value,
-        )
-        cell.number_format = DATE_TIME_FORMAT  # as a French planner writes it
-        return cell
-    if value is None or isinstance(value, _CELL_TYPES):
-        return value
-    # Anything else becomes its text, so that nothing can fail halfway through a sheet.
-    return _safe(ws, str(value))
-
-
-def _as_text(ws: WriteOnlyWorksheet, text: str) -> Cell:
-    cell = WriteOnlyCell(ws, value=text)
-    cell.data_type = "s"  # never a formula, whatever the first character
-    cell.quotePrefix = True  # and stays text when a person edits the cell
-    return cell
-
-
-def _filled(ws: WriteOnlyWorksheet, value: Any, fill: PatternFill) -> Cell:
-    cell = value if isinstance(value, Cell) else WriteOnlyCell(ws, value=value)
-    cell.fill = fill
-    return cell
+    for position, name in enumerate(header):
+        lengths = [len(_display(v)) for v in sample.iloc[:, position]] if len(sample) else []
+        ws.set_column(position, position, min(max([len(name) + 3, *lengths]) + 2, _MAX_WIDTH))
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(len(frame), 1), max(len(header) - 1, 0))
+    ws.write_row(0, 0, [_writable(name) for name in header], styles.header)
 
 
 def _display(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     if isinstance(value, dt.datetime):
-        return "dd/mm/yyyy hh:mm"
+        return DATE_TIME_FORMAT
     return str(value)

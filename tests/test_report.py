@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from openpyxl import Workbook
+import xlsxwriter
 
 from importer.config import Settings
 from importer.pipeline import ValidationRun, check_file, validation_report
@@ -111,12 +111,15 @@ def test_a_failed_write_leaves_the_previous_report_and_no_temporary_file(
         summary=[("odd value", object())],  # written as its text, never a crash mid-sheet
     )
 
-    def disk_full(self: Workbook, filename: str) -> None:
-        Path(filename).write_bytes(b"PK half a workbook")
+    close = xlsxwriter.Workbook.close
+
+    def disk_full(self: xlsxwriter.Workbook) -> None:
+        close(self)
+        Path(self.filename).write_bytes(b"PK half a workbook")
         raise OSError(28, "No space left on device")
 
     # A full disk cannot be made real in a test: the save is the one thing replaced.
-    monkeypatch.setattr(Workbook, "save", disk_full)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", disk_full)
     with pytest.raises(OSError, match="No space left"):
         write_report(report, content)
     assert report.read_bytes() == before
