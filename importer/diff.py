@@ -113,8 +113,9 @@ def payloads(checked: Checked) -> pd.DataFrame:
         if name in DATE_FIELDS:
             # A planning has few distinct times: format each once.
             codes, distinct = pd.factorize(column)
-            formatted = np.array([*distinct.strftime(API_DATE_FORMAT), None], dtype=object)
-            text = pd.Series(formatted[codes], index=column.index)
+            shown = np.empty(len(distinct) + 1, dtype=object)  # the last one: blank (code -1)
+            shown[:-1] = pd.DatetimeIndex(distinct).strftime(API_DATE_FORMAT)
+            text = pd.Series(shown[codes], index=column.index, dtype=object)
         elif name == "aEnvoyer":
             text = pd.Series(np.where(column.astype(bool), API_TRUE, API_FALSE), index=column.index)
         elif name in COORDINATE_FIELDS:
