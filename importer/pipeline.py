@@ -15,7 +15,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -425,71 +425,74 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
     lines.loc[invalid, "message"] = [problems.get(row, "invalid") for row in index[invalid]]
     unchanged = lines["action"] == "unchanged"
     lines.loc[unchanged, "message"] = "unchanged since the last import: no call"
-    if run.outcomes is not None:
-        outcomes = run.outcomes
-    else:
-        pending = "planned (dry run)" if run.options.dry_run else "not attempted"
-        outcomes = [
-            Outcome(
-                None if pd.isna(line["row"]) else int(line["row"]),
-                int(line["customer_id"]),
-                str(line["id_mission"]),
-                str(line["action"]),
-                "not_attempted",
-                message=_planned_message(plan, line, pending, run.stopped),
-            )
-            for line in plan.changes.to_dict(orient="records")
-        ]
     if run.remote_statuses:
         customers = checked.missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
         keys = zip(
             customers.tolist(), checked.missions["idMission"].astype(str).tolist(), strict=True
         )
         lines["remote_status"] = [run.remote_statuses.get(key) for key in keys]
-    deletions = [o for o in outcomes if o.row is None]
-    by_row = pd.DataFrame(
-        [
-            (o.row, o.outcome, o.http_status, o.message, o.attempts)
-            for o in outcomes
-            if o.row is not None
-        ],
-        columns=["row", "outcome", "http_status", "message", "attempts"],
-    ).set_index("row")
+    calls = _call_lines(run)
+    with_row = calls["row"].notna().to_numpy()
+    by_row = calls[with_row].set_index("row")[["outcome", "http_status", "message", "attempts"]]
     if len(by_row):
-        lines.loc[by_row.index, list(by_row.columns)] = by_row.to_numpy(dtype=object)
+        lines.loc[by_row.index.astype("int64"), list(by_row.columns)] = by_row.to_numpy(
+            dtype=object
+        )
+    deletions = calls[~with_row]
     extra = pd.DataFrame(
-        [
-            {
-                "row": None,
-                "action": "delete",
-                "outcome": o.outcome,
-                "http_status": o.http_status,
-                "message": o.message,
-                "attempts": o.attempts,
-                "remote_status": None,
-                "idMission": o.id_mission,
-                "customerId": None if o.customer_id == NO_CUSTOMER else o.customer_id,
-            }
-            for o in deletions
-        ],
+        {
+            "row": None,
+            "action": "delete",
+            "outcome": deletions["outcome"].to_numpy(),
+            "http_status": deletions["http_status"].to_numpy(),
+            "message": deletions["message"].to_numpy(),
+            "attempts": deletions["attempts"].to_numpy(),
+            "remote_status": None,
+            "idMission": deletions["id_mission"].to_numpy(),
+            "customerId": [None if c == NO_CUSTOMER else c for c in deletions["customer_id"]],
+        },
         columns=[*lines.columns, "idMission", "customerId"],
     )
     return pd.concat([lines, extra], ignore_index=True)
 
 
-def _planned_message(plan: Plan, line: Any, pending: str, stopped: str | None) -> str:
-    if line["action"] == "modify":
-        fields = plan.differs.get((int(line["customer_id"]), str(line["id_mission"])), [])
-        detail = f"changes: {', '.join(fields)}" if fields else "changes"
-    elif line["action"] == "delete" and pd.isna(line["row"]):
-        detail = "no longer in the file"
-    elif line["action"] == "delete":
-        detail = "cancelled by the action column"
+def _call_lines(run: ImportRun) -> pd.DataFrame:
+    """One line per planned call: what happened to it, or (no push) what was planned."""
+    columns = ["row", "customer_id", "id_mission", "outcome", "http_status", "message", "attempts"]
+    if run.outcomes is not None:
+        return pd.DataFrame(
+            [(o.row, o.customer_id, o.id_mission, o.outcome, o.http_status, o.message,
+              o.attempts) for o in run.outcomes],
+            columns=columns,
+        )  # fmt: skip
+    changes = run.plan.changes
+    action = changes["action"].to_numpy()
+    has_row = changes["row"].notna().to_numpy()
+    detail = np.select(
+        [action == "modify", (action == "delete") & ~has_row, action == "delete"],
+        ["changes", "no longer in the file", "cancelled by the action column"],
+        "new mission",
+    ).astype(object)
+    customers, ids = changes["customer_id"].tolist(), changes["id_mission"].tolist()
+    for position in np.flatnonzero(action == "modify").tolist():
+        if fields := run.plan.differs.get((int(customers[position]), str(ids[position]))):
+            detail[position] = f"changes: {', '.join(fields)}"
+    if run.stopped:
+        suffix = "; not attempted: the run stopped (see Summary)"
     else:
-        detail = "new mission"
-    if stopped:
-        return f"{detail}; not attempted: the run stopped (see Summary)"
-    return f"{detail}; {pending}"
+        suffix = "; planned (dry run)" if run.options.dry_run else "; not attempted"
+    return pd.DataFrame(
+        {
+            "row": changes["row"].to_numpy(),
+            "customer_id": changes["customer_id"].to_numpy(),
+            "id_mission": changes["id_mission"].to_numpy(),
+            "outcome": "not_attempted",
+            "http_status": None,
+            "message": [text + suffix for text in detail],
+            "attempts": 0,
+        },
+        columns=columns,
+    )
 
 
 def _row_messages(checked: Checked) -> dict[int, str]:
