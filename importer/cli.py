@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -45,17 +45,17 @@ from importer.pipeline import (
 from importer.problems import Problem
 from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses
 from importer.report import write_table
-from importer.sandbox import (
-    BASE_PATH,
-    CONTROL_PATH,
+from importer.sandbox.world import (
+    DEFAULT_CUSTOMERS,
+    DEFAULT_HOST,
+    DEFAULT_LOGIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_PORT,
     FAILURE_KINDS,
     Account,
     Faults,
-    SandboxServer,
     World,
 )
-from importer.sandbox import server as sandbox_server
-from importer.sandbox.world import DEFAULT_CUSTOMERS, DEFAULT_LOGIN, DEFAULT_PASSWORD
 from importer.state import DEFAULT_STATE_PATH, StateStore, open_state
 from importer.validate import KINDS, problems_by_kind
 from importer.watch import (
@@ -64,6 +64,9 @@ from importer.watch import (
     Watcher,
     job_exit_code,
 )
+
+if TYPE_CHECKING:
+    from importer.sandbox.server import SandboxServer
 
 EXAMPLES_PER_KIND = 5
 log = logging.getLogger("importer")
@@ -626,6 +629,8 @@ def _where(line: dict[Any, Any]) -> str:
 
 
 def _demo_sandbox(settings: Settings) -> SandboxServer:
+    from importer.sandbox.server import SandboxServer  # the server side loads only when used
+
     customers = (settings.customer_id,) if settings.customer_id else DEFAULT_CUSTOMERS
     world = World([Account(DEFAULT_LOGIN, DEFAULT_PASSWORD, customers=customers)])
     return SandboxServer(world)
@@ -737,8 +742,8 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
 
 
 @main.command()
-@click.option("--host", default=sandbox_server.DEFAULT_HOST, show_default=True)
-@click.option("--port", type=int, default=sandbox_server.DEFAULT_PORT, show_default=True)
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option("--login", default=None, help="Login it accepts (else OCEAN_LOGIN, else demo).")
 @click.option(
     "--password", default=None, help="Password it accepts (else OCEAN_PASSWORD, else demo)."
@@ -876,6 +881,10 @@ def sandbox(
         refuse_share=refuse_share,
     )
     world = World([account], faults=faults, seed=seed)
+    # The server side (Starlette, uvicorn) is loaded only by the commands that serve.
+    from importer.sandbox import app as sandbox_app
+    from importer.sandbox import server as sandbox_server
+
     try:
         for id_mission, kinds in _fail_missions(fail_mission):
             world.script(id_mission, *kinds)
@@ -890,13 +899,14 @@ def sandbox(
         ) from None
     url = f"http://{host}:{listening.getsockname()[1]}"
     kind = "multi-client" if account.multi_client else "customer"
-    click.echo(f"Ocean sandbox on {url}{BASE_PATH}")
+    base_path, control_path = sandbox_app.BASE_PATH, sandbox_app.CONTROL_PATH
+    click.echo(f"Ocean sandbox on {url}{base_path}")
     click.echo(
         f"  login {account.login!r} ({kind} {', '.join(map(str, account.customers))}); "
         "password not shown"
     )
-    click.echo(f"  missions: {url}{CONTROL_PATH}/missions   requests: {url}{CONTROL_PATH}/requests")
-    click.echo(f"  import into it: OCEAN_BASE_URL={url}{BASE_PATH} OCEAN_LOGIN={account.login} ...")
+    click.echo(f"  missions: {url}{control_path}/missions   requests: {url}{control_path}/requests")
+    click.echo(f"  import into it: OCEAN_BASE_URL={url}{base_path} OCEAN_LOGIN={account.login} ...")
     click.echo("  Ctrl-C to stop")
     sandbox_server.serve_forever(world, listening, access_log=verbose)
     return EXIT_OK

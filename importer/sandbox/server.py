@@ -10,10 +10,9 @@ from types import FrameType, TracebackType
 import uvicorn
 
 from importer.sandbox.app import BASE_PATH, CONTROL_PATH, create_app
-from importer.sandbox.world import World
+from importer.sandbox.world import DEFAULT_HOST, DEFAULT_PORT, World
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SandboxServer", "bind", "serve_forever"]
 
 
 def _config(world: World, access_log: bool = False) -> uvicorn.Config:

@@ -29,6 +29,8 @@ from typing import Any
 
 from importer.schemas.api import API_DATE_FORMAT
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
 TOKEN_LIFETIME_SECONDS = 12 * 3600
 DEFAULT_LOGIN = "demo"
 DEFAULT_PASSWORD = "demo"
