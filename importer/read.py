@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import python_calamine
 
 from importer.cells import map_distinct
@@ -161,14 +160,20 @@ def _choose_sheet(
 
 
 def _typed_grid(grid: list[list[Any]], numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Type every cell (once per distinct value of a column) and drop fully blank rows."""
+    """Type every cell and drop fully blank rows."""
     width = max((len(row) for row in grid), default=0)
-    cells = np.empty((len(grid), width), dtype=object)
-    for position, row in enumerate(grid):
-        cells[position, : len(row)] = row
+    if all(len(row) == width for row in grid):
+        cells = np.array(grid, dtype=object).reshape(len(grid), width)  # one C call
+    else:
+        cells = np.empty((len(grid), width), dtype=object)
+        for position, row in enumerate(grid):
+            cells[position, : len(row)] = row
+    blank_rows = np.ones(len(grid), dtype=bool)
     for column in range(width):
-        (cells[:, column],) = map_distinct(cells[:, column], lambda cell: (_typed(cell),))
-    keep = ~pd.isna(cells).all(axis=1)
+        (typed,) = map_distinct(cells[:, column], lambda cell: (_typed(cell),))
+        cells[:, column] = typed
+        blank_rows &= typed == None  # noqa: E711 (elementwise, on an object array)
+    keep = ~blank_rows
     return cells[keep], numbers[keep]
 
 
