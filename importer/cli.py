@@ -193,6 +193,13 @@ _concurrency_option = click.option(
     show_default=True,
     help="Calls to Ocean in flight at once.",
 )
+_ca_bundle_option = click.option(
+    "--ca-bundle",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also trust this CA bundle for Ocean's TLS certificate (a company proxy); "
+    "TLS is always verified (also [ocean] ca_bundle, OCEAN_CA_BUNDLE).",
+)
 _state_option = click.option(
     "--state",
     "state_path",
@@ -295,6 +302,7 @@ def plan(
     help="Apply exactly this saved plan (refused if the file or the state changed since).",
 )
 @_concurrency_option
+@_ca_bundle_option
 @click.option(
     "--refresh-status",
     is_flag=True,
@@ -319,6 +327,7 @@ def run(
     dry_run: bool,
     plan_path: Path | None,
     concurrency: int,
+    ca_bundle: Path | None,
     refresh_status: bool,
     use_sandbox: bool,
     feed: str | None,
@@ -368,7 +377,13 @@ def run(
             or 0
         )
     configure_logging(verbose, quiet, log_format)
-    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    settings = _settings(
+        config_file,
+        sheet=sheet,
+        timezone=timezone,
+        customer_id=customer_id,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+    )
     target = None if no_report else (report_path or default_report_path(file, "run"))
     _refuse_overwriting_input(file, target)
     options = _options(
@@ -418,6 +433,7 @@ def run(
     help="A file is taken once unchanged for this many seconds (still being copied otherwise).",
 )
 @_concurrency_option
+@_ca_bundle_option
 @_import_options
 @_common_options
 @_friendly_errors
@@ -427,6 +443,7 @@ def watch(
     interval: float,
     settle: float,
     concurrency: int,
+    ca_bundle: Path | None,
     feed: str | None,
     scope: Scope,
     delete_past: bool,
@@ -456,7 +473,13 @@ def watch(
     configure_logging(max(verbose, 0 if quiet else 1), quiet, log_format)
     if not inbox.is_dir():
         raise UsageError(f"the inbox {inbox} is not a folder")
-    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    settings = _settings(
+        config_file,
+        sheet=sheet,
+        timezone=timezone,
+        customer_id=customer_id,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+    )
     OceanClient.from_settings(settings.ocean)  # a missing connection setting: say so now
     options = _options(
         inbox, feed, scope, delete_past, no_delete, allow_mass_delete, concurrency=concurrency
@@ -484,6 +507,7 @@ def watch(
     help="Also write the statuses to this workbook.",
 )
 @_concurrency_option
+@_ca_bundle_option
 @_state_option
 @_common_options
 @_friendly_errors
@@ -491,6 +515,7 @@ def status(
     ids: tuple[str, ...],
     report_path: Path | None,
     concurrency: int,
+    ca_bundle: Path | None,
     state_path: Path | None,
     config_file: Path | None,
     sheet: str | None,
@@ -508,7 +533,13 @@ def status(
     Ocean could not be reached or refused the login.
     """
     configure_logging(verbose, quiet, log_format)
-    settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
+    settings = _settings(
+        config_file,
+        sheet=sheet,
+        timezone=timezone,
+        customer_id=customer_id,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+    )
     ocean = OceanClient.from_settings(settings.ocean, max_connections=concurrency)
     with open_state(state_path) as state:
         keys = state.keys_for(list(ids), settings.customer_id) if ids else state.active_keys()

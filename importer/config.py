@@ -18,6 +18,8 @@ A configuration file looks like this (every key is optional)::
     base_url = "https://v3.oceansystem.com/ocean/restapi"
     login = "dispatch"
     password_file = "/etc/ocean-import/password"
+    timeout = 30                   # seconds to wait for each answer
+    ca_bundle = "/etc/ssl/company-ca.pem"   # TLS is always verified; this adds a trusted CA
 
     [columns]                      # a site's own headers, mapped once for good
     "Chauffeur" = "nomIndi"
@@ -73,6 +75,8 @@ class OceanSettings:
     login: str | None = None
     password: Secret | None = field(default=None, repr=False)
     form_encoding: bool = False
+    timeout: float = 30.0  # seconds to wait for an answer
+    ca_bundle: str | None = None  # trust this CA bundle (a company proxy) besides the system's
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +111,15 @@ _TOP_KEYS = {
     "columns",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows"}
-_OCEAN_KEYS = {"base_url", "login", "password", "password_file", "form_encoding"}
+_OCEAN_KEYS = {
+    "base_url",
+    "login",
+    "password",
+    "password_file",
+    "form_encoding",
+    "timeout",
+    "ca_bundle",
+}
 
 
 def load_settings(
@@ -121,7 +133,11 @@ def load_settings(
     if config_file is not None:
         values, ocean = _read_toml(config_file)
     env = environ or {}
-    for env_name, key in (("OCEAN_BASE_URL", "base_url"), ("OCEAN_LOGIN", "login")):
+    for env_name, key in (
+        ("OCEAN_BASE_URL", "base_url"),
+        ("OCEAN_LOGIN", "login"),
+        ("OCEAN_CA_BUNDLE", "ca_bundle"),
+    ):
         if env.get(env_name):
             ocean[key] = env[env_name]
     if env.get("OCEAN_PASSWORD_FILE"):
@@ -130,6 +146,8 @@ def load_settings(
         ocean["password"] = Secret(env["OCEAN_PASSWORD"])
     if env.get("OCEAN_CUSTOMER_ID"):
         values["customer_id"] = _as_int(env["OCEAN_CUSTOMER_ID"], "OCEAN_CUSTOMER_ID")
+    ocean_flags = {k: flags.pop(k) for k in ("ca_bundle",) if k in flags}
+    ocean.update({k: v for k, v in ocean_flags.items() if v is not None})
     values.update({k: v for k, v in flags.items() if v is not None})
     settings = Settings(**values, ocean=OceanSettings(**ocean))
     _check(settings)

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import certifi
 import httpx
 from tenacity import RetryCallState
 
@@ -54,7 +57,8 @@ TOKEN_LIFETIME_SECONDS = 12 * 3600.0
 # Authenticate again this long before the token expires, so no call carries a dying token.
 TOKEN_RENEWAL_MARGIN_SECONDS = 15 * 60.0
 PASSWORD_WARNING_DAYS = 14
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=60.0)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = httpx.Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=30.0, write=30.0, pool=60.0)
 DEFAULT_MAX_CONNECTIONS = 16
 
 _PATHS = {
@@ -130,7 +134,7 @@ class OceanClient:
         token_lifetime: float = TOKEN_LIFETIME_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.login = login
@@ -175,11 +179,28 @@ class OceanClient:
                 + " (or [ocean] base_url, login, password_file in the configuration file)"
             )
         assert settings.base_url and settings.login and settings.password
+        verify: bool | ssl.SSLContext = True  # never off
+        if settings.ca_bundle:
+            if not Path(settings.ca_bundle).is_file():
+                raise ConfigError(f"the CA bundle {settings.ca_bundle} does not exist")
+            # The usual authorities, and this one besides (a company proxy's).
+            verify = ssl.create_default_context(cafile=certifi.where())
+            try:
+                verify.load_verify_locations(cafile=settings.ca_bundle)
+            except ssl.SSLError:
+                raise ConfigError(
+                    f"the CA bundle {settings.ca_bundle} is not a PEM certificate file"
+                ) from None
+        timeout = httpx.Timeout(
+            settings.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), pool=60.0
+        )
         return cls(
             settings.base_url,
             settings.login,
             settings.password,
             form_encoding=settings.form_encoding,
+            timeout=timeout,
+            verify=verify,
             **options,
         )
 
@@ -301,6 +322,15 @@ class OceanClient:
         self.breaker.before_attempt()
         try:
             response = await self._http.send(request)
+        except httpx.ConnectError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # no retry can fix that
+                raise OceanUnavailable(
+                    f"Ocean's TLS certificate at {_host(self.base_url)} is not trusted: if a "
+                    "company proxy signs it, give its CA bundle ([ocean] ca_bundle, "
+                    "OCEAN_CA_BUNDLE or --ca-bundle)"
+                ) from None
+            self.breaker.record_failure()
+            raise TransientFailure(_describe(exc), maybe_applied=False) from None
         except httpx.TransportError as exc:
             self.breaker.record_failure()
             raise TransientFailure(

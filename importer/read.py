@@ -13,6 +13,8 @@ import csv
 import hashlib
 import io
 import logging
+import re
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,14 @@ SUPPORTED = ", ".join((*WORKBOOK_SUFFIXES, *TEXT_SUFFIXES))
 HEADER_SEARCH_ROWS = 20
 CSV_DELIMITERS = (";", ",", "\t")
 _ZIP_MAGIC = b"PK\x03\x04"
+# The UTF-8 bytes of an accented letter (é is C3 A9) or of typographic punctuation (’ is
+# E2 80 99): read as Windows-1252 they are "Ã©" and "â€™", never real French text. Found in a
+# file that is not valid UTF-8, they mean two encodings in one file.
+_UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2\x80[\x93-\xa6]")
+# A workbook is a zip: refuse one that would inflate far beyond any real planning (a zip bomb)
+# before the reader decompresses it.
+MAX_INFLATE_RATIO = 100
+MAX_INFLATED_BYTES_PER_FILE_BYTE = 20
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Office saves a password-protected .xlsx as an OLE container holding this stream.
 _ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
@@ -118,6 +128,8 @@ def _read_workbook(
     if not data.startswith(expected):
         hint = _looks_like(data)
         raise UnreadableFileError(path, f"is not a valid .{kind} workbook{hint}")
+    if expected == _ZIP_MAGIC:
+        _refuse_zip_bomb(path, data, kind)
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         calamine_sheet = _choose_sheet(path, workbook, sheet)
@@ -139,6 +151,26 @@ def _read_workbook(
     numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
     cells, numbers = _typed_grid(grid, numbers)
     return RawSheet(path, kind, calamine_sheet.name, cells, numbers, first_column, digest)
+
+
+def _refuse_zip_bomb(path: Path, data: bytes, kind: str) -> None:
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise UnreadableFileError(path, _damaged(kind)) from None
+    inflated = sum(member.file_size for member in members)
+    worst = max(
+        (m.file_size / max(m.compress_size, 1) for m in members if m.file_size > 1 << 20),
+        default=0,
+    )
+    if inflated > MAX_INFLATED_BYTES_PER_FILE_BYTE * max(len(data), 1 << 20) or (
+        worst > MAX_INFLATE_RATIO
+    ):
+        raise UnreadableFileError(
+            path,
+            f"would inflate to {inflated / 1024 / 1024:,.0f} MB ({worst:,.0f} times its "
+            "compressed size): not a real planning (a 'zip bomb'?), refused unread",
+        )
 
 
 def _choose_sheet(
@@ -220,6 +252,16 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
+    utf8 = _UTF8_SEQUENCE.search(data)
+    if utf8 is not None:
+        # Valid UTF-8 accents next to bytes that are not UTF-8: two encodings in one file
+        # (rows pasted from another export). Reading it either way would garble some rows.
+        line = data.count(b"\n", 0, utf8.start()) + 1
+        raise UnreadableFileError(
+            path,
+            f"mixes UTF-8 text (line {line}) with Windows-1252 text: open it in your "
+            "spreadsheet program, fix the garbled accents and save it again as 'CSV UTF-8'",
+        )
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:

@@ -129,6 +129,11 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            # A file cut short (a power cut mid-copy, a full disk) must not be trusted: the
+            # quick check reads every page once (a few ms for a day's missions).
+            verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(

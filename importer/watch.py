@@ -70,7 +70,7 @@ def is_planning(path: Path) -> bool:
         return False
     if path.suffixes[-2:-1] in ([".results"], [".validation"], [".plan"]):
         return False  # our own workbooks, were they copied back here
-    return path.suffix.lower() in PLANNING_SUFFIXES and path.is_file()
+    return path.suffix.lower() in PLANNING_SUFFIXES and (path.is_symlink() or path.is_file())
 
 
 def ready_files(inbox: Path, settle: float, now: float | None = None) -> list[Path]:
@@ -80,7 +80,7 @@ def ready_files(inbox: Path, settle: float, now: float | None = None) -> list[Pa
     for path in inbox.iterdir():
         if not is_planning(path):
             continue
-        stat = path.stat()
+        stat = path.lstat()
         if stat.st_size > 0 and now - stat.st_mtime >= settle:
             found.append((stat.st_mtime, path.name, path))
     return [path for _, _, path in sorted(found)]
@@ -151,6 +151,11 @@ class Watcher:
 
     def process(self, path: Path) -> FileResult:
         started = time.monotonic()
+        if path.is_symlink():
+            # A link could point anywhere on the server: only real files dropped are read.
+            reason = f"{path.name}: is a symbolic link; copy the planning itself into the inbox"
+            moved = self._quarantine(path, reason)
+            return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
         sha256 = sha256_of(path)
         earlier = self.state.imported(sha256)
         if earlier is not None:
