@@ -239,6 +239,12 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
                 if len(rows) > row_cap:
                     raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise UnreadableFileError(
+                path,
+                f"line {reader.line_num} has a cell of more than "
+                f"{csv.field_size_limit() // 1024} KB: not a planning cell (a quote left open?)",
+            ) from None
         raise UnreadableFileError(
             path, f"line {reader.line_num} is not valid CSV ({exc})"
         ) from None
