@@ -154,13 +154,11 @@ Handler = Callable[..., Awaitable[tuple[int, dict[str, str], bool]]]
 async def _serve(world: World, request: Request, operation: str, handler: Handler) -> Response:
     """The path every API request takes: faults first, then authentication, then the work."""
     entry = Logged(world.clock(), operation, None, None, 0, applied=False, via=_via(request))
-    try:
-        delay = world.delay()
-        if delay:
-            await asyncio.sleep(delay)
-        response, dropped = await _answer(world, request, operation, handler, entry)
-    finally:
-        world.record(entry)
+    world.record(entry)  # at once: the entry is completed as the request goes on
+    delay = world.delay()
+    if delay:
+        await asyncio.sleep(delay)
+    response, dropped = await _answer(world, request, operation, handler, entry)
     return _DroppedResponse() if dropped else response
 
 

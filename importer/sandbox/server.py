@@ -15,9 +15,13 @@ from importer.sandbox.world import DEFAULT_HOST, DEFAULT_PORT, World
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SandboxServer", "bind", "serve_forever"]
 
 
-def _config(world: World, access_log: bool = False) -> uvicorn.Config:
+def _config(
+    world: World, access_log: bool = False, tls: tuple[str, str] | None = None
+) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(world),
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
         log_level="info" if access_log else "warning",
         access_log=access_log,
         lifespan="off",
@@ -33,17 +37,25 @@ class SandboxServer:
     ``world`` and port is a restart that keeps the missions.
     """
 
-    def __init__(self, world: World | None = None, host: str = DEFAULT_HOST, port: int = 0) -> None:
+    def __init__(
+        self,
+        world: World | None = None,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.world = world or World()
         self.host = host
+        self.scheme = "https" if tls else "http"  # tls: (certificate chain, key) PEM files
         self._socket = bind(host, port)
         self.port: int = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(_config(self.world))
+        self._server = uvicorn.Server(_config(self.world, tls=tls))
         self._thread = threading.Thread(target=self._run, name="ocean-sandbox", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:

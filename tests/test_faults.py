@@ -1,0 +1,227 @@
+"""The fault matrix: Ocean misbehaving in every documented way, the importer crashing at any
+point; the sandbox ends up holding exactly the planning, after at most two runs, without a
+create sent twice, with every row accounted for. Loopback only, bounded in count and time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pytest
+import trustme
+from click.testing import CliRunner
+
+from importer.cli import main
+from importer.sandbox import Account, Faults, SandboxServer, World
+from importer.state import StateError, StateStore
+from tests.conftest import ROOT
+from tests.test_run import Importer, assert_holds_exactly, created_twice, rows_for
+
+pytestmark = pytest.mark.slow
+
+ROWS = 24
+
+FAULTS = {
+    "5xx-30%": {"error_share": 0.3},
+    "429-storm-retry-after": {"rate_limit": 8},
+    "429-storm-no-retry-after": {"rate_limit": 8, "retry_after": False},
+    "dropped-before-25%": {"drop_before_share": 0.25},
+    "dropped-after-25%": {"drop_after_share": 0.25},
+    "token-expiring-every-0.1s": {"token_lifetime": 0.1, "latency": 0.03},
+    "slow-past-the-timeout": {"latency": 0.0, "jitter": 0.0},  # scripted below
+}
+FAULT_MATRIX = list(FAULTS)
+
+
+def account_for_every_row(importer: Importer, planning: Path, rows: int) -> None:
+    """The results workbook has one line per row, and its counts add up."""
+    book = openpyxl.load_workbook(planning.with_name(f"{planning.stem}.results.xlsx"))
+    lines = list(book["Results"].iter_rows(min_row=2, values_only=True))
+    assert sum(1 for line in lines if line[-7] is not None) == rows
+    summary = dict(book["Summary"].iter_rows(values_only=True))
+    actions = sum(v for k, v in summary.items() if str(k).startswith("action "))
+    outcomes = sum(v for k, v in summary.items() if str(k).startswith("outcome "))
+    assert actions == outcomes == len(lines)
+
+
+@pytest.mark.parametrize("fault", FAULT_MATRIX)
+def test_the_fault_matrix_converges_without_duplicates(tmp_path: Path, fault: str) -> None:
+    world = World(faults=Faults(**FAULTS[fault]), seed=11)
+    with SandboxServer(world) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = rows_for(1, ROWS)
+        if fault == "slow-past-the-timeout":
+            importer.config.write_text(importer.config.read_text() + "[ocean]\ntimeout = 0.5\n")
+            world.faults.slow_seconds = 1.5
+            for row in rows[:3]:
+                world.script(row["idMission"], "slow")
+        planning = importer.planning("tournee.xlsx", rows)
+        codes = [importer("run", planning).exit_code]
+        account_for_every_row(importer, planning, ROWS)
+        if codes[0] != 0:
+            codes.append(importer("run", planning).exit_code)
+        assert codes[-1] == 0, codes
+        world.faults.update(error_share=0.0, drop_before_share=0.0, drop_after_share=0.0,
+                            rate_limit=0.0, token_lifetime=3600.0)  # fmt: skip
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
+        account_for_every_row(importer, planning, ROWS)
+        injected = Counter(e.fault for e in world.requests() if e.fault)
+        assert injected or fault == "token-expiring-every-0.1s"
+        if fault == "token-expiring-every-0.1s":
+            assert sum(e.operation == "authenticate" for e in world.requests()) > 1
+
+
+def test_the_sandbox_restarted_mid_run(tmp_path: Path) -> None:
+    world = World(faults=Faults(latency=0.03))
+    first = SandboxServer(world).start()
+    port = first.port
+    importer = Importer(first, tmp_path)
+    rows = rows_for(1, 60)
+    planning = importer.planning("tournee.xlsx", rows)
+    process = importer.in_a_process(planning, "--concurrency", "2")
+    importer.wait_for_calls(10)
+    first.stop()  # Ocean goes away mid-run...
+    time.sleep(1.0)
+    second = SandboxServer(world, port=port).start()  # ...and comes back, missions kept
+    try:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (0, 1, 3), err
+        importer.sandbox = second
+        if process.returncode != 0:
+            assert importer("run", planning).exit_code == 0
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_crash_points_kill_9_then_rerun(tmp_path: Path, seed: int) -> None:
+    # Kill at several points over the run, chosen by the seed: early, midway, late.
+    points = {1: [3, 41], 2: [17, 75], 3: [60, 110]}[seed]
+    with SandboxServer(World(faults=Faults(latency=0.01, drop_after_share=0.05), seed=seed)) as sb:
+        importer = Importer(sb, tmp_path)
+        rows = rows_for(1, 120)
+        planning = importer.planning("tournee.xlsx", rows)
+        for point in points:
+            process = importer.in_a_process(planning, "--concurrency", "4", "--no-report")
+            importer.wait_for_calls(point)
+            process.send_signal(signal.SIGKILL)
+            process.communicate()
+        sb.world.faults.drop_after_share = 0.0
+        assert importer("run", planning).exit_code == 0
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
+        assert importer("run", planning).output.count("120 unchanged") == 1
+
+
+def test_a_state_file_cut_short_is_refused_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with StateStore(path) as state:
+        run_id = state.begin_run("run", file=None, sha256=None, feed="f", dry_run=False)
+        state._db.executemany(
+            "INSERT INTO outcomes (run_id, customer_id, id_mission, action, outcome, at) "
+            "VALUES (?, 0, ?, 'create', 'ok', 'now')",
+            [(run_id, f"M{n}") for n in range(5000)],
+        )
+        state._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a copy cut mid-write
+    with pytest.raises(StateError) as refused:
+        StateStore(path)
+    assert "damaged" in str(refused.value)
+    result = CliRunner().invoke(main, ["plan", str(ROOT / "samples" / "planning-clean.xlsx"),
+                                       "--state", str(path), "--no-report"])  # fmt: skip
+    assert result.exit_code == 2 and "damaged" in result.output
+
+
+def test_a_lost_wal_tail_loses_only_the_last_commits_and_nothing_is_created_twice(
+    tmp_path: Path,
+) -> None:
+    with SandboxServer(World()) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = rows_for(1, 10)
+        planning = importer.planning("tournee.xlsx", rows)
+        process = importer.in_a_process(planning, "--no-report")
+        process.communicate(timeout=60)
+        wal = importer.state.with_name("state.db-wal")
+        if wal.exists() and wal.stat().st_size:  # a power cut: the log's tail never hit disk
+            with wal.open("r+b") as handle:
+                handle.truncate(wal.stat().st_size // 2)
+        with sqlite3.connect(importer.state) as db:
+            assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        assert importer("run", planning).exit_code == 0
+        assert_holds_exactly(importer, rows)
+        assert created_twice(importer) == []
+
+
+def test_tls_is_verified_and_a_custom_ca_can_be_trusted(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    with certificate.private_key_and_cert_chain_pem.tempfile() as chain, \
+            authority.cert_pem.tempfile() as ca_file:  # fmt: skip
+        world = World()
+        server = SandboxServer(world, tls=(chain, chain)).start()
+        try:
+            importer = Importer(server, tmp_path)
+            assert importer.env["OCEAN_BASE_URL"].startswith("https://")
+            planning = importer.planning("tournee.xlsx", rows_for(1, 2))
+            refused = importer("run", planning)
+            assert refused.exit_code == 3
+            assert "TLS certificate" in refused.output and "is not trusted" in refused.output
+            assert world.missions() == []
+            trusted = importer("run", planning, "--ca-bundle", ca_file)
+            assert trusted.exit_code == 0, trusted.output
+            assert len(world.missions()) == 2
+        finally:
+            server.stop()
+
+
+def test_no_secret_in_any_output(tmp_path: Path) -> None:
+    password = "Pa55-Word-Secret-42"
+    world = World([Account("demo", password, password_days=5)], faults=Faults(
+        token_lifetime=0.5, error_share=0.1, latency=0.01), seed=5)  # fmt: skip
+    with SandboxServer(world) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        importer.env["OCEAN_PASSWORD"] = password
+        rows = rows_for(1, 12)
+        rows[0]["commentaire"] = "=1+1"
+        planning = importer.planning("tournee.xlsx", rows)
+        command = [sys.executable, "-m", "importer", "run", str(planning), "--config",
+                   str(importer.config), "--state", str(importer.state), "-vv",
+                   "--log-format", "json", "--refresh-status"]  # fmt: skip
+        done = subprocess.run(command, env={**os.environ, **importer.env}, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        status = CliRunner().invoke(
+            main,
+            ["status", "--report", str(tmp_path / "statuts.xlsx"), "--config",
+             str(importer.config), "--state", str(importer.state)],
+            env=importer.env,
+        )  # fmt: skip
+        assert status.exit_code in (0, 1), status.output
+        tokens = world.tokens()
+        assert tokens, "the run logged in"
+        outputs = {
+            "stdout": done.stdout.encode(), "stderr": done.stderr.encode(),
+            "status": status.output.encode(),
+            "results": (tmp_path / "tournee.results.xlsx").read_bytes(),
+            "statuses": (tmp_path / "statuts.xlsx").read_bytes(),
+            "state": importer.state.read_bytes(),
+        }  # fmt: skip
+        for wal in tmp_path.glob("state.db*"):
+            outputs[wal.name] = wal.read_bytes()
+        assert "HTTP Request" in done.stderr  # -vv did log every request
+        for name, data in outputs.items():
+            assert password.encode() not in data, name
+            for token in tokens:
+                assert token.encode() not in data, name
+        for sheet in openpyxl.load_workbook(tmp_path / "tournee.results.xlsx").worksheets:
+            assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
