@@ -5,6 +5,7 @@ create sent twice, with every row accounted for. Loopback only, bounded in count
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -225,3 +226,14 @@ def test_no_secret_in_any_output(tmp_path: Path) -> None:
                 assert token.encode() not in data, name
         for sheet in openpyxl.load_workbook(tmp_path / "tournee.results.xlsx").worksheets:
             assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+def test_the_reliability_page_names_only_tests_that_exist() -> None:
+    page = (ROOT / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(test_\w+)", page))
+    defined = set()
+    for module in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^(?:async )?def (test_\w+)", module.read_text(), re.M))
+    assert named and named <= defined, named - defined
+    faults = re.findall(r"`fault_matrix\[([\w.%-]+)\]`", page)
+    assert set(faults) == set(FAULTS)  # every fault of the matrix is on the page, and only those
