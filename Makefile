@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo serve test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,16 @@ demo: install
 	@echo "== 2. Import the clean sample into a sandbox started for the demo"
 	$(BIN)/ocean-import run samples/planning-clean.xlsx --config samples/ocean-import.toml \
 		--sandbox --report $(DEMO_OUT)/planning-clean.results.xlsx
+
+# The browser tests drive Debian's chromium package (Playwright never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+serve: install
+	$(BIN)/ocean-import serve --sandbox
 
 test: install
 	$(BIN)/python -m pytest

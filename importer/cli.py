@@ -26,7 +26,7 @@ from rich.table import Table
 from importer import __version__
 from importer.config import OceanSettings, Secret, Settings, load_settings
 from importer.diff import ACTIONS, NO_CUSTOMER, SCOPES, Guard, Scope
-from importer.errors import EXIT_OK, EXIT_PROBLEMS, OceanImportError, UsageError
+from importer.errors import EXIT_OK, EXIT_PROBLEMS, ConfigError, OceanImportError, UsageError
 from importer.logs import FORMATS, configure_logging
 from importer.ocean import MissionStatus, OceanClient
 from importer.pipeline import (
@@ -757,6 +757,92 @@ def _show_import(
         console.print(f"Plan saved: {escape(str(saved))}")
     if report:
         console.print(f"Report: {escape(str(report))}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".ocean-import") / "web",
+    show_default=True,
+    help="Where uploads, plans and results workbooks are kept.",
+)
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Import into a sandbox started with the page (a demo; user demo, password demo "
+    "when the configuration names no user).",
+)
+@_state_option
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML configuration file (also OCEAN_IMPORT_CONFIG); [web] users.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@_friendly_errors
+def serve(
+    host: str,
+    port: int,
+    work: Path,
+    use_sandbox: bool,
+    state_path: Path | None,
+    config_file: Path | None,
+    verbose: int,
+) -> int:
+    """The web page for dispatchers: log in, upload a planning, review, confirm, download.
+
+    Serve it behind an HTTPS reverse proxy when it is not on this machine only: its session
+    cookie is marked Secure except on loopback.
+    """
+    import uvicorn
+
+    from importer.web.app import WebConfig, create_web_app
+    from importer.web.passwords import hash_password
+
+    configure_logging(verbose, False, "human")
+    settings = _settings(config_file)
+    with contextlib.ExitStack() as stack:
+        if use_sandbox:
+            server = stack.enter_context(_demo_sandbox(settings))
+            settings = replace(
+                settings,
+                ocean=OceanSettings(
+                    base_url=server.base_url, login=DEFAULT_LOGIN, password=Secret(DEFAULT_PASSWORD)
+                ),
+                web_users=settings.web_users or {"demo": hash_password("demo")},
+            )
+            state_path = state_path or work / "sandbox-state.db"
+        if not settings.web_users:
+            raise ConfigError(
+                "no user may log in: add [web] users to the configuration "
+                "(hashes from `ocean-import hash-password`)"
+            )
+        OceanClient.from_settings(settings.ocean)  # a missing connection setting: say so now
+        loopback = host in ("127.0.0.1", "localhost", "::1")
+        app = create_web_app(
+            WebConfig(settings, state_path or DEFAULT_STATE_PATH, work, secure_cookies=not loopback)
+        )
+        click.echo(
+            f"ocean-import page on http://{host}:{port}/"
+            + ("  (sandbox; user demo, password demo)" if use_sandbox else "")
+        )
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    return EXIT_OK
+
+
+@main.command("hash-password")
+def hash_password_command() -> None:
+    """Print the hash of a password, for [web] users in the configuration."""
+    from importer.web.passwords import hash_password
+
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    click.echo(hash_password(password))
 
 
 def _fail_missions(entries: tuple[str, ...]) -> list[tuple[str, list[str]]]:

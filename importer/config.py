@@ -23,6 +23,10 @@ A configuration file looks like this (every key is optional)::
 
     [columns]                      # a site's own headers, mapped once for good
     "Chauffeur" = "nomIndi"
+
+    [web]                          # ocean-import serve: who may log in
+    max_upload_mb = 20
+    users = { marie = "scrypt$16384$8$1$..." }   # from `ocean-import hash-password`
 """
 
 from __future__ import annotations
@@ -90,6 +94,8 @@ class Settings:
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     max_rows: int = DEFAULT_MAX_ROWS
     ocean: OceanSettings = field(default_factory=OceanSettings)
+    web_users: Mapping[str, str] = field(default_factory=dict, repr=False)  # name: hash
+    web_max_upload_mb: float = 20.0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -109,6 +115,7 @@ _TOP_KEYS = {
     "limits",
     "ocean",
     "columns",
+    "web",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows"}
 _OCEAN_KEYS = {
@@ -164,7 +171,16 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
-    values = {k: v for k, v in data.items() if k not in {"limits", "ocean", "columns"}}
+    values = {k: v for k, v in data.items() if k not in {"limits", "ocean", "columns", "web"}}
+    web = _table(data, "web", path)
+    _refuse_unknown(web, {"users", "max_upload_mb"}, path, "web.")
+    if "users" in web:
+        users = web["users"]
+        if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+            raise ConfigError(f"[web] users in {path} must map names to password hashes")
+        values["web_users"] = dict(users)
+    if "max_upload_mb" in web:
+        values["web_max_upload_mb"] = float(web["max_upload_mb"])
     limits = _table(data, "limits", path)
     _refuse_unknown(limits, _LIMIT_KEYS, path, "limits.")
     values.update(limits)

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -376,13 +377,18 @@ async def interruptible(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
         stop.set()
         log.warning("stopping after the calls in flight (again to cut them short)")
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal)
+    # Signals reach the main thread only: an import run by the web page's worker thread
+    # is stopped by its own ``stop`` event instead.
+    listening = threading.current_thread() is threading.main_thread()
+    if listening:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
     try:
         return await work(stop)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        if listening:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
 
 
 def finish_run(run: ImportRun, state: StateStore, report: Path | None) -> None:

@@ -1,0 +1,171 @@
+"""The web page, driven by a real browser (Playwright with Debian's chromium).
+
+login -> upload the broken sample -> its errors -> upload the clean sample -> confirm ->
+download the workbook -> the sandbox holds the missions; and the refusals: no access without
+login, a forged form, an oversized upload. Screenshots of each step: test-output/web/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+import uvicorn
+
+from importer.config import OceanSettings, Secret, load_settings
+from importer.sandbox import SandboxServer, World
+from importer.sandbox.world import Account
+from importer.web.app import WebConfig, create_web_app
+from importer.web.passwords import hash_password
+from tests.conftest import ROOT, SAMPLES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = ROOT / "test-output" / "web"
+USER, PASSWORD = "marie", "Planning-2026!"
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+class WebServer:
+    """The page on a free loopback port, in a thread, importing into a sandbox."""
+
+    def __init__(self, folder: Path, max_upload_mb: float = 20) -> None:
+        self.sandbox = SandboxServer(World([Account("demo", "demo", customers=(4242,))])).start()
+        settings = load_settings(SAMPLES / "ocean-import.toml", {})
+        settings = replace(
+            settings,
+            ocean=OceanSettings(
+                base_url=self.sandbox.base_url, login="demo", password=Secret("demo")
+            ),
+            web_users={USER: hash_password(PASSWORD)},
+            web_max_upload_mb=max_upload_mb,
+        )
+        app = create_web_app(WebConfig(settings, folder / "state.db", folder / "work",
+                                       secure_cookies=False))  # fmt: skip
+        listening = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listening]},
+                                       daemon=True)  # fmt: skip
+        self.thread.start()
+        while not self.server.started:
+            threading.Event().wait(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sandbox.stop()
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[WebServer]:
+    server = WebServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def shot(page: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def log_in(page: object, url: str) -> None:
+    page.goto(url + "/")  # type: ignore[attr-defined]
+    page.fill("input[name=user]", USER)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+
+
+def test_upload_review_confirm_download(web: WebServer, browser: object, tmp_path: Path) -> None:
+    page = browser.new_page(accept_downloads=True)  # type: ignore[attr-defined]
+    page.goto(web.url + "/")
+    assert page.url.endswith("/login")
+    shot(page, "1-login")
+    page.fill("input[name=user]", USER)
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    assert "wrong password" in page.text_content("[role=alert]")
+    log_in(page, web.url)
+    assert page.url == web.url + "/"
+    shot(page, "2-home")
+
+    page.set_input_files("input[name=planning]", str(SAMPLES / "planning-broken.xlsx"))
+    page.click("#check")
+    problems = page.text_content("#problems ~ table")
+    assert "N° mission" in problems and "erreur" in problems
+    assert page.text_content("#counts").count("invalides") == 1
+    shot(page, "3-broken-sample-errors")
+
+    page.goto(web.url + "/")
+    page.set_input_files("input[name=planning]", str(SAMPLES / "planning-clean.xlsx"))
+    page.click("#check")
+    assert "36" in page.text_content("#counts") and "à créer" in page.text_content("#counts")
+    shot(page, "4-clean-sample-plan")
+    assert web.sandbox.world.missions() == []  # nothing sent before the confirmation
+
+    page.click("#confirm")
+    page.wait_for_selector("#result", timeout=60_000)
+    shot(page, "5-results")
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "resultats.xlsx"
+    download.value.save_as(saved)
+    results = list(openpyxl.load_workbook(saved)["Results"].iter_rows(min_row=2, values_only=True))
+    assert len(results) == 36
+    assert len(web.sandbox.world.missions()) == 36
+
+    page.goto(web.url + "/")
+    assert "planning-clean.xlsx" in page.text_content("table")
+    shot(page, "6-history")
+
+
+def test_nothing_without_login(web: WebServer) -> None:
+    with httpx.Client(base_url=web.url, follow_redirects=False) as client:
+        for method, path in (("GET", "/"), ("POST", "/upload"), ("GET", "/jobs/x/download")):
+            answer = client.request(method, path)
+            assert answer.status_code == 303 and answer.headers["location"] == "/login"
+
+
+def test_a_forged_form_without_the_csrf_token_is_refused(web: WebServer, browser: object) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    log_in(page, web.url)
+    forged = page.request.post(web.url + "/upload", multipart={
+        "planning": {"name": "p.xlsx", "mimeType": "application/octet-stream",
+                     "buffer": (SAMPLES / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
+    assert forged.status == 403
+    page.set_content(forged.text())
+    shot(page, "7-forged-form-refused")
+    assert web.sandbox.world.missions() == []
+
+
+def test_an_oversized_upload_is_refused(tmp_path: Path, browser: object) -> None:
+    web = WebServer(tmp_path, max_upload_mb=1)
+    try:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        log_in(page, web.url)
+        page.set_input_files("input[name=planning]", files=[{
+            "name": "enorme.csv", "mimeType": "text/csv", "buffer": b"x" * (3 * 1024 * 1024)}])  # fmt: skip
+        page.click("#check")
+        assert "over the 1 MB limit" in page.text_content("[role=alert]")
+        shot(page, "8-oversized-upload-refused")
+    finally:
+        web.stop()
