@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,13 @@ def read_sheet(path: Path, name: str) -> list[dict[str, Any]]:
     sheet = openpyxl.load_workbook(path)[name]
     rows = list(sheet.iter_rows(values_only=True))
     return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def load_make_samples() -> Any:
+    """``samples/make_samples.py``, the generator of the bundled samples, as a module."""
+    path = Path(__file__).resolve().parent.parent / "samples" / "make_samples.py"
+    spec = importlib.util.spec_from_file_location("make_samples", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

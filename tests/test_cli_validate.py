@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -14,20 +13,12 @@ from click.testing import CliRunner
 
 from importer.cli import main
 from tests.conftest import SAMPLES
-from tests.plannings import mission, read_sheet, write_planning
+from tests.plannings import load_make_samples, mission, read_sheet, write_planning
 
 CONFIG = SAMPLES / "ocean-import.toml"
 
 
-def _samples_module():
-    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_samples = _samples_module()
+make_samples = load_make_samples()
 
 
 def invoke(*args: str):

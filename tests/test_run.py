@@ -8,7 +8,6 @@ request log, the state store and the results workbook.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import signal
@@ -27,22 +26,14 @@ from click.testing import CliRunner, Result
 from importer.cli import main
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
-from tests.conftest import ROOT, SAMPLES
-from tests.plannings import write_planning
+from tests.conftest import ROOT
+from tests.plannings import load_make_samples, write_planning
 
 PARIS = ZoneInfo("Europe/Paris")
 CUSTOMER = 4242
 
 
-def _load_make_samples() -> Any:
-    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_samples = _load_make_samples()
+make_samples = load_make_samples()
 
 
 def day(offset: int) -> dt.date:
