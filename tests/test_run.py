@@ -242,7 +242,7 @@ def test_an_explicit_delete_row_cancels_one_mission(importer: Importer) -> None:
     assert result.exit_code == 0, result.output
     assert sorted(importer.missions()) == sorted(r["idMission"] for r in rows if r is not rows[1])
     again = importer("run", importer.planning("tournee.xlsx", cancel))
-    assert "1 delete" not in again.output or "unchanged" in again.output
+    assert "4 unchanged" in again.output  # the cancelled mission is already gone: no call
     assert [c for c in importer.mutating_calls() if c[0] == "delete"] == [
         ("delete", rows[1]["idMission"], 200)
     ]
