@@ -104,6 +104,12 @@ class Plan:
         return bool(len(self.changes))
 
 
+def mission_keys(missions: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each row's key as the state stores it: customer (NO_CUSTOMER when blank), idMission."""
+    customers = missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
+    return customers, missions["idMission"].astype(object)
+
+
 def payloads(checked: Checked) -> pd.DataFrame:
     """Every row's API parameters as Ocean wants them: strings, UTC dates, blanks as ''."""
     missions = checked.missions
@@ -156,8 +162,7 @@ def diff(
     now_utc = pd.Timestamp(now).tz_convert("UTC")
     missions = checked.missions
     index = missions.index
-    customers = missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
-    ids = missions["idMission"].astype(object)
+    customers, ids = mission_keys(missions)
     cancelling = missions[ACTION_COLUMN].eq("delete").to_numpy() & ~checked.invalid.to_numpy()
     valid = ~checked.invalid.to_numpy() & ~cancelling
 

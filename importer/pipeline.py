@@ -31,6 +31,7 @@ from importer.diff import (
     diff,
     differing_fields,
     dumps,
+    mission_keys,
     plan_from_json,
     plan_to_json,
 )
@@ -86,11 +87,7 @@ class ValidationRun:
 def validation_report(run: ValidationRun, report_path: Path) -> Path:
     """The validation workbook: every row with its verdict, every problem, the counts."""
     checked = run.checked
-    messages: dict[int, list[str]] = {}
-    for problem in checked.problems:
-        if problem.row is not None and problem.row in checked.missions.index:
-            where = f"{problem.column}: " if problem.column else ""
-            messages.setdefault(problem.row, []).append(f"{where}{problem.message}")
+    messages = _row_messages(checked, errors_only=False)
     index = checked.missions.index
     warned = index.isin([p.row for p in checked.problems if not p.is_error])
     verdict = np.select([checked.invalid.to_numpy(), warned], ["invalid", "warning"], "valid")
@@ -98,7 +95,7 @@ def validation_report(run: ValidationRun, report_path: Path) -> Path:
         {
             "row": index.to_numpy(),
             "verdict": verdict,
-            "message": ["; ".join(messages.get(row, [])) or None for row in index],
+            "message": [messages.get(row) for row in index],
         },
         index=index,
     )
@@ -357,8 +354,7 @@ def _file_keys(checked: Checked, run: ImportRun) -> list[tuple[int, str]]:
     """The missions of the file that Ocean should now hold."""
     lines = run.lines().iloc[: len(checked.missions)]
     live = lines["action"].isin(["create", "modify", "unchanged"]).to_numpy()
-    customers = checked.missions["customerId"].fillna(NO_CUSTOMER).astype("int64").to_numpy()
-    ids = checked.missions["idMission"].astype(str).to_numpy()
+    customers, ids = mission_keys(checked.missions)
     return list(zip(customers[live].tolist(), ids[live].tolist(), strict=True))
 
 
@@ -397,8 +393,7 @@ def finish_run(run: ImportRun, state: StateStore, report: Path | None) -> None:
         missions = run.checked.missions
         lines = run.lines().iloc[: len(missions)]
         quiet = lines["action"].isin(["unchanged", "invalid"]).to_numpy()
-        customers = missions["customerId"].fillna(NO_CUSTOMER).astype("int64").to_numpy()
-        ids = missions["idMission"].astype(object).to_numpy()
+        customers, ids = (keys.to_numpy() for keys in mission_keys(missions))
         state.record_outcomes(
             OutcomeRecord(run.run_id, int(row), int(customer), str(id_mission or ""), action,
                           "skipped", None, str(message or ""), 0)
@@ -432,10 +427,8 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
     unchanged = lines["action"] == "unchanged"
     lines.loc[unchanged, "message"] = "unchanged since the last import: no call"
     if run.remote_statuses:
-        customers = checked.missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
-        keys = zip(
-            customers.tolist(), checked.missions["idMission"].astype(str).tolist(), strict=True
-        )
+        customers, ids = mission_keys(checked.missions)
+        keys = zip(customers.tolist(), ids.tolist(), strict=True)
         lines["remote_status"] = [run.remote_statuses.get(key) for key in keys]
     calls = _call_lines(run)
     with_row = calls["row"].notna().to_numpy()
@@ -501,10 +494,11 @@ def _call_lines(run: ImportRun) -> pd.DataFrame:
     )
 
 
-def _row_messages(checked: Checked) -> dict[int, str]:
+def _row_messages(checked: Checked, *, errors_only: bool = True) -> dict[int, str]:
+    """Each row's problems as one message: ``column: problem; column: problem``."""
     messages: dict[int, list[str]] = {}
     for problem in checked.problems:
-        if problem.row is not None and problem.is_error:
+        if problem.row is not None and (problem.is_error or not errors_only):
             where = f"{problem.column}: " if problem.column else ""
             messages.setdefault(problem.row, []).append(f"{where}{problem.message}")
     return {row: "; ".join(texts) for row, texts in messages.items()}

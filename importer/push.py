@@ -41,7 +41,6 @@ from importer.state import MissionTimes, OutcomeRecord, StateStore
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 8
-OUTCOMES = ("ok", "failed", "unknown", "skipped", "not_attempted")
 
 
 @dataclass

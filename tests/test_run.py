@@ -27,7 +27,7 @@ from importer.cli import main
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
 from tests.conftest import ROOT
-from tests.plannings import load_make_samples, write_planning
+from tests.plannings import load_make_samples, mission, write_planning
 
 PARIS = ZoneInfo("Europe/Paris")
 CUSTOMER = 4242
@@ -45,19 +45,13 @@ def rows_for(offset: int, count: int, prefix: str = "M") -> list[dict[str, Any]]
     """``count`` valid missions on the day ``offset`` days from today, 07:00 onwards."""
     start = dt.datetime.combine(day(offset), dt.time(7, 0))
     return [
-        {
-            "idMission": f"{prefix}{day(offset):%m%d}-{n:03d}",
-            "jourHeureInter": start + dt.timedelta(minutes=5 * (n % 144)),
-            "jourHeurePeremp": start + dt.timedelta(minutes=5 * (n % 144), hours=8),
-            "nomVeh": f"VL-{n % 4:02d}",
-            "commentaire": f"Livraison {n}",
-            "rue": "12 rue de la République",
-            "codPost": "69002",
-            "ville": "Lyon",
-            "aEnvoyer": True,
-            "latitude": 45.7621,
-            "longitude": 4.8357,
-        }
+        mission(
+            idMission=f"{prefix}{day(offset):%m%d}-{n:03d}",
+            jourHeureInter=start + dt.timedelta(minutes=5 * (n % 144)),
+            jourHeurePeremp=start + dt.timedelta(minutes=5 * (n % 144), hours=8),
+            nomVeh=f"VL-{n % 4:02d}",
+            commentaire=f"Livraison {n}",
+        )
         for n in range(count)
     ]
 

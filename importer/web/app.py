@@ -193,11 +193,11 @@ def create_web_app(config: WebConfig) -> Starlette:
                 title="File too large",
                 message="The file is over the upload limit.",
             )
-        job = Job(secrets.token_urlsafe(12), str(user_of(request)), Path(), Path())
-        job.folder = config.work / job.id
-        job.folder.mkdir(parents=True)
+        job_id = secrets.token_urlsafe(12)
+        folder = config.work / job_id
         name = _SAFE_NAME.sub("_", Path(filename).name) or "planning.xlsx"
-        job.file = job.folder / name
+        job = Job(job_id, str(user_of(request)), folder, folder / name)
+        folder.mkdir(parents=True)
         job.file.write_bytes(data)
         jobs[job.id] = job
         return await review(request, job)
