@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: install browser demo serve test lint bench clean
+.PHONY: install browser samples demo serve test test-future lint bench clean
 
 install: $(VENV)/.installed
 
@@ -14,7 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: install
+# The sample plannings, dated from tomorrow: made each time, so that they never age.
+samples: install
+	@$(BIN)/python samples/make_samples.py --out samples
+
+demo: samples
 	@mkdir -p $(DEMO_OUT)
 	@echo "== 1. Check the broken sample: every problem, located (exit 1 expected)"
 	@$(BIN)/ocean-import validate samples/planning-broken.xlsx --config samples/ocean-import.toml \
@@ -32,11 +36,18 @@ browser:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
-serve: install
+serve: samples
 	$(BIN)/ocean-import serve --sandbox
 
-test: install
+# The whole suite, browser tests included (the browser is installed when missing).
+test: install browser
 	$(BIN)/python -m pytest
+
+# The whole suite again with the clock a year ahead (the libfaketime that the PyPI package
+# bundles; Playwright's driver and the browser keep the real clock): nothing may age.
+FAKETIME_LIB = $$($(BIN)/python -c 'import libfaketime, pathlib; print(pathlib.Path(libfaketime.__file__).parent / "vendor/libfaketime/src/libfaketime.so.1")')
+test-future: install browser
+	FAKETIME=+365d FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD=$(FAKETIME_LIB) $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check importer tests bench samples

@@ -37,20 +37,19 @@ from importer.pipeline import (
     default_feed,
     default_report_path,
     import_file,
-    import_report,
-    make_plan,
-    save_plan,
+    plan_file,
     validation_report,
 )
 from importer.problems import Problem
 from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses
-from importer.report import write_table
+from importer.report import check_writable, write_table
 from importer.sandbox.world import (
     DEFAULT_CUSTOMERS,
     DEFAULT_HOST,
     DEFAULT_LOGIN,
     DEFAULT_PASSWORD,
     DEFAULT_PORT,
+    ECHO_STYLES,
     FAILURE_KINDS,
     Account,
     Faults,
@@ -173,7 +172,7 @@ def validate(
     configure_logging(verbose, quiet, log_format)
     settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
     target = None if no_report else (report_path or default_report_path(file, "validate"))
-    _refuse_overwriting_input(file, target)
+    _check_outputs(file, target)
     started = dt.datetime.now(dt.UTC)
     checked = check_file(file, settings)
     run = ValidationRun(checked, feed or default_feed(file), started, dt.datetime.now(dt.UTC))
@@ -274,18 +273,34 @@ def plan(
     configure_logging(verbose, quiet, log_format)
     settings = _settings(config_file, sheet=sheet, timezone=timezone, customer_id=customer_id)
     target = None if no_report else (report_path or default_report_path(file, "plan"))
-    _refuse_overwriting_input(file, target)
+    _check_outputs(file, target, out_path)
     options = _options(file, feed, scope, delete_past, no_delete, allow_mass_delete, dry_run=True)
-    started = dt.datetime.now(dt.UTC)
+    return _plan(file, settings, options, state_path, target, out_path, as_json, quiet)
+
+
+def _plan(
+    file: Path,
+    settings: Settings,
+    options: ImportOptions,
+    state_path: Path | None,
+    target: Path | None,
+    out_path: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """`plan`, and `run --dry-run`, which is the same thing."""
     with open_state(state_path) as state:
-        checked = check_file(file, settings)
-        the_plan = make_plan(checked, state, options, now=started)
-        run = ImportRun(
-            checked, the_plan, options, started, dt.datetime.now(dt.UTC), state_path=str(state.path)
+        run, written = plan_file(
+            file, settings, state, options, report_path=target, out_path=out_path
         )
-        if out_path:
-            save_plan(the_plan, checked, state, out_path)
-        written = import_report(run, target) if target else None
+    counts = run.counts()
+    log.info(
+        "planned %s: %s",
+        file.name,
+        ", ".join(f"{n} {what}" for what, n in sorted(counts.items())),
+        extra={"event": "planned", "file": str(file), "feed": run.plan.feed, "counts": counts,
+               "exit_code": run.exit_code},
+    )  # fmt: skip
     _show_import(run, written, as_json, quiet, out_path)
     return run.exit_code
 
@@ -317,10 +332,8 @@ def plan(
 )
 @_import_options
 @_common_options
-@click.pass_context
 @_friendly_errors
 def run(
-    context: click.Context,
     file: Path,
     report_path: Path | None,
     no_report: bool,
@@ -352,31 +365,14 @@ def run(
     bad configuration); 3 when the run stopped early (login refused, Ocean unreachable, the
     mass-delete guard, another run holding the state, Ctrl-C): the next run picks up.
     """
-    if dry_run:
-        return int(
-            context.invoke(
-                plan,
-                file=file,
-                report_path=report_path,
-                no_report=no_report,
-                out_path=None,
-                feed=feed,
-                scope=scope,
-                delete_past=delete_past,
-                no_delete=no_delete,
-                allow_mass_delete=allow_mass_delete,
-                state_path=state_path,
-                config_file=config_file,
-                sheet=sheet,
-                timezone=timezone,
-                customer_id=customer_id,
-                as_json=as_json,
-                verbose=verbose,
-                quiet=quiet,
-            )
-            or 0
-        )
     configure_logging(verbose, quiet, log_format)
+    if dry_run:
+        given = {"--plan": plan_path, "--sandbox": use_sandbox, "--refresh-status": refresh_status}
+        if clashing := [flag for flag, value in given.items() if value]:
+            raise UsageError(
+                f"--dry-run only shows the plan, Ocean not contacted: it cannot go with "
+                f"{' or '.join(clashing)} (use `ocean-import plan` to review, then `run`)"
+            )
     settings = _settings(
         config_file,
         sheet=sheet,
@@ -384,11 +380,18 @@ def run(
         customer_id=customer_id,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
     )
-    target = None if no_report else (report_path or default_report_path(file, "run"))
-    _refuse_overwriting_input(file, target)
-    options = _options(
-        file, feed, scope, delete_past, no_delete, allow_mass_delete, concurrency=concurrency
+    target = (
+        None
+        if no_report
+        else (report_path or default_report_path(file, "plan" if dry_run else "run"))
     )
+    _check_outputs(file, target)
+    options = _options(
+        file, feed, scope, delete_past, no_delete, allow_mass_delete, concurrency=concurrency,
+        dry_run=dry_run,
+    )  # fmt: skip
+    if dry_run:
+        return _plan(file, settings, options, state_path, target, None, as_json, quiet)
     with contextlib.ExitStack() as stack:
         if use_sandbox:
             server = stack.enter_context(_demo_sandbox(settings))
@@ -412,6 +415,9 @@ def run(
             refresh_status=refresh_status,
         )
     _show_import(result, written, as_json, quiet, None)
+    if result.stopped:
+        # Where schedulers look (a journal, a cron mail): the reason of an exit 3, in one line.
+        click.echo(f"ocean-import: stopped: {result.stopped}", err=True)
     return result.exit_code
 
 
@@ -540,6 +546,8 @@ def status(
         customer_id=customer_id,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
     )
+    if report_path:
+        check_writable(report_path)
     ocean = OceanClient.from_settings(settings.ocean, max_connections=concurrency)
     with open_state(state_path) as state:
         keys = state.keys_for(list(ids), settings.customer_id) if ids else state.active_keys()
@@ -946,6 +954,13 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
     show_default=True,
     help="Share of sent missions that drivers refuse.",
 )
+@click.option(
+    "--echo-id",
+    type=click.Choice(ECHO_STYLES),
+    default="quoted",
+    show_default=True,
+    help="How answers name the mission: « M-1 », M-1 bare (as many services do), or not at all.",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the random faults (repeatable runs).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (access log).")
 @_friendly_errors
@@ -968,6 +983,7 @@ def sandbox(
     slow_seconds: float,
     status_step: float,
     refuse_share: float,
+    echo_id: str,
     seed: int | None,
     verbose: bool,
 ) -> int:
@@ -997,7 +1013,7 @@ def sandbox(
         status_step=status_step,
         refuse_share=refuse_share,
     )
-    world = World([account], faults=faults, seed=seed)
+    world = World([account], faults=faults, seed=seed, echo_id=echo_id)
     # The server side (Starlette, uvicorn) is loaded only by the commands that serve.
     from importer.sandbox import app as sandbox_app
     from importer.sandbox import server as sandbox_server
@@ -1038,12 +1054,17 @@ def _settings(config_file: Path | None, **flags: Any) -> Settings:
     return load_settings(config_file, os.environ, **flags)
 
 
-def _refuse_overwriting_input(source: Path, target: Path | None) -> None:
-    if target is not None and target.resolve() == source.resolve():
-        raise UsageError(
-            f"the report would overwrite the planning itself ({source}): "
-            "choose another --report path"
-        )
+def _check_outputs(source: Path, report: Path | None, out: Path | None = None) -> None:
+    """Refuse before any work an output that would overwrite the planning or fail at the end."""
+    for target, option in ((report, "--report"), (out, "--out")):
+        if target is None:
+            continue
+        if target.resolve() == source.resolve():
+            raise UsageError(
+                f"the {option} file would overwrite the planning itself ({source}): "
+                f"choose another {option} path"
+            )
+        check_writable(target, option)
 
 
 def _print_validation(run: ValidationRun, report: Path | None, quiet: bool) -> None:

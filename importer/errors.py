@@ -10,6 +10,8 @@ sees, and its message is a sentence that says what to fix (never a traceback).
     │   ├── UnreadableFileError   missing, corrupt, foreign or protected file
     │   ├── FileLimitError        over the configured size or row limit
     │   └── LayoutError           no header row, no idMission column, no rows
+    ├── OutputError           a workbook or a saved plan cannot be written       exit 2
+    │   └── UnreportedRun         Ocean was changed, but its workbook not written  exit 3
     └── OceanError            a call to Ocean did not succeed
         ├── MissionRejected       Ocean refused this change (4xx, or 200 "échec")  exit 1
         │   ├── MissionNotFound       the mission does not exist (404)
@@ -73,6 +75,18 @@ class FileLimitError(PlanningFileError):
 
 class LayoutError(PlanningFileError):
     """The file is readable but has no usable header row, id column or mission rows."""
+
+
+class OutputError(OceanImportError):
+    """A workbook or a saved plan cannot be written where it was asked for (checked before
+    anything is done, so that nothing is changed in Ocean without its record)."""
+
+
+class UnreportedRun(OutputError):
+    """The changes reached Ocean (and the state), but the results workbook could not be
+    written: the run did not finish what it promised; the same command again writes one."""
+
+    exit_code = EXIT_STOPPED
 
 
 class OceanError(OceanImportError):

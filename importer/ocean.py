@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 import unicodedata
@@ -70,13 +71,21 @@ _PATHS = {
 _VERBS = {"create": "create", "modify": "modify", "status": "query", "delete": "delete"}
 
 # Ocean's messages are free text (French). These words, accents and case aside, mean the
-# operation failed even when the HTTP status says 200.
-_FAILURE_WORDS = (
+# operation failed even when the HTTP status says 200. They are looked for as the start of a
+# word, and only in what Ocean says about the call (see ``_own_words``).
+_NOT_FOUND = ("introuvable", "inexistant", "n'existe pas", "not found")
+_EXISTS = ("existe deja", "already exist")
+_FAILURE = (
     "echec", "erreur", "error", "fail", "impossible", "invalide", "invalid", "refus",
-    "introuvable", "inexistant", "n'existe pas", "existe deja", "not found", "already exist",
+    *_NOT_FOUND, *_EXISTS,
 )  # fmt: skip
-_EXISTS_WORDS = ("existe deja", "already exist")
-_NOT_FOUND_WORDS = ("introuvable", "inexistant", "n'existe pas", "not found")
+_NOT_FOUND_WORDS, _EXISTS_WORDS, _FAILURE_WORDS = (
+    re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, words)) + ")")
+    for words in (_NOT_FOUND, _EXISTS, _FAILURE)
+)
+# A value Ocean quotes back: « TERREUR-02 », "…", “…”, '…' (an apostrophe inside a word, as in
+# "l'enregistrement", does not open a quote).
+_QUOTED = re.compile(r"«[^»]*»|\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\w)")
 # Transport errors raised before the request could reach Ocean: nothing can have been applied.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -261,7 +270,7 @@ class OceanClient:
         id_mission = params["idMission"]
         response, attempts = await self._call(operation, params)
         message = str(_json(response).get("message") or response.text[:500])
-        if response.status_code in (200, 201) and not _reports_failure(message):
+        if response.status_code in (200, 201) and not _reports_failure(message, id_mission):
             return Answer(operation, id_mission, response.status_code, message, attempts)
         raise _rejection(operation, id_mission, response, attempts)
 
@@ -431,11 +440,11 @@ def _rejection(
 ) -> MissionRejected:
     """The exception for an answer that refuses the change (never retried)."""
     message = str(_json(response).get("message") or response.text[:500])
-    plain = _plain(message)
+    said = _own_words(message, id_mission)
     kind: type[MissionRejected] = MissionRejected
-    if response.status_code == 404 or any(word in plain for word in _NOT_FOUND_WORDS):
+    if response.status_code == 404 or _says(said, _NOT_FOUND_WORDS):
         kind = MissionNotFound
-    if operation == "create" and any(word in plain for word in _EXISTS_WORDS):
+    if operation == "create" and _says(said, _EXISTS_WORDS):
         kind = MissionExists
     return kind(
         f"Ocean refused to {_VERBS[operation]} mission {id_mission} "
@@ -446,9 +455,24 @@ def _rejection(
     )
 
 
-def _reports_failure(message: str) -> bool:
-    plain = _plain(message)
-    return any(word in plain for word in _FAILURE_WORDS)
+def _reports_failure(message: str, id_mission: str) -> bool:
+    """Whether Ocean's message says the call failed: "Échec : véhicule inconnu" does,
+    "Mission « TERREUR-02 » créée avec succès" does not."""
+    return _says(_own_words(message, id_mission), _FAILURE_WORDS)
+
+
+def _own_words(message: str, id_mission: str) -> str:
+    """What Ocean says about the call, matched plain: the values it quotes back and the
+    mission id it echoes (quoted or not) are taken out, since an id such as
+    ``PARIS-INVALIDES-01`` or ``ERREUR-2`` says nothing about the outcome."""
+    said = _QUOTED.sub(" ", message)
+    if id_mission:
+        said = re.sub(re.escape(id_mission), " ", said, flags=re.IGNORECASE)
+    return _plain(said)
+
+
+def _says(plain: str, words: re.Pattern[str]) -> bool:
+    return words.search(plain) is not None
 
 
 def _plain(text: str) -> str:

@@ -35,7 +35,14 @@ from importer.diff import (
     plan_from_json,
     plan_to_json,
 )
-from importer.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED, UsageError
+from importer.errors import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_STOPPED,
+    OutputError,
+    UnreportedRun,
+    UsageError,
+)
 from importer.ocean import OceanClient
 from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses, push
 from importer.read import read_planning
@@ -207,16 +214,65 @@ def make_plan(
     return replace(plan, differs=differing_fields(plan.changes, state.accepted_payloads(keys)))
 
 
-def load_saved_plan(path: Path, checked: Checked, state: StateStore) -> Plan:
-    """A plan saved by ``plan --out``; refused when the file or the state changed since."""
+# The settings that shape a plan, each with the words that name it for a person. A saved
+# plan records them; applying it with any of them changed would send what was not reviewed.
+PLAN_SETTINGS = {
+    "timezone": "the time zone (--timezone, timezone)",
+    "customer_id": "the customer id (--customer-id, customer_id)",
+    "multi_client": "multi_client",
+    "send_by_default": "the default of « À envoyer » (send_by_default)",
+    "columns": "the column mapping ([columns])",
+    "sheet": "the sheet (--sheet, sheet)",
+    "feed": "the feed (--feed)",
+    "scope": "the scope (--scope)",
+    "delete_past": "--delete-past",
+    "never_delete": "--no-delete",
+    "allow_mass_delete": "--allow-mass-delete",
+    "mass_delete_share": "the mass-delete share",
+    "mass_delete_count": "the mass-delete count",
+}
+
+
+def plan_settings(settings: Settings, options: ImportOptions) -> dict[str, object]:
+    """The settings that shaped a plan, as the saved plan records them (JSON values)."""
+    return {
+        "timezone": settings.timezone,
+        "customer_id": settings.customer_id,
+        "multi_client": settings.multi_client,
+        "send_by_default": settings.send_by_default,
+        "columns": dict(sorted(settings.columns.items())),
+        "sheet": settings.sheet,
+        "feed": options.feed,
+        "scope": options.scope,
+        "delete_past": options.delete_past,
+        "never_delete": options.guard.never_delete,
+        "allow_mass_delete": options.guard.allow,
+        "mass_delete_share": options.guard.share,
+        "mass_delete_count": options.guard.count,
+    }
+
+
+def load_saved_plan(
+    path: Path, checked: Checked, state: StateStore, shaped_by: dict[str, object]
+) -> Plan:
+    """A plan saved by ``plan --out``; refused when the file, the state or a setting that
+    shapes a plan (``plan_settings``) changed since."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         saved_sha, saved_generation = data["input_sha256"], data["state_generation"]
+        saved_settings = data["settings"]
         plan = plan_from_json(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(
             f"{path} is not a plan saved by `ocean-import plan --out`: {exc}"
         ) from None
+    for name, words in PLAN_SETTINGS.items():
+        then, now = saved_settings.get(name), shaped_by[name]
+        if then != now:
+            raise UsageError(
+                f"the plan {path.name} is stale: it was made with {words} = {_shown(then)}, "
+                f"and this run has {_shown(now)}; make a new plan, or run with the same setting"
+            )
     if saved_sha != checked.sheet.raw.sha256:
         raise UsageError(
             f"the plan {path.name} was made from another version of {checked.sheet.raw.path.name}: "
@@ -230,13 +286,44 @@ def load_saved_plan(path: Path, checked: Checked, state: StateStore) -> Plan:
     return plan
 
 
-def save_plan(plan: Plan, checked: Checked, state: StateStore, path: Path) -> Path:
+def plan_file(
+    path: Path,
+    settings: Settings,
+    state: StateStore,
+    options: ImportOptions,
+    *,
+    report_path: Path | None,
+    out_path: Path | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[ImportRun, Path | None]:
+    """What ``run`` would do with a planning, Ocean not contacted: check and diff, then the
+    plan workbook and (``out_path``) the exact plan for ``run --plan`` to apply."""
+    started = now or dt.datetime.now(dt.UTC)
+    checked = check_file(path, settings, now=started)
+    plan = make_plan(checked, state, options, now=started)
+    run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC),
+                    state_path=str(state.path or ":memory:"))  # fmt: skip
+    if out_path:
+        save_plan(plan, checked, state, out_path, plan_settings(settings, options))
+    return run, import_report(run, report_path) if report_path else None
+
+
+def _shown(value: object) -> str:
+    return "none" if value is None or value == {} else json.dumps(value, ensure_ascii=False)
+
+
+def save_plan(
+    plan: Plan, checked: Checked, state: StateStore, path: Path, shaped_by: dict[str, object]
+) -> Path:
+    """Save the exact plan (``plan --out``), with what it was made from: the file's hash,
+    the state's generation and the settings that shaped it (``plan_settings``)."""
     data = plan_to_json(
         plan,
         input_file=str(checked.sheet.raw.path),
         input_sha256=checked.sheet.raw.sha256,
         state_generation=state.generation(),
         made_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        settings=shaped_by,
     )
     _write_atomically(path, dumps(data))
     return path
@@ -307,7 +394,7 @@ def import_file(
     started = now or dt.datetime.now(dt.UTC)
     checked = check_file(path, settings, now=started)
     plan = (
-        load_saved_plan(saved_plan, checked, state)
+        load_saved_plan(saved_plan, checked, state, plan_settings(settings, options))
         if saved_plan
         else make_plan(checked, state, options, now=started)
     )
@@ -324,9 +411,32 @@ def import_file(
     finally:
         if finish_progress:
             finish_progress()
-    written = import_report(run, report_path) if report_path else None
+    try:
+        written = import_report(run, report_path) if report_path else None
+    except OutputError as exc:
+        failure = unreported(run, exc)
+        run.stopped = f"the results workbook could not be written: {exc}"
+        finish_run(run, state, None)
+        raise failure from None
     finish_run(run, state, written)
     return run, written
+
+
+def unreported(run: ImportRun, failure: OutputError) -> UnreportedRun:
+    """The sentence for a run whose workbook could not be written: what reached Ocean."""
+    calls = run.lines()
+    calls = calls[calls["action"].isin(["create", "modify", "delete"])]
+    done = calls.loc[calls["outcome"] == "ok", "action"].value_counts()
+    applied = ", ".join(
+        f"{int(done.get(action, 0))} {verb}"
+        for action, verb in (("create", "created"), ("modify", "modified"), ("delete", "deleted"))
+    )
+    failed = int(calls["outcome"].isin(["failed", "unknown"]).sum())
+    return UnreportedRun(
+        f"Ocean was changed ({applied}; {failed} failed) but {failure}; every row's outcome "
+        f"is in the state (run {run.run_id}): the same command again writes a workbook "
+        "and sends only what is still to do"
+    )
 
 
 async def _run_and_refresh(
@@ -563,7 +673,10 @@ def import_summary(run: ImportRun) -> list[tuple[str, object]]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(f"the plan {path} could not be written ({exc.strerror or exc})") from None

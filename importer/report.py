@@ -25,9 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.exceptions import XlsxFileError
 from xlsxwriter.worksheet import Worksheet
 
 from importer.columns import Sheet
+from importer.errors import OutputError
+from importer.paths import cannot_write_in
 from importer.problems import Problem
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -96,9 +99,39 @@ def write_report(path: Path, content: ReportContent) -> Path:
     return _save(Path(path), fill)
 
 
+def check_writable(path: Path, option: str = "--report") -> None:
+    """Refuse, before anything is done, an output path that could not be written at the end.
+
+    A missing folder is not created (a typo would scatter workbooks), and a name that starts
+    with ``-`` is an option swallowed as a value (``--report --config``).
+    """
+    where = f"{option} {path}"
+    if path.name.startswith("-"):
+        raise OutputError(
+            f"{where}: a file name that starts with '-' is an option taken as a value "
+            f"(was a value forgotten?); write ./{path.name} if that is really the name"
+        )
+    if path.is_dir():
+        raise OutputError(f"{where} is a folder: give the path of a file")
+    problem = cannot_write_in(path.parent)
+    if problem:
+        raise OutputError(
+            f"{where}: nothing can be written in the folder {path.parent} ({problem}); "
+            "choose another path"
+        )
+
+
 def _save(path: Path, fill: Any) -> Path:
     """Write to a temporary file, then rename: never half a workbook at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _save_through_temporary(path, fill)
+    except (OSError, XlsxFileError) as exc:
+        cause = exc.args[0] if isinstance(exc, XlsxFileError) and exc.args else exc
+        reason = getattr(cause, "strerror", None) or str(cause)
+        raise OutputError(f"the workbook {path} could not be written ({reason})") from None
+
+
+def _save_through_temporary(path: Path, fill: Any) -> Path:
     # The workbook and XlsxWriter's row files live in a private folder beside the target
     # (same disk, so the final rename is atomic) that goes away whatever happens.
     with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:

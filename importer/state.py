@@ -28,6 +28,7 @@ import pandas as pd
 
 from importer.diff import KNOWN_COLUMNS
 from importer.errors import EXIT_STOPPED, ConfigError, OceanImportError
+from importer.paths import cannot_write_in
 
 DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
 
@@ -121,7 +122,7 @@ class StateStore:
     def __init__(self, path: Path | str = DEFAULT_STATE_PATH) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_unwritable(self.path)
         try:
             self._db = sqlite3.connect(
                 str(self.path or ":memory:"), isolation_level=None, check_same_thread=False
@@ -442,6 +443,36 @@ def open_state(path: Path | str | None) -> StateStore:
     if target.exists() and target.is_dir():
         raise ConfigError(f"--state {target} is a folder: give the path of a file")
     return StateStore(target)
+
+
+def _refuse_unwritable(path: Path) -> None:
+    """Say what is wrong with a store that could be read but not written (rather than let
+    SQLite call it damaged): every run writes, and WAL mode writes beside the file."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"the state store {path} cannot be used: its folder {folder} cannot be created "
+            f"({exc.strerror or exc}); create it, or choose another --state"
+        ) from None
+    problem = cannot_write_in(folder)
+    if problem:
+        raise StateError(
+            f"the state store {path} cannot be used: its folder {folder} is not writable "
+            f"({problem}), and the store writes its journal beside it; give this user write "
+            "access to the folder, or choose another --state (a permission problem: do not "
+            "move the store aside)"
+        )
+    if path.is_file():
+        try:
+            with path.open("r+b"):
+                pass
+        except OSError as exc:
+            raise StateError(
+                f"the state store {path} is read-only ({exc.strerror or exc}): give this user "
+                "write access to it (a permission problem: do not move the store aside)"
+            ) from None
 
 
 def _run_record(

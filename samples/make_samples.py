@@ -1,6 +1,9 @@
-"""Make the sample plannings in this folder (they are committed; run this to refresh them).
+"""Make the sample plannings, dated from tomorrow (``make samples``; ``make demo`` does it).
 
-    python samples/make_samples.py [--start 2026-11-24] [--out samples]
+    python samples/make_samples.py [--start YYYY-MM-DD] [--out samples]
+
+They are made, not committed, so that they never age: a sample dated last month would push
+missions already past and open its report with "already past" warnings.
 
 - planning-clean.xlsx: a day and a half of deliveries, pick-ups and interventions around
   Lyon, title rows above the header, real date cells, vehicles and individuals;
@@ -19,6 +22,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -234,27 +238,35 @@ def broken_expected(start: dt.date) -> list[tuple[int, str, str]]:
     ]
 
 
-DEFAULT_START = dt.date(2026, 11, 24)
+def tomorrow() -> dt.date:
+    """The first day of the samples: tomorrow where the planners are."""
+    return dt.datetime.now(ZoneInfo("Europe/Paris")).date() + dt.timedelta(days=1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=DEFAULT_START)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
-    args = parser.parse_args()
-    out: Path = args.out
+def write_samples(out: Path, start: dt.date) -> None:
+    """The three sample plannings, their first missions on ``start``."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = clean_rows(args.start)
-    title = f"Planning des tournées du {args.start:%d/%m/%Y} — Transports Rhône Express"
+    rows = clean_rows(start)
+    title = f"Planning des tournées du {start:%d/%m/%Y} — Transports Rhône Express"
     write_workbook(out / "planning-clean.xlsx", title, HEADERS, rows)
     write_csv(out / "planning-clean.csv", rows)
     write_workbook(
         out / "planning-broken.xlsx",
         "Planning à corriger — un cas par ligne",
         BROKEN_HEADERS,
-        broken_rows(args.start),
+        broken_rows(start),
     )
-    print(f"samples written to {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=None,
+                        help="first day of the missions (default: tomorrow)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    args = parser.parse_args()
+    start = args.start or tomorrow()
+    write_samples(args.out, start)
+    print(f"samples dated from {start:%d/%m/%Y} written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,10 +12,25 @@ import pytest
 
 from importer.config import Settings
 from importer.sandbox import SandboxServer, World
+from tests.plannings import load_make_samples
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
+SAMPLE_CONFIG = ROOT / "samples" / "ocean-import.toml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def sample_start() -> dt.date:
+    """The first day of the samples: tomorrow, as ``make samples`` dates them."""
+    return load_make_samples().tomorrow()
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory, sample_start: dt.date) -> Path:
+    """The sample plannings as ``make samples`` makes them, dated from tomorrow."""
+    folder = tmp_path_factory.mktemp("samples")
+    load_make_samples().write_samples(folder, sample_start)
+    return folder
 
 
 @pytest.fixture
@@ -42,3 +61,22 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[Path]:
+    """``folder`` made really unwritable for this process, then given back.
+
+    Its mode says read-only; when the tests run as root (who ignores modes, as CI does here)
+    it is also made immutable (``chattr +i``), which root must obey too.
+    """
+    immutable = os.geteuid() == 0
+    folder.chmod(0o555)
+    if immutable:
+        subprocess.run(["chattr", "+i", str(folder)], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True, capture_output=True)
+        folder.chmod(0o755)

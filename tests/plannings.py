@@ -17,9 +17,22 @@ HEADERS = [
     "rue", "codPost", "ville", "aEnvoyer", "latitude", "longitude",
 ]  # fmt: skip
 
-# A fixed "now" for validation, and a mission time safely after it.
+# A fixed "now" for the tests that pass their clock in, and a mission time safely after it.
+# A test that runs the real clock (the CLI, the job, the web page) dates its rows with
+# ``upcoming`` instead, so that it passes whatever day it runs.
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 TOMORROW_8_30 = dt.datetime(2026, 11, 24, 8, 30)
+
+
+def upcoming(days: int = 1, hour: int = 8, minute: int = 30) -> dt.datetime:
+    """A local time ``days`` after the real today (a naive cell value, as a planner types it)."""
+    today = dt.datetime.now(dt.UTC).date()
+    return dt.datetime.combine(today + dt.timedelta(days=days), dt.time(hour, minute))
+
+
+def upcoming_mission(**changes: Any) -> dict[str, Any]:
+    """``mission()`` dated tomorrow, counted from the real today."""
+    return mission(jourHeureInter=upcoming(), jourHeurePeremp=upcoming(hour=16), **changes)
 
 
 def mission(**changes: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -12,11 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from importer.cli import main
-from tests.conftest import SAMPLES
-from tests.plannings import load_make_samples, mission, read_sheet, write_planning
-
-CONFIG = SAMPLES / "ocean-import.toml"
-
+from tests.conftest import SAMPLE_CONFIG as CONFIG
+from tests.plannings import (
+    load_make_samples,
+    mission,
+    read_sheet,
+    upcoming_mission,
+    write_planning,
+)
 
 make_samples = load_make_samples()
 
@@ -25,11 +29,11 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-@pytest.fixture
-def samples(tmp_path: Path) -> Path:
-    """A copy of the samples, so that default report paths land in tmp."""
+@pytest.fixture(name="samples")
+def samples_copy(samples: Path, tmp_path: Path) -> Path:
+    """A copy of the samples, so that default report paths land in this test's folder."""
     for name in ("planning-clean.xlsx", "planning-clean.csv", "planning-broken.xlsx"):
-        shutil.copy(SAMPLES / name, tmp_path / name)
+        shutil.copy(samples / name, tmp_path / name)
     return tmp_path
 
 
@@ -38,7 +42,7 @@ def test_clean_sample_is_valid_and_its_report_lists_every_row(samples: Path, nam
     result = invoke("validate", str(samples / name), "--config", str(CONFIG))
 
     assert result.exit_code == 0, result.output
-    assert "36 rows read, 36 valid, 0 invalid; 0 errors" in result.output
+    assert "36 rows read, 36 valid, 0 invalid; 0 errors, 0 warnings" in result.output
     report = samples / name.replace(".xlsx", ".validation.xlsx").replace(".csv", ".validation.xlsx")
     rows = read_sheet(report, "Results")
     assert len(rows) == 36
@@ -46,13 +50,15 @@ def test_clean_sample_is_valid_and_its_report_lists_every_row(samples: Path, nam
     assert [r["row"] for r in rows][:2] == ([4, 5] if name.endswith("xlsx") else [2, 3])
 
 
-def test_broken_sample_reports_every_seeded_problem_at_its_row_and_column(samples: Path) -> None:
+def test_broken_sample_reports_every_seeded_problem_at_its_row_and_column(
+    samples: Path, sample_start: dt.date
+) -> None:
     result = invoke("validate", str(samples / "planning-broken.xlsx"), "--config", str(CONFIG))
 
     assert result.exit_code == 1
     errors = read_sheet(samples / "planning-broken.validation.xlsx", "Errors")
     found = {(e["row"], e["column"], e["severity"]) for e in errors}
-    expected = make_samples.broken_expected(make_samples.DEFAULT_START)
+    expected = make_samples.broken_expected(sample_start)
     assert len(expected) >= 29
     labels = make_samples.BROKEN_HEADERS
     for row, field, kind in expected:
@@ -85,7 +91,8 @@ def test_terminal_summary_groups_problems_and_caps_each_group(tmp_path: Path) ->
 
 
 def test_json_summary_for_machines(tmp_path: Path) -> None:
-    path = write_planning(tmp_path / "p.csv", [mission(), mission(idMission="M-2", aEnvoyer="?")])
+    rows = [upcoming_mission(), upcoming_mission(idMission="M-2", aEnvoyer="?")]
+    path = write_planning(tmp_path / "p.csv", rows)
     result = invoke("validate", str(path), "--json", "--report", str(tmp_path / "r.xlsx"))
 
     summary = json.loads(result.output)

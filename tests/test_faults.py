@@ -124,7 +124,7 @@ def test_crash_points_kill_9_then_rerun(tmp_path: Path, seed: int) -> None:
         assert importer("run", planning).output.count("120 unchanged") == 1
 
 
-def test_a_state_file_cut_short_is_refused_not_trusted(tmp_path: Path) -> None:
+def test_a_state_file_cut_short_is_refused_not_trusted(tmp_path: Path, samples: Path) -> None:
     path = tmp_path / "state.db"
     with StateStore(path) as state:
         run_id = state.begin_run("run", file=None, sha256=None, feed="f", dry_run=False)
@@ -139,7 +139,7 @@ def test_a_state_file_cut_short_is_refused_not_trusted(tmp_path: Path) -> None:
     with pytest.raises(StateError) as refused:
         StateStore(path)
     assert "damaged" in str(refused.value)
-    result = CliRunner().invoke(main, ["plan", str(ROOT / "samples" / "planning-clean.xlsx"),
+    result = CliRunner().invoke(main, ["plan", str(samples / "planning-clean.xlsx"),
                                        "--state", str(path), "--no-report"])  # fmt: skip
     assert result.exit_code == 2 and "damaged" in result.output
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
+import python_calamine
 
 from importer.columns import map_columns
 from importer.config import Settings
@@ -15,8 +17,8 @@ from importer.errors import FileLimitError, LayoutError, UnreadableFileError
 from importer.pipeline import check_file
 from importer.read import read_planning
 from importer.schemas.aliases import alias_table
-from tests.conftest import FIXTURES, SAMPLES
-from tests.plannings import NOW, TOMORROW_8_30, mission, write_planning
+from tests.conftest import FIXTURES
+from tests.plannings import NOW, TOMORROW_8_30, load_make_samples, mission, write_planning
 
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_rows": 1000}
 TITLE = [["Planning du 24/11/2026"], []]  # a title row, then a blank row: header on row 3
@@ -75,13 +77,18 @@ def test_every_format_reads_rows_at_their_spreadsheet_row_numbers(
     )
 
 
-LIBREOFFICE_FILES = sorted((FIXTURES / "libreoffice").glob("planning-lo*"))
+OFFICE_FILES = sorted((FIXTURES / "libreoffice").glob("planning-lo*")) + sorted(
+    (FIXTURES / "gnumeric").glob("planning-gnumeric*")
+)
 
 
-@pytest.mark.parametrize("path", LIBREOFFICE_FILES, ids=[p.name for p in LIBREOFFICE_FILES])
-def test_files_saved_by_libreoffice_read_like_the_original(path: Path) -> None:
+@pytest.mark.parametrize("path", OFFICE_FILES, ids=[p.name for p in OFFICE_FILES])
+def test_files_saved_by_office_suites_read_like_the_original(path: Path, tmp_path: Path) -> None:
     settings = Settings(timezone="Europe/Paris", customer_id=4242)
-    original = check_file(SAMPLES / "planning-clean.xlsx", settings, now=NOW)
+    # The fixtures are the clean sample of 24 November 2026, saved again by LibreOffice or
+    # Gnumeric (whose .ods the fast reader refuses: the standard reader reads it).
+    load_make_samples().write_samples(tmp_path, dt.date(2026, 11, 24))
+    original = check_file(tmp_path / "planning-clean.xlsx", settings, now=NOW)
     checked = check_file(path, settings, now=NOW)
 
     assert checked.sheet.header_row == 3
@@ -92,6 +99,71 @@ def test_files_saved_by_libreoffice_read_like_the_original(path: Path) -> None:
     assert checked.missions.iloc[0]["jourHeureInter"] == dt.datetime(
         2026, 11, 24, 6, 0, tzinfo=dt.UTC
     )
+
+
+@pytest.mark.parametrize("suffix", ["txt", "csv"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_excel_unicode_text_is_read(tmp_path: Path, suffix: str, encoding: str) -> None:
+    """Excel's "Texte Unicode": UTF-16 with its byte-order mark, tabs, CRLF."""
+    bom = codecs.BOM_UTF16_LE if encoding == "utf-16-le" else codecs.BOM_UTF16_BE
+    text = (
+        "idMission\tjourHeureInter\tnomVeh\tville\r\n"
+        "M-1\t24/11/2026 08:30\tVéhicule Élise\tOrléans\r\n"
+        "M-2\t24/11/2026 09:30\tVL-2\t\r\n"
+    )
+    path = _write(tmp_path / f"export.{suffix}", bom + text.encode(encoding))
+    raw = read_planning(path, **LIMITS)
+    assert (raw.encoding, raw.delimiter) == (encoding, "\t")
+    checked = check_file(path, Settings(), now=NOW)
+    assert checked.invalid_count == 0, checked.problems
+    assert list(checked.missions["nomVeh"]) == ["Véhicule Élise", "VL-2"]
+    assert checked.missions.loc[2, "ville"] == "Orléans"
+
+
+def _utf16_parts(source: Path, target: Path) -> Path:
+    """``source`` with its worksheet's XML in UTF-16, which XML allows (some exporters write
+    it), and which the fast reader refuses."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for member in original.infolist():
+            data = original.read(member.filename)
+            if member.filename.startswith("xl/worksheets/"):
+                text = data.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+                if not text.startswith("<?xml"):
+                    text = '<?xml version="1.0" encoding="UTF-16"?>' + text
+                data = text.encode("utf-16")
+            copy.writestr(member, data)
+    return target
+
+
+def test_a_workbook_the_fast_reader_refuses_is_read_by_the_standard_one(tmp_path: Path) -> None:
+    rows = [mission(idMission=f"M-{n}") for n in range(3)]
+    source = write_planning(tmp_path / "source.xlsx", rows)
+    path = _utf16_parts(source, tmp_path / "export.xlsx")
+    with pytest.raises(Exception):  # noqa: B017 (the premise: the fast reader refuses it)
+        python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    checked = check_file(path, Settings(), now=NOW)
+    assert checked.invalid_count == 0 and list(checked.missions["idMission"]) == [
+        "M-0",
+        "M-1",
+        "M-2",
+    ]
+    assert checked.missions.iloc[0]["jourHeureInter"] == TOMORROW_8_30.replace(tzinfo=dt.UTC)
+
+
+def test_a_workbook_both_readers_refuse_is_called_damaged_with_the_reason(tmp_path: Path) -> None:
+    source = write_planning(tmp_path / "source.xlsx", [mission()])
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(broken, "w") as copy:
+        for member in original.infolist():
+            data = original.read(member.filename)
+            if member.filename.startswith("xl/worksheets/"):
+                data = data[: len(data) // 2]  # the sheet cut mid-row
+            copy.writestr(member, data)
+    with pytest.raises(UnreadableFileError) as refused:
+        read_planning(broken, **LIMITS)
+    sentence = str(refused.value)
+    assert sentence.startswith("broken.xlsx: is damaged or not a real .xlsx workbook (")
+    assert "(truncated, or still being written?)" not in sentence  # the reader's own reason
 
 
 def test_header_is_found_below_title_rows_and_blank_rows(tmp_path: Path) -> None:
@@ -148,8 +220,12 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+def _a_workbook(folder: Path) -> bytes:
+    return write_planning(folder / "whole.xlsx", [mission()]).read_bytes()
+
+
 def _truncated_copy(path: Path) -> Path:
-    data = (SAMPLES / "planning-clean.xlsx").read_bytes()
+    data = _a_workbook(path.parent)
     return _write(path, data[: len(data) // 2])
 
 
@@ -164,7 +240,7 @@ REFUSED = [
     ("truncated-xlsx", lambda d: _truncated_copy(d / "p.xlsx"), UnreadableFileError, "damaged"),
     ("garbage-xls", lambda d: _write(d / "p.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600),
      UnreadableFileError, "damaged"),
-    ("xlsx-named-csv", lambda d: _write(d / "p.csv", (SAMPLES / "planning-clean.xlsx").read_bytes()),
+    ("xlsx-named-csv", lambda d: _write(d / "p.csv", _a_workbook(d)),
      UnreadableFileError, "looks like a zip or a workbook"),
     ("binary-csv", lambda d: _write(d / "p.csv", b"idMission;nom\x00\x01\n"), UnreadableFileError,
      "not a text"),

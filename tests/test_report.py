@@ -12,6 +12,7 @@ import pytest
 import xlsxwriter
 
 from importer.config import Settings
+from importer.errors import OutputError
 from importer.pipeline import ValidationRun, check_file, validation_report
 from importer.report import ReportContent, write_report
 from tests.plannings import NOW, mission, read_sheet, write_planning
@@ -25,6 +26,7 @@ def report_for(tmp_path: Path, rows: list[dict], suffix: str = "xlsx") -> Path:
     path = write_planning(tmp_path / f"p.{suffix}", [list(r.values()) for r in rows], headers)
     checked = check_file(path, Settings(), now=NOW)
     run = ValidationRun(checked, "p", NOW, NOW)
+    (tmp_path / "out").mkdir(exist_ok=True)
     return validation_report(run, tmp_path / "out" / "p.validation.xlsx")
 
 
@@ -120,7 +122,7 @@ def test_a_failed_write_leaves_the_previous_report_and_no_temporary_file(
 
     # A full disk cannot be made real in a test: the save is the one thing replaced.
     monkeypatch.setattr(xlsxwriter.Workbook, "close", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError, match=r"could not be written \(No space left on device\)"):
         write_report(report, content)
     assert report.read_bytes() == before
     assert sorted(p.name for p in report.parent.iterdir()) == [report.name]

@@ -27,7 +27,7 @@ from importer.cli import main
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
 from tests.conftest import ROOT
-from tests.plannings import load_make_samples, mission, write_planning
+from tests.plannings import load_make_samples, mission, read_sheet, write_planning
 
 PARIS = ZoneInfo("Europe/Paris")
 CUSTOMER = 4242
@@ -283,6 +283,44 @@ def test_a_200_failure_message_fails_the_row_and_the_next_run_retries_it(
     assert_holds_exactly(importer, rows)
 
 
+ALARMING_IDS = [
+    "TERREUR-02",
+    "PARIS-INVALIDES-01",
+    "ERREUR-2",
+    "REFUS-9",
+    "ECHEC-4",
+    "INTROUVABLE-7",
+]
+
+
+@pytest.mark.parametrize("echo", ["quoted", "bare"])
+def test_ids_that_hold_failure_words_import_cleanly(tmp_path: Path, echo: str) -> None:
+    with SandboxServer(World(seed=7, echo_id=echo)) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = [
+            {**row, "idMission": name}
+            for row, name in zip(rows_for(1, 6), ALARMING_IDS, strict=True)
+        ]
+        planning = importer.planning("tournee.xlsx", rows)
+        first = importer("run", planning)
+        assert first.exit_code == 0, first.output
+        assert "Ocean: 6 ok" in first.output
+        lines = read_sheet(importer.folder / "tournee.results.xlsx", "Results")
+        assert {line["idMission"]: line["outcome"] for line in lines} == dict.fromkeys(
+            ALARMING_IDS, "ok"
+        )
+        rows[0]["commentaire"] += " (modifié)"
+        second = importer("run", importer.planning("tournee.xlsx", rows))
+        assert second.exit_code == 0, second.output
+        assert "1 modify, 5 unchanged" in second.output  # nothing re-sent as a modify
+        assert_holds_exactly(importer, rows)
+        # A real failure is still a failure, whatever the id.
+        importer.sandbox.world.script("ERREUR-2", "refuse")
+        rows[2]["commentaire"] += " (modifié)"
+        third = importer("run", importer.planning("tournee.xlsx", rows))
+        assert third.exit_code == 1 and "1 failed" in third.output
+
+
 def test_a_lost_answer_to_a_create_never_creates_twice(importer: Importer) -> None:
     rows = rows_for(1, 3)
     importer.sandbox.world.script(rows[0]["idMission"], "drop-after")
@@ -372,6 +410,69 @@ def test_a_saved_plan_is_applied_exactly_and_a_stale_one_refused(importer: Impor
     stale = importer("run", planning, "--plan", str(saved))
     assert stale.exit_code == 2
     assert "stale" in stale.output
+
+
+@pytest.mark.parametrize(
+    ("at_apply", "words"),
+    [
+        (["--timezone", "UTC"], 'the time zone (--timezone, timezone) = "Europe/Paris"'),
+        (["--customer-id", "7"], "the customer id (--customer-id, customer_id) = 4242"),
+        (["--feed", "autre"], 'the feed (--feed) = "tournee"'),
+        (["--scope", "feed"], 'the scope (--scope) = "days"'),
+        (["--config", "send.toml"], "the default of « À envoyer » (send_by_default) = false"),
+        (["--config", "columns.toml"], "the column mapping ([columns]) = none"),
+    ],
+    ids=["timezone", "customer-id", "feed", "scope", "send-by-default", "columns"],
+)
+def test_a_saved_plan_applied_with_other_settings_is_refused(
+    importer: Importer, at_apply: list[str], words: str
+) -> None:
+    (importer.folder / "send.toml").write_text(
+        'timezone = "Europe/Paris"\ncustomer_id = 4242\nsend_by_default = true\n'
+    )
+    (importer.folder / "columns.toml").write_text(
+        'timezone = "Europe/Paris"\ncustomer_id = 4242\n[columns]\n"Chauffeur" = "nomPrenom"\n'
+    )
+    planning = importer.planning("tournee.xlsx", rows_for(1, 3))
+    saved = importer.folder / "plan.json"
+    assert importer("plan", planning, "--out", str(saved)).exit_code == 0
+    args = ["run", str(planning), "--state", str(importer.state), "--plan", str(saved)]
+    if at_apply[0] != "--config":
+        args += ["--config", str(importer.config)]
+    args += [str(importer.folder / a) if a.endswith(".toml") else a for a in at_apply]
+    refused = CliRunner().invoke(main, args, env=importer.env)
+    assert refused.exit_code == 2, refused.output
+    assert "is stale: it was made with " + words in refused.stderr
+    assert importer.mutating_calls() == []
+    assert not (importer.folder / "tournee.results.xlsx").exists()
+
+
+def test_dry_run_is_plan_and_refuses_what_it_cannot_do(importer: Importer) -> None:
+    planning = importer.planning("tournee.xlsx", rows_for(1, 3))
+    dry = importer("run", planning, "--dry-run", "-v", "--log-format", "json")
+    assert dry.exit_code == 0
+    assert "It would do:" in dry.stdout and importer.mutating_calls() == []
+    events = [json.loads(line) for line in dry.stderr.splitlines()]
+    assert [e["event"] for e in events] == ["planned"] and events[0]["counts"]["action create"] == 3
+    assert (importer.folder / "tournee.plan.xlsx").exists()
+    for flag in (["--plan", "p.json"], ["--sandbox"], ["--refresh-status"]):
+        refused = importer("run", planning, "--dry-run", *flag)
+        assert refused.exit_code == 2
+        assert (
+            f"--dry-run only shows the plan, Ocean not contacted: it cannot go with {flag[0]}"
+            in refused.stderr
+        )
+    assert importer.mutating_calls() == []
+
+
+def test_a_stop_says_why_on_stderr_too(importer: Importer) -> None:
+    rows = rows_for(1, 20)
+    importer("run", importer.planning("tournee.xlsx", rows))
+    stopped = importer("run", importer.planning("tournee.xlsx", rows[:3]), "--json")
+    assert stopped.exit_code == 3
+    assert json.loads(stopped.stdout)["stopped"].startswith("mass-delete guard")
+    assert stopped.stderr.startswith("ocean-import: stopped: mass-delete guard: ")
+    assert len(stopped.stderr.strip().splitlines()) == 1
 
 
 def test_the_plan_lists_the_fields_that_differ(importer: Importer) -> None:

@@ -48,8 +48,10 @@ class Job:
 
     def drop(self, name: str, rows: list[dict[str, object]], settled: bool = True) -> Path:
         path = write_planning(self.inbox / name, rows)
-        if settled:
-            os.utime(path, (SETTLED, SETTLED))
+        # Stamped by the process's clock, not the file system's, so that a clock set ahead
+        # (the suite under faketime) sees a file just written as just written.
+        moment = SETTLED if settled else time.time()
+        os.utime(path, (moment, moment))
         return path
 
     def creates(self) -> int:

@@ -7,6 +7,8 @@ login, a forged form, an oversized upload. Screenshots of each step: test-output
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import threading
@@ -24,15 +26,15 @@ from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account
 from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLE_CONFIG
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "web"
 USER, PASSWORD = "marie", "Planning-2026!"
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+# Never skipped for want of a browser (`make test` installs it): deselect them on purpose
+# with `-m 'not browser'`.
+pytestmark = pytest.mark.browser
 
 
 class WebServer:
@@ -40,7 +42,7 @@ class WebServer:
 
     def __init__(self, folder: Path, max_upload_mb: float = 20) -> None:
         self.sandbox = SandboxServer(World([Account("demo", "demo", customers=(4242,))])).start()
-        settings = load_settings(SAMPLES / "ocean-import.toml", {})
+        settings = load_settings(SAMPLE_CONFIG, {})
         settings = replace(
             settings,
             ocean=OceanSettings(
@@ -77,10 +79,28 @@ def web(tmp_path: Path) -> Iterator[WebServer]:
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed: `make browser` installs it")
+    # The page's clock is the server's (this process); the browser and Playwright's driver
+    # keep the real one, even when the suite runs with its clock set ahead (faketime).
+    with _without(("LD_PRELOAD", "FAKETIME")):
+        playwright = sync_playwright().start()
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    try:
         yield chromium
+    finally:
         chromium.close()
+        playwright.stop()
+
+
+@contextlib.contextmanager
+def _without(names: tuple[str, ...]) -> Iterator[None]:
+    """The environment without ``names`` for the processes started meanwhile."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def shot(page: object, name: str) -> None:
@@ -95,7 +115,9 @@ def log_in(page: object, url: str) -> None:
     page.click("button[type=submit]")  # type: ignore[attr-defined]
 
 
-def test_upload_review_confirm_download(web: WebServer, browser: object, tmp_path: Path) -> None:
+def test_upload_review_confirm_download(
+    web: WebServer, browser: object, tmp_path: Path, samples: Path
+) -> None:
     page = browser.new_page(accept_downloads=True)  # type: ignore[attr-defined]
     page.goto(web.url + "/")
     assert page.url.endswith("/login")
@@ -108,7 +130,7 @@ def test_upload_review_confirm_download(web: WebServer, browser: object, tmp_pat
     assert page.url == web.url + "/"
     shot(page, "2-home")
 
-    page.set_input_files("input[name=planning]", str(SAMPLES / "planning-broken.xlsx"))
+    page.set_input_files("input[name=planning]", str(samples / "planning-broken.xlsx"))
     page.click("#check")
     problems = page.text_content("#problems ~ table")
     assert "N° mission" in problems and "erreur" in problems
@@ -116,7 +138,7 @@ def test_upload_review_confirm_download(web: WebServer, browser: object, tmp_pat
     shot(page, "3-broken-sample-errors")
 
     page.goto(web.url + "/")
-    page.set_input_files("input[name=planning]", str(SAMPLES / "planning-clean.xlsx"))
+    page.set_input_files("input[name=planning]", str(samples / "planning-clean.xlsx"))
     page.click("#check")
     assert "36" in page.text_content("#counts") and "à créer" in page.text_content("#counts")
     shot(page, "4-clean-sample-plan")
@@ -145,12 +167,14 @@ def test_nothing_without_login(web: WebServer) -> None:
             assert answer.status_code == 303 and answer.headers["location"] == "/login"
 
 
-def test_a_forged_form_without_the_csrf_token_is_refused(web: WebServer, browser: object) -> None:
+def test_a_forged_form_without_the_csrf_token_is_refused(
+    web: WebServer, browser: object, samples: Path
+) -> None:
     page = browser.new_page()  # type: ignore[attr-defined]
     log_in(page, web.url)
     forged = page.request.post(web.url + "/upload", multipart={
         "planning": {"name": "p.xlsx", "mimeType": "application/octet-stream",
-                     "buffer": (SAMPLES / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
+                     "buffer": (samples / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
     assert forged.status == 403
     page.set_content(forged.text())
     shot(page, "7-forged-form-refused")

@@ -218,7 +218,7 @@ def _scripted(world: World, scripted: str | None, entry: Logged) -> tuple[Respon
     if scripted == "refuse":
         entry.http_status = 200
         message = (
-            f"Échec de l'enregistrement de la mission « {entry.id_mission} » : "
+            f"Échec de l'enregistrement de la mission {world.named(entry.id_mission)}: "
             "erreur du référentiel, opération annulée."
         )
         return answer(200, {"message": message}), False
@@ -374,29 +374,31 @@ def _mission_fields(params: Mapping[str, str]) -> dict[str, str]:
 async def _create(world: World, customer_id: int, params: dict[str, str]) -> tuple[int, dict, bool]:
     id_mission = params["idMission"]
     if not world.create(customer_id, _mission_fields(params)):
-        raise Refusal(400, f"Échec de la création : la mission « {id_mission} » existe déjà.")
-    return 201, {"message": f"Mission « {id_mission} » créée avec succès."}, True
+        raise Refusal(
+            400, f"Échec de la création : la mission {world.named(id_mission)}existe déjà."
+        )
+    return 201, {"message": f"Mission {world.named(id_mission)}créée avec succès."}, True
 
 
 async def _modify(world: World, customer_id: int, params: dict[str, str]) -> tuple[int, dict, bool]:
     id_mission = params["idMission"]
     if not world.modify(customer_id, _mission_fields(params)):
-        raise Refusal(404, f"Mission « {id_mission} » introuvable.")
-    return 200, {"message": f"Mission « {id_mission} » modifiée avec succès."}, True
+        raise Refusal(404, f"Mission {world.named(id_mission)}introuvable.")
+    return 200, {"message": f"Mission {world.named(id_mission)}modifiée avec succès."}, True
 
 
 async def _delete(world: World, customer_id: int, params: dict[str, str]) -> tuple[int, dict, bool]:
     id_mission = params["idMission"]
     if not world.delete(customer_id, id_mission):
-        raise Refusal(404, f"Mission « {id_mission} » introuvable.")
-    return 200, {"message": f"Mission « {id_mission} » supprimée avec succès."}, True
+        raise Refusal(404, f"Mission {world.named(id_mission)}introuvable.")
+    return 200, {"message": f"Mission {world.named(id_mission)}supprimée avec succès."}, True
 
 
 async def _status(world: World, customer_id: int, params: dict[str, str]) -> tuple[int, dict, bool]:
     id_mission = params["idMission"]
     mission = world.get(customer_id, id_mission)
     if mission is None:
-        raise Refusal(404, f"Mission « {id_mission} » introuvable.")
+        raise Refusal(404, f"Mission {world.named(id_mission)}introuvable.")
     status = world.status(mission)
     body = {
         "status": status.status,

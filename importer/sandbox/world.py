@@ -46,6 +46,10 @@ REFUSE_REASONS = (
     "Client absent, à replanifier",
 )
 
+# How the answers to a change name the mission (see World.echo_id): « M-1 » as the sandbox
+# does by default, M-1 bare as many services do, or not at all.
+ECHO_STYLES = ("quoted", "bare", "none")
+
 # Per-mission scripted failures (see World.script).
 FAILURE_KINDS = {
     "500": "answer 500 Internal Server Error, change not applied",
@@ -142,8 +146,12 @@ class World:
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        echo_id: str = "quoted",
     ) -> None:
+        if echo_id not in ECHO_STYLES:
+            raise ValueError(f"unknown echo style {echo_id!r}: one of {', '.join(ECHO_STYLES)}")
         self.accounts = {account.login: account for account in accounts}
+        self.echo_id = echo_id
         self.faults = faults or Faults()
         self.clock = clock
         self.random = random.Random(seed)
@@ -214,6 +222,12 @@ class World:
     def delay(self) -> float:
         jitter = self.random.uniform(0, self.faults.jitter) if self.faults.jitter else 0.0
         return self.faults.latency + jitter
+
+    def named(self, id_mission: str | None) -> str:
+        """The mission as an answer names it, with the space that follows (see ECHO_STYLES)."""
+        if self.echo_id == "none" or not id_mission:
+            return ""
+        return f"« {id_mission} » " if self.echo_id == "quoted" else f"{id_mission} "
 
     # -- missions ------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from importer.pipeline import (
     default_feed,
     import_file,
     make_plan,
+    plan_settings,
     result_lines,
     save_plan,
 )
@@ -211,7 +212,9 @@ def create_web_app(config: WebConfig) -> Starlette:
         options = ImportOptions(feed=default_feed(job.file))
         with StateStore(config.state_path) as state:
             plan = make_plan(checked, state, options, now=dt.datetime.now(dt.UTC))
-            save_plan(plan, checked, state, job.folder / "plan.json")
+            save_plan(
+                plan, checked, state, job.folder / "plan.json", plan_settings(settings, options)
+            )
         now = dt.datetime.now(dt.UTC)
         run = ImportRun(checked, plan, ImportOptions(feed=options.feed, dry_run=True), now, now)
         lines = result_lines(run)
