@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
+from gettext import ngettext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
 import pandas as pd
@@ -55,6 +57,7 @@ from importer.sandbox.world import (
     Faults,
     World,
 )
+from importer.schemas.api import API_DATE_FORMAT
 from importer.state import DEFAULT_STATE_PATH, StateStore, open_state
 from importer.validate import KINDS, problems_by_kind
 from importer.watch import (
@@ -69,6 +72,14 @@ if TYPE_CHECKING:
 
 EXAMPLES_PER_KIND = 5
 log = logging.getLogger("importer")
+
+
+_log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="human",
+    help="Logs on stderr for people, or one JSON object per line for machines.",
+)
 
 
 def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,12 +105,7 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
         ),
         click.option("-v", "--verbose", count=True, help="More log output."),
-        click.option(
-            "--log-format",
-            type=click.Choice(FORMATS),
-            default="human",
-            help="Logs on stderr for people, or one JSON object per line for machines.",
-        ),
+        _log_format_option,
         click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary."),
     ]
     for option in reversed(options):
@@ -552,7 +558,7 @@ def status(
     with open_state(state_path) as state:
         keys = state.keys_for(list(ids), settings.customer_id) if ids else state.active_keys()
         statuses = asyncio.run(_fetch(ocean, state, keys, concurrency))
-    table = status_table(keys, statuses)
+    table = status_table(keys, statuses, settings.zone)
     written = None
     if report_path:
         written = write_table(report_path, "Statuses", table, table["refused"].tolist())
@@ -575,8 +581,9 @@ async def _fetch(
 
 
 def status_table(
-    keys: list[tuple[int, str]], statuses: dict[tuple[int, str], MissionStatus]
+    keys: list[tuple[int, str]], statuses: dict[tuple[int, str], MissionStatus], zone: ZoneInfo
 ) -> pd.DataFrame:
+    """One line per mission; ``time`` in the planning's zone, named (Ocean sends UTC)."""
     rows = []
     for key in keys:
         found = statuses.get(key)
@@ -586,7 +593,7 @@ def status_table(
                 "customerId": None if key[0] == NO_CUSTOMER else key[0],
                 "status": found.status if found else None,
                 "statusCode": found.status_code if found else None,
-                "time": found.time if found else None,
+                "time": _zoned(found.time, zone) if found else None,
                 "complement": found.complement if found else "unknown to Ocean, or no answer",
                 "commentRefuseReason": found.refuse_reason if found else None,
                 "externalMissionId": found.external_id if found else None,
@@ -604,13 +611,27 @@ def status_table(
         "externalMissionId",
         "refused",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    # object columns keep None for what is missing (never a NaN printed as "nan")
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
+    """Ocean's UTC ``dd/MM/yyyy HH:mm`` as the planning's local time, with its zone's name."""
+    if not ocean_time:
+        return None
+    try:
+        moment = dt.datetime.strptime(ocean_time, API_DATE_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return f"{ocean_time} (as Ocean wrote it)"
+    local = moment.astimezone(zone)
+    return f"{local.strftime(API_DATE_FORMAT)} {local.tzname()}"
 
 
 def _print_statuses(table: pd.DataFrame, report: Path | None) -> None:
     console = Console(highlight=False, soft_wrap=True)
     view = Table("idMission", "status", "time", "details", box=None, pad_edge=False)
     for line in table.to_dict(orient="records"):
+        line = {name: "" if value is None else value for name, value in line.items()}
         if line["refused"]:
             view.add_row(
                 f"[bold red]{escape(line['idMission'])}[/]",
@@ -618,7 +639,7 @@ def _print_statuses(table: pd.DataFrame, report: Path | None) -> None:
                 escape(str(line["time"] or "")),
                 f"[red]{escape(str(line['commentRefuseReason']))}[/]",
             )
-        elif line["status"] is None:
+        elif not line["status"]:
             view.add_row(
                 escape(line["idMission"]), "[yellow]?[/]", "", escape(str(line["complement"]))
             )
@@ -633,7 +654,7 @@ def _print_statuses(table: pd.DataFrame, report: Path | None) -> None:
     counts = table["status"].fillna("?").value_counts()
     refused = int(table["refused"].sum())
     console.print(
-        f"{len(table)} missions: "
+        f"{_count(len(table), 'mission', 'missions')}: "
         + ", ".join(f"{n} {s}" for s, n in counts.items())
         + (f"; [bold red]{refused} refused[/]" if refused else "")
     )
@@ -660,6 +681,11 @@ def _options(
         concurrency=concurrency,
         dry_run=dry_run,
     )
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    """``1 warning``, ``2 warnings``."""
+    return f"{n} {ngettext(singular, plural, n)}"
 
 
 def _where(line: dict[Any, Any]) -> str:
@@ -727,7 +753,7 @@ def _show_import(
     what = ", ".join(f"{int(actions.get(a, 0))} {a}" for a in ACTIONS if actions.get(a, 0))
     console.print(
         f"[bold]{escape(checked.sheet.raw.path.name)}[/] (feed {escape(run.plan.feed)}): "
-        f"{checked.row_count} rows, {what or 'nothing to do'}"
+        f"{_count(checked.row_count, 'row', 'rows')}, {what or 'nothing to do'}"
     )
     if run.outcomes is not None:
         outcomes = lines.loc[lines["action"].isin(["create", "modify", "delete"]), "outcome"]
@@ -749,7 +775,13 @@ def _show_import(
             f"[red]Mass-delete guard[/]: run would stop: {escape(run.plan.guard_message)}"
         )
     if run.plan.kept_past:
-        console.print(f"{run.plan.kept_past} absent missions already past are kept (--delete-past)")
+        console.print(
+            ngettext(
+                "{n} absent mission already past is kept (--delete-past)",
+                "{n} absent missions already past are kept (--delete-past)",
+                run.plan.kept_past,
+            ).format(n=run.plan.kept_past)
+        )
     if run.stopped:
         console.print(f"[red]Stopped[/]: {escape(run.stopped)}")
     failed = lines[lines["outcome"].isin(["failed", "unknown"])]
@@ -759,7 +791,11 @@ def _show_import(
             console.print(f"  [red]{line['outcome']}[/] {escape(_where(line))}: {message}")
         if checked.invalid_count:
             console.print(
-                f"{checked.invalid_count} invalid rows were not sent (see the Errors sheet)"
+                ngettext(
+                    "{n} invalid row was not sent (see the Errors sheet)",
+                    "{n} invalid rows were not sent (see the Errors sheet)",
+                    checked.invalid_count,
+                ).format(n=checked.invalid_count)
             )
     if saved:
         console.print(f"Plan saved: {escape(str(saved))}")
@@ -793,6 +829,7 @@ def _show_import(
     help="TOML configuration file (also OCEAN_IMPORT_CONFIG); [web] users.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output.")
+@_log_format_option
 @_friendly_errors
 def serve(
     host: str,
@@ -802,6 +839,7 @@ def serve(
     state_path: Path | None,
     config_file: Path | None,
     verbose: int,
+    log_format: str,
 ) -> int:
     """The web page for dispatchers: log in, upload a planning, review, confirm, download.
 
@@ -813,7 +851,7 @@ def serve(
     from importer.web.app import WebConfig, create_web_app
     from importer.web.passwords import hash_password
 
-    configure_logging(verbose, False, "human")
+    configure_logging(verbose, False, log_format)
     settings = _settings(config_file)
     with contextlib.ExitStack() as stack:
         if use_sandbox:
@@ -840,7 +878,15 @@ def serve(
             f"ocean-import page on http://{host}:{port}/"
             + ("  (sandbox; user demo, password demo)" if use_sandbox else "")
         )
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        log.info("serving on http://%s:%d/", host, port, extra={"event": "serving"})
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            # JSON: uvicorn's lines through our handlers, not its own formatters
+            log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        )
     return EXIT_OK
 
 
@@ -963,6 +1009,7 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
 )
 @click.option("--seed", type=int, default=None, help="Seed of the random faults (repeatable runs).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (access log).")
+@_log_format_option
 @_friendly_errors
 def sandbox(
     host: str,
@@ -986,6 +1033,7 @@ def sandbox(
     echo_id: str,
     seed: int | None,
     verbose: bool,
+    log_format: str,
 ) -> int:
     """Serve a local Ocean-compatible server, for demos and tests (missions kept in memory).
 
@@ -1041,7 +1089,11 @@ def sandbox(
     click.echo(f"  missions: {url}{control_path}/missions   requests: {url}{control_path}/requests")
     click.echo(f"  import into it: OCEAN_BASE_URL={url}{base_path} OCEAN_LOGIN={account.login} ...")
     click.echo("  Ctrl-C to stop")
-    sandbox_server.serve_forever(world, listening, access_log=verbose)
+    if log_format == "json":
+        configure_logging(1 if verbose else 0, False, log_format)
+    sandbox_server.serve_forever(
+        world, listening, access_log=verbose, root_logging=log_format == "json"
+    )
     return EXIT_OK
 
 
@@ -1074,9 +1126,10 @@ def _print_validation(run: ValidationRun, report: Path | None, quiet: bool) -> N
     where = f"sheet {raw.sheet_name!r}, " if raw.sheet_name else ""
     console.print(
         f"[bold]{escape(raw.path.name)}[/] ({where}header on row {checked.sheet.header_row}): "
-        f"{checked.row_count} rows read, [green]{checked.valid_count} valid[/], "
+        f"{_count(checked.row_count, 'row', 'rows')} read, [green]{checked.valid_count} valid[/], "
         + (f"[red]{checked.invalid_count} invalid[/]" if checked.invalid_count else "0 invalid")
-        + f"; {checked.error_count} errors, {checked.warning_count} warnings"
+        + f"; {_count(checked.error_count, 'error', 'errors')}, "
+        + _count(checked.warning_count, "warning", "warnings")
     )
     if not quiet:
         _print_problems(console, checked.problems)

@@ -131,6 +131,7 @@ def _read_workbook(
         raise UnreadableFileError(path, f"is not a valid .{kind} workbook{hint}")
     if expected == _ZIP_MAGIC:
         _refuse_zip_bomb(path, data, kind)
+        _refuse_other_documents(path, data)
     try:
         grid, first_row, first_column, sheet_name = _read_fast(path, data, sheet, row_cap)
     except python_calamine.PasswordError:
@@ -249,6 +250,31 @@ def _refuse_zip_bomb(path: Path, data: bytes, kind: str) -> None:
             f"would inflate to {inflated / 1024 / 1024:,.0f} MB ({worst:,.0f} times its "
             "compressed size): not a real planning (a 'zip bomb'?), refused unread",
         )
+
+
+# Office documents are zips too: what a zip holds says which document it is.
+_OTHER_DOCUMENTS = {
+    "word/document.xml": "a Word document (.docx)",
+    "ppt/presentation.xml": "a PowerPoint presentation (.pptx)",
+    "application/vnd.oasis.opendocument.text": "a Writer text document (.odt)",
+    "application/vnd.oasis.opendocument.presentation": "an Impress presentation (.odp)",
+}
+
+
+def _refuse_other_documents(path: Path, data: bytes) -> None:
+    """A text document or a presentation renamed as a workbook is said to be one."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = set(archive.namelist())
+        marks = set(names)
+        if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
+            marks.add(archive.read("mimetype").decode("ascii", "replace").strip())
+    for mark, document in _OTHER_DOCUMENTS.items():
+        if mark in marks:
+            raise UnreadableFileError(
+                path,
+                f"is {document}, not a workbook: open the planning itself, or copy its table "
+                "into a spreadsheet and save that",
+            )
 
 
 def _choose_sheet(

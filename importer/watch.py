@@ -49,7 +49,7 @@ PLANNING_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt"}
 class FileResult:
     file: str
     exit_code: int
-    outcome: str  # imported, duplicate, failed, left (for the next pass)
+    outcome: str  # imported, duplicate, failed, left (for the next pass), settling
     moved_to: str | None
     message: str
 
@@ -75,15 +75,29 @@ def is_planning(path: Path) -> bool:
 
 def ready_files(inbox: Path, settle: float, now: float | None = None) -> list[Path]:
     """The complete planning files of the inbox, oldest first."""
+    return [path for path, ready_at in _planning_files(inbox, settle, now) if ready_at is None]
+
+
+def settling_files(
+    inbox: Path, settle: float, now: float | None = None
+) -> list[tuple[Path, float]]:
+    """The planning files still being written, with the time each will be taken if it
+    stops changing (an empty file waits for its content)."""
+    return [(path, at) for path, at in _planning_files(inbox, settle, now) if at is not None]
+
+
+def _planning_files(
+    inbox: Path, settle: float, now: float | None
+) -> list[tuple[Path, float | None]]:
     now = time.time() if now is None else now
     found = []
     for path in inbox.iterdir():
         if not is_planning(path):
             continue
         stat = path.lstat()
-        if stat.st_size > 0 and now - stat.st_mtime >= settle:
-            found.append((stat.st_mtime, path.name, path))
-    return [path for _, _, path in sorted(found)]
+        settled = stat.st_size > 0 and now - stat.st_mtime >= settle
+        found.append((stat.st_mtime, path.name, path, None if settled else stat.st_mtime + settle))
+    return [(path, ready_at) for _, _, path, ready_at in sorted(found)]
 
 
 def sha256_of(path: Path) -> str:
@@ -130,7 +144,24 @@ class Watcher:
                 break
             results.append(self.process(path))
             self._listen_for_signals()  # the import's own handlers were removed with its loop
+        for path, ready_at in settling_files(self.inbox, self.settle, self.clock()):
+            results.append(self._settling(path, ready_at))
         return results
+
+    def _settling(self, path: Path, ready_at: float) -> FileResult:
+        """Say that a file is left for a later pass, and from when it will be taken."""
+        when = dt.datetime.fromtimestamp(ready_at).astimezone().strftime("%H:%M:%S %Z")
+        message = (
+            f"still being written: taken once unchanged for {self.settle:g} s, "
+            f"by a pass from {when} on"
+        )
+        log.info(
+            "%s: %s",
+            path.name,
+            message,
+            extra={"event": "file_settling", "file": path.name, "ready_at": when},
+        )
+        return FileResult(path.name, EXIT_OK, "settling", None, message)
 
     def loop(self, interval: float) -> int:
         """Pass over the inbox every ``interval`` seconds until SIGTERM or SIGINT."""
@@ -242,6 +273,7 @@ class Watcher:
                 "counts": counts or {},
                 "duration": duration,
                 "moved_to": str(moved) if moved else None,
+                "reason": message or None,
             },
         )
         return FileResult(path.name, exit_code, outcome, str(moved) if moved else None, message)

@@ -155,3 +155,12 @@ def test_every_command_has_help() -> None:
     for name, command in main.commands.items():
         assert command.help and len(command.help) > 20, name
         assert invoke(name, "--help").exit_code == 0
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    rows = [upcoming_mission(codPost=1000), upcoming_mission(idMission="M-2", aEnvoyer="?")]
+    path = write_planning(tmp_path / "p.csv", rows)
+    result = invoke("validate", str(path), "--no-report")
+    assert "2 rows read, 1 valid, 1 invalid; 1 error, 1 warning" in result.output
+    planned = invoke("plan", str(path), "--no-report", "--state", str(tmp_path / "state.db"))
+    assert "1 invalid row was not sent" in planned.output

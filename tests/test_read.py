@@ -253,7 +253,56 @@ REFUSED = [
      LayoutError, "no mission rows"),
     ("same-field-twice", lambda d: _write(d / "p.csv", b"idMission;Nom;nomIndi\nM;a;b\n"),
      LayoutError, "both mean nomIndi"),
+    ("word-named-xlsx", lambda d: _word_document(d / "planning.xlsx"), UnreadableFileError,
+     r"is a Word document \(\.docx\), not a workbook"),
+    ("writer-named-ods", lambda d: _writer_document(d / "planning.ods"), UnreadableFileError,
+     r"is a Writer text document \(\.odt\), not a workbook"),
 ]  # fmt: skip
+
+
+def _word_document(path: Path) -> Path:
+    """The parts every .docx has (as Word writes them), holding one line of text."""
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as document:
+        document.writestr(
+            "[Content_Types].xml",
+            (
+                '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org'
+                '/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd'
+                '.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType='
+                f'"application/xml"/><Override PartName="/word/document.xml" ContentType="{main}"/>'
+                "</Types>"
+            ),
+        )
+        document.writestr(
+            "_rels/.rels",
+            (
+                '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+                'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http:'
+                '//schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+                'Target="word/document.xml"/></Relationships>'
+            ),
+        )
+        document.writestr(
+            "word/document.xml",
+            (
+                '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.'
+                'openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Planning du '
+                "jour</w:t></w:r></w:p></w:body></w:document>"
+            ),
+        )
+    return path
+
+
+def _writer_document(path: Path) -> Path:
+    """A real OpenDocument text, written by odfpy, named as a spreadsheet."""
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
+
+    document = OpenDocumentText()
+    document.text.addElement(P(text="Planning du jour"))
+    document.save(str(path))
+    return path
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,13 @@ against the documentation and not against our own client.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -458,3 +460,37 @@ def test_the_sandbox_command_refuses_a_port_in_use(sandbox: SandboxServer) -> No
     result = CliRunner().invoke(main, ["sandbox", "--port", str(sandbox.port)])
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{sandbox.port}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "path"),
+    [(["sandbox", "-v"], "/_sandbox/missions"), (["serve", "--sandbox", "-v"], "/login")],
+    ids=["sandbox", "serve"],
+)
+def test_the_serving_commands_log_json_when_asked(
+    unused_port: int, tmp_path: Path, command: list[str], path: str
+) -> None:
+    """`--log-format json` on every command: one JSON object per stderr line, uvicorn's too."""
+    args = [sys.executable, "-m", "importer", *command, "--port", str(unused_port),
+            "--log-format", "json"]  # fmt: skip
+    if command[0] == "serve":
+        args += ["--work", str(tmp_path / "web")]
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    ) as server:
+        try:
+            answer = None
+            for _ in range(200):
+                try:
+                    answer = httpx.get(f"http://127.0.0.1:{unused_port}{path}", timeout=5)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            assert answer is not None and answer.status_code == 200
+        finally:
+            server.terminate()
+            _, err = server.communicate(timeout=20)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "nothing logged"
+    entries = [json.loads(line) for line in lines]  # every line is JSON
+    assert all({"time", "level", "event"} <= set(entry) for entry in entries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -107,9 +108,20 @@ def test_watch_once_imports_archives_and_quarantines(job: Job) -> None:
 
 def test_a_file_still_being_written_waits_until_it_settles(job: Job) -> None:
     growing = job.drop("tournee.xlsx", rows_for(1, 3), settled=False)
-    first = job("watch", str(job.inbox), "--once", "--settle", "30")
+    first = job("watch", str(job.inbox), "--once", "--settle", "30", "--json")
     assert first.exit_code == 0
     assert growing.exists() and job.creates() == 0
+    # Not silent: the job says the file waits, and from when it will be taken.
+    assert (
+        "tournee.xlsx: still being written: taken once unchanged for 30 s, by a pass from"
+        in first.stderr
+    )
+    [waiting] = json.loads(first.stdout)
+    assert (waiting["file"], waiting["outcome"], waiting["exit_code"]) == (
+        "tournee.xlsx",
+        "settling",
+        0,
+    )
     os.utime(growing, (SETTLED, SETTLED))
     second = job("watch", str(job.inbox), "--once", "--settle", "30")
     assert second.exit_code == 0
@@ -168,6 +180,8 @@ def test_json_logs_are_one_object_per_line(job: Job) -> None:
     assert isinstance(imported["duration"], float)
     assert {"time", "level", "event"} <= set(imported)
     assert summaries["vide.csv"]["outcome"] == "failed"
+    assert "but no mission rows" in summaries["vide.csv"]["reason"]
+    assert imported["reason"] is None
 
 
 def test_sigterm_stops_the_loop_between_files(tmp_path: Path) -> None:
@@ -225,6 +239,13 @@ def test_status_shows_statuses_moving_on_and_refusals_standing_out(tmp_path: Pat
         one = job("status", rows[0]["idMission"], "UNKNOWN-1", "--json")
         assert one.exit_code == 1
         assert [s["status"] for s in json.loads(one.stdout)][1] is None
+        # Said for a person: no "nan" for what Ocean does not know, times in the planning's
+        # zone with its name (Ocean sends UTC).
+        shown = job("status", rows[0]["idMission"], "UNKNOWN-1")
+        assert "nan" not in shown.stdout and "unknown to Ocean" in shown.stdout
+        assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d (CET|CEST) ", shown.stdout), shown.stdout
+        assert "2 missions: " in shown.stdout
+        assert "1 mission: " in job("status", rows[0]["idMission"]).stdout
 
 
 def test_run_refresh_status_fills_the_workbook(job: Job, tmp_path: Path) -> None:

@@ -16,10 +16,17 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SandboxServer", "bind", "serve_forev
 
 
 def _config(
-    world: World, access_log: bool = False, tls: tuple[str, str] | None = None
+    world: World,
+    access_log: bool = False,
+    tls: tuple[str, str] | None = None,
+    *,
+    root_logging: bool = False,
 ) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(world),
+        # root_logging: uvicorn's lines go through the process's own handlers (JSON logs)
+        # instead of the formatters uvicorn installs.
+        log_config=None if root_logging else uvicorn.config.LOGGING_CONFIG,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
         log_level="info" if access_log else "warning",
@@ -110,13 +117,17 @@ def bind(host: str, port: int) -> socket.socket:
     return listening
 
 
-def serve_forever(world: World, listening: socket.socket, access_log: bool = False) -> None:
+def serve_forever(
+    world: World, listening: socket.socket, access_log: bool = False, root_logging: bool = False
+) -> None:
     """Serve on ``listening`` until Ctrl-C or SIGTERM, then return (a normal stop)."""
     # uvicorn stops cleanly on either signal, then raises it again for the previous handler:
     # make that handler end the serving quietly instead of killing the process.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        uvicorn.Server(_config(world, access_log)).run(sockets=[listening])
+        uvicorn.Server(_config(world, access_log, root_logging=root_logging)).run(
+            sockets=[listening]
+        )
     except KeyboardInterrupt:
         pass
     finally:
