@@ -13,6 +13,7 @@ A configuration file looks like this (every key is optional)::
     [limits]
     max_file_mb = 100
     max_rows = 200000
+    max_memory_mb = 600            # what reading one workbook may take (read apart, capped)
 
     [ocean]
     base_url = "https://v3.oceansystem.com/ocean/restapi"
@@ -45,6 +46,9 @@ from importer.schemas.api import MISSION_FIELDS
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_MAX_FILE_MB = 100.0
 DEFAULT_MAX_ROWS = 200_000
+# A workbook is read in a child process allowed this much memory: a hostile one (a far cell,
+# a row repeated a million times) is refused instead of taking the process down.
+DEFAULT_MAX_MEMORY_MB = 600.0
 
 
 class Secret:
@@ -93,6 +97,7 @@ class Settings:
     columns: Mapping[str, str] = field(default_factory=dict)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     max_rows: int = DEFAULT_MAX_ROWS
+    max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
     ocean: OceanSettings = field(default_factory=OceanSettings)
     web_users: Mapping[str, str] = field(default_factory=dict, repr=False)  # name: hash
     web_max_upload_mb: float = 20.0
@@ -117,7 +122,7 @@ _TOP_KEYS = {
     "columns",
     "web",
 }
-_LIMIT_KEYS = {"max_file_mb", "max_rows"}
+_LIMIT_KEYS = {"max_file_mb", "max_rows", "max_memory_mb"}
 _OCEAN_KEYS = {
     "base_url",
     "login",
@@ -237,8 +242,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"unknown time zone {settings.timezone!r}: use an IANA name such as Europe/Paris"
         ) from None
-    if settings.max_rows < 1 or settings.max_file_mb <= 0:
-        raise ConfigError("limits.max_rows and limits.max_file_mb must be positive")
+    if settings.max_rows < 1 or settings.max_file_mb <= 0 or settings.max_memory_mb <= 0:
+        raise ConfigError(
+            "limits.max_rows, limits.max_file_mb and limits.max_memory_mb must be positive"
+        )
     for header, target in settings.columns.items():
         if target not in MISSION_FIELDS and target != "action":
             close = difflib.get_close_matches(target, [*MISSION_FIELDS, "action"], n=1)

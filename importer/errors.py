@@ -64,6 +64,10 @@ class PlanningFileError(OceanImportError):
         self.problem = problem
         super().__init__(f"{self.path.name}: {problem}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the reading child (isolation.py) and raised again here: pickled whole.
+        return (type(self), (self.path, self.problem))
+
 
 class UnreadableFileError(PlanningFileError):
     """Missing, corrupt, foreign (not a spreadsheet) or password-protected file."""

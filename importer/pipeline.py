@@ -61,7 +61,11 @@ _SEPARATORS = re.compile(r"[\s_.\-]+")
 def check_file(path: Path, settings: Settings, *, now: dt.datetime | None = None) -> Checked:
     """Read, map and validate a planning file (no network, nothing written)."""
     raw = read_planning(
-        path, sheet=settings.sheet, max_bytes=settings.max_file_bytes, max_rows=settings.max_rows
+        path,
+        sheet=settings.sheet,
+        max_bytes=settings.max_file_bytes,
+        max_rows=settings.max_rows,
+        max_memory_bytes=int(settings.max_memory_mb * 1024 * 1024),
     )
     sheet = map_columns(raw, alias_table(settings.columns), max_rows=settings.max_rows)
     return validate(sheet, settings, now=now)

@@ -26,6 +26,7 @@ import python_calamine
 
 from importer.cells import map_distinct
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
+from importer.isolation import ChildDied, run_capped
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 TEXT_SUFFIXES = (".csv", ".txt")
 SUPPORTED = ", ".join((*WORKBOOK_SUFFIXES, *TEXT_SUFFIXES))
 
+# A workbook read apart (``max_memory_bytes``) must be read within this many seconds.
+DEFAULT_READ_SECONDS = 60.0
 # The header is looked for in this many first non-blank rows.
 HEADER_SEARCH_ROWS = 20
 CSV_DELIMITERS = (";", ",", "\t")
@@ -72,8 +75,14 @@ def read_planning(
     sheet: str | None = None,
     max_bytes: int,
     max_rows: int,
+    max_memory_bytes: int | None = None,
+    max_seconds: float = DEFAULT_READ_SECONDS,
 ) -> RawSheet:
-    """Read a planning file; raise a PlanningFileError subclass if it cannot be used at all."""
+    """Read a planning file; raise a PlanningFileError subclass if it cannot be used at all.
+
+    With ``max_memory_bytes``, a workbook is read in a child process capped to that much
+    memory and ``max_seconds``: whatever the file, this process survives it.
+    """
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
@@ -89,7 +98,24 @@ def read_planning(
     row_cap = max_rows + HEADER_SEARCH_ROWS
     if suffix in TEXT_SUFFIXES:
         return _read_text(path, data, digest, row_cap)
-    return _read_workbook(path, data, suffix, sheet, digest, row_cap)
+    if max_memory_bytes is None:
+        return _read_workbook(path, data, suffix, sheet, digest, row_cap)
+    try:
+        return run_capped(
+            _read_workbook, path, data, suffix, sheet, digest, row_cap,
+            memory_bytes=max_memory_bytes, seconds=max_seconds,
+        )  # fmt: skip
+    except ChildDied as death:
+        if death.over_time:
+            limit = f"takes more than {max_seconds:g} s to read ({death})"
+        else:
+            limit = f"needs more than {max_memory_bytes / 1024 / 1024:,.0f} MB to read ({death})"
+        raise FileLimitError(
+            path,
+            f"is over the limits: it {limit}, far beyond any real planning; open it in your "
+            "spreadsheet program, delete the empty rows and columns after the table, and save "
+            "it again (limits.max_memory_mb in the configuration)",
+        ) from None
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -132,6 +158,7 @@ def _read_workbook(
     if expected == _ZIP_MAGIC:
         _refuse_zip_bomb(path, data, kind)
         _refuse_other_documents(path, data)
+        _refuse_huge_extent(path, data, kind, row_cap)
     try:
         grid, first_row, first_column, sheet_name = _read_fast(path, data, sheet, row_cap)
     except python_calamine.PasswordError:
@@ -250,6 +277,110 @@ def _refuse_zip_bomb(path: Path, data: bytes, kind: str) -> None:
             f"would inflate to {inflated / 1024 / 1024:,.0f} MB ({worst:,.0f} times its "
             "compressed size): not a real planning (a 'zip bomb'?), refused unread",
         )
+
+
+# A planning has a few dozen columns and at most max_rows rows. The fast reader builds a dense
+# grid from the first to the last cell, so one far cell (XFD200000) or one row repeated a
+# million times (OpenDocument's number-rows-repeated) asks for billions of cells. What a sheet
+# declares is checked first, cheaply; it is not trusted alone: the reading child's memory cap
+# (isolation.py) refuses whatever the declaration hides.
+MAX_COLUMNS = 1024
+MAX_CELLS = 10_000_000
+
+
+def _refuse_huge_extent(path: Path, data: bytes, kind: str, row_cap: int) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if kind == "ods":
+            parts = [n for n in archive.namelist() if n == "content.xml"]
+        else:
+            parts = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        for name in parts:
+            with archive.open(name) as part:
+                if kind == "ods":
+                    rows, columns = _ods_extent(part.read(), row_cap)
+                else:
+                    rows, columns = _xlsx_extent(part, row_cap)
+            if rows > row_cap:
+                raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
+            if columns > MAX_COLUMNS or rows * columns > MAX_CELLS:
+                raise FileLimitError(
+                    path,
+                    f"is over the limits: its cells reach row {rows:,} and column {columns:,} "
+                    f"({rows * columns:,} cells to read), far beyond any real planning; open it "
+                    "in your spreadsheet program, delete the empty rows and columns after the "
+                    "table, and save it again",
+                )
+
+
+_DIMENSION = re.compile(
+    rb'<(?:\w+:)?dimension\b[^>]*?\bref="([A-Z]{1,3})?(\d{1,7})?:?([A-Z]{1,3})(\d{1,7})"'
+)
+# Cell references, found with a literal prefix (` r="`) so that the scan runs at C speed.
+_CELL_REF = re.compile(rb' r="([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _xlsx_extent(part: Any, row_cap: int) -> tuple[int, int]:
+    """The extent a worksheet declares (``<dimension ref="A1:M37"/>``); when it declares more
+    than a planning can hold, the cells themselves are counted (a declaration can be wrong
+    both ways: the memory cap is there for the sheet that declares little and holds much)."""
+    head = part.read(4096)
+    declared = _DIMENSION.search(head)
+    if declared is None:
+        return 0, 0
+    rows, columns = int(declared.group(4)), _column_number(declared.group(3))
+    if rows <= row_cap and columns <= MAX_COLUMNS and rows * columns <= MAX_CELLS:
+        return rows, columns
+    rows = columns = 0
+    tail, block = b"", head
+    while block:
+        chunk, tail = tail + block, block[-32:]
+        block = part.read(4 << 20)
+        for letters, number in _CELL_REF.findall(chunk):
+            columns = max(columns, _column_number(letters))
+            rows = max(rows, int(number))
+    return rows, columns
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+# A repeat that matters: a thousand or more (found at C speed; smaller ones are bounded by the
+# XML's own size, which the zip-bomb check bounds).
+_BIG_REPEAT = re.compile(rb'number-(rows|columns)-repeated="([0-9]{4,})"')
+_HAS_VALUE = (b"office:value-type", b"<text:p")
+
+
+def _ods_extent(xml: bytes, row_cap: int) -> tuple[int, int]:
+    """The rows and columns OpenDocument's big repeats make the reader build: a repeated row
+    or cell that holds a value, or empty ones with values after them in the same table or row.
+    Empty repeats at the end (LibreOffice closes every sheet with a million) cost nothing."""
+    rows, columns = 0, 0
+    for repeat in _BIG_REPEAT.finditer(xml):
+        count = int(repeat.group(2))
+        element = b"table-row" if repeat.group(1) == b"rows" else b"table-cell"
+        start = xml.rfind(b"<table:", 0, repeat.start())
+        tag_end = xml.find(b">", repeat.end())
+        if xml[tag_end - 1 : tag_end] == b"/":
+            end = tag_end + 1
+        else:
+            end = xml.find(b"</table:" + element + b">", tag_end)
+            end = len(xml) if end < 0 else end
+        body = xml[start:end]
+        # where a value after this element would still be in its table (rows) or row (cells)
+        scope_end = xml.find(
+            b"</table:table>" if element == b"table-row" else b"</table:table-row>", end
+        )
+        after = xml[end : len(xml) if scope_end < 0 else scope_end]
+        if any(mark in body for mark in _HAS_VALUE) or any(mark in after for mark in _HAS_VALUE):
+            if element == b"table-row":
+                rows += count
+            else:
+                columns = max(columns, count)
+    return rows, max(columns, 1) if rows else columns
 
 
 # Office documents are zips too: what a zip holds says which document it is.

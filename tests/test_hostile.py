@@ -9,12 +9,16 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import msoffcrypto
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from tests.conftest import ROOT
+from tests.hostile_files import repeated_ods, sparse_xlsx
 from tests.plannings import HEADERS, mission, write_planning
 
 pytestmark = pytest.mark.slow
@@ -173,3 +177,75 @@ def test_truncated_and_random_bytes_workbooks(tmp_path: Path) -> None:
         path.write_bytes(data)
         code, err, _, _ = validate(path)
         assert code == 2 and "Traceback" not in err, err
+
+
+# -- sheets whose cells reach far: refused before the reader builds the grid, or by the memory
+# cap of the child that reads them; never a dead process.
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: sparse_xlsx(d / "loin.xlsx", [("A1", "idMission"), ("XFD200000", "x")]),
+         "needs more than 600 MB to read (it asked for"),
+        (lambda d: sparse_xlsx(d / "declare.xlsx", [("A1", "idMission"), ("XFD200000", "x")],
+                               dimension="A1:XFD200000"), "its cells reach row 200,000 and column 16,384"),
+        (lambda d: sparse_xlsx(d / "ment.xlsx", [("A1", "idMission"), ("ZZ150000", "x")],
+                               dimension="A1:B2"), "is over the limits"),
+        (lambda d: repeated_ods(d / "lignes.ods", rows=1_000_000, columns=100),
+         "more than 200,000 mission rows"),
+        (lambda d: repeated_ods(d / "cellules.ods", rows=1000, columns=1_000_000),
+         "is over the limits"),
+        (lambda d: repeated_ods(d / "trou.ods", gap=5_000_000), "more than 200,000 mission rows"),
+    ],
+    ids=["xlsx-far-cell", "xlsx-declared-far", "xlsx-declares-little", "ods-repeated-rows",
+         "ods-repeated-cells", "ods-gap-then-a-row"],
+)  # fmt: skip
+def test_a_tiny_sheet_that_reaches_far_is_refused(tmp_path: Path, make: Any, words: str) -> None:
+    path = make(tmp_path)
+    assert path.stat().st_size < 2048  # a kilobyte or two
+    assert_refused(path, words)
+
+
+def test_lean_repeats_as_libreoffice_writes_them_cost_nothing(tmp_path: Path) -> None:
+    """LibreOffice ends every sheet with a million empty repeated rows: that is no extent."""
+    path = repeated_ods(tmp_path / "fin.ods", rows=1_048_000, columns=1024, value=False)
+    code, err, _, _ = validate(path)
+    # read as what it is, a sheet with one header cell, not refused as over the limits
+    assert code == 2 and "has no header row" in err and "over the limits" not in err, err
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.sampled_from(["xlsx", "ods"]),
+    far_row=st.integers(1, 3_000_000),
+    far_column=st.integers(1, 16_384),
+    declared=st.sampled_from(["none", "true", "small"]),
+    repeat_rows=st.integers(1, 3_000_000),
+    repeat_columns=st.integers(1, 100_000),
+    gap=st.sampled_from([0, 10, 250_000, 2_000_000]),
+)
+def test_fuzzed_sparse_and_repeated_sheets_never_take_the_process_down(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, far_row: int, far_column: int,
+    declared: str, repeat_rows: int, repeat_columns: int, gap: int,
+) -> None:  # fmt: skip
+    folder = tmp_path_factory.mktemp("fuzz")
+    if kind == "xlsx":
+        ref = f"{column_letters(far_column)}{far_row}"
+        dimension = {"none": None, "true": f"A1:{ref}", "small": "A1:C3"}[declared]
+        path = sparse_xlsx(folder / "p.xlsx", [("A1", "idMission"), (ref, "x")], dimension)
+    else:
+        path = repeated_ods(folder / "p.ods", rows=repeat_rows, columns=repeat_columns, gap=gap)
+    code, err, seconds, rss = validate(path)
+    assert code == 2, err  # refused or no usable header: never a crash (134), never a traceback
+    assert err.startswith("ocean-import: ") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert seconds < SECONDS and rss < MEGABYTES
+
+
+def column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters

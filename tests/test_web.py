@@ -27,6 +27,7 @@ from importer.sandbox.world import Account
 from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
 from tests.conftest import ROOT, SAMPLE_CONFIG
+from tests.hostile_files import sparse_xlsx
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "web"
@@ -193,3 +194,22 @@ def test_an_oversized_upload_is_refused(tmp_path: Path, browser: object) -> None
         shot(page, "8-oversized-upload-refused")
     finally:
         web.stop()
+
+
+def test_a_workbook_that_would_kill_the_reader_gets_a_sentence_and_the_server_lives(
+    web: WebServer, browser: object, tmp_path: Path
+) -> None:
+    """1.6 KB asking for a 100 GB grid: read in a capped child, refused; nobody else notices."""
+    far = sparse_xlsx(tmp_path / "loin.xlsx", [("A1", "idMission"), ("XFD200000", "x")])
+    dispatcher = browser.new_page()  # type: ignore[attr-defined]
+    colleague = browser.new_context().new_page()  # type: ignore[attr-defined]
+    log_in(dispatcher, web.url)
+    log_in(colleague, web.url)
+    dispatcher.set_input_files("input[name=planning]", str(far))
+    dispatcher.click("#check")
+    alert = dispatcher.text_content("[role=alert]")
+    assert "loin.xlsx: is over the limits" in alert and "600 MB" in alert
+    shot(dispatcher, "9-far-cell-refused")
+    colleague.goto(web.url + "/")
+    assert colleague.url == web.url + "/" and "Importer un planning" in colleague.content()
+    assert web.thread.is_alive()
