@@ -361,8 +361,10 @@ def _ods_extent(xml: bytes, row_cap: int) -> tuple[int, int]:
     rows, columns = 0, 0
     for repeat in _BIG_REPEAT.finditer(xml):
         count = int(repeat.group(2))
-        element = b"table-row" if repeat.group(1) == b"rows" else b"table-cell"
         start = xml.rfind(b"<table:", 0, repeat.start())
+        element = xml[start + 7 : start + 7 + 32].split(None, 1)[0]
+        if element not in (b"table-row", b"table-cell", b"covered-table-cell"):
+            continue  # a column's style (table-column) makes no cell
         tag_end = xml.find(b">", repeat.end())
         if xml[tag_end - 1 : tag_end] == b"/":
             end = tag_end + 1
