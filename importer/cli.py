@@ -64,6 +64,7 @@ from importer.watch import (
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_SETTLE_SECONDS,
     Watcher,
+    inbox_lock,
     job_exit_code,
 )
 
@@ -496,7 +497,7 @@ def watch(
     options = _options(
         inbox, feed, scope, delete_past, no_delete, allow_mass_delete, concurrency=concurrency
     )
-    with open_state(state_path) as state:
+    with inbox_lock(inbox), open_state(state_path) as state:
         state.lock()
         watcher = Watcher(
             inbox, settings, state, options, settle=settle, fixed_feed=feed is not None

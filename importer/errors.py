@@ -10,6 +10,7 @@ sees, and its message is a sentence that says what to fix (never a traceback).
     │   ├── UnreadableFileError   missing, corrupt, foreign or protected file
     │   ├── FileLimitError        over the configured size or row limit
     │   └── LayoutError           no header row, no idMission column, no rows
+    ├── InboxBusy             another job works on the inbox                     exit 3
     ├── OutputError           a workbook or a saved plan cannot be written       exit 2
     │   └── UnreportedRun         Ocean was changed, but its workbook not written  exit 3
     └── OceanError            a call to Ocean did not succeed
@@ -79,6 +80,12 @@ class FileLimitError(PlanningFileError):
 
 class LayoutError(PlanningFileError):
     """The file is readable but has no usable header row, id column or mission rows."""
+
+
+class InboxBusy(OceanImportError):
+    """Another scheduled job holds the inbox: this one stops before taking any file."""
+
+    exit_code = EXIT_STOPPED
 
 
 class OutputError(OceanImportError):

@@ -388,15 +388,19 @@ def import_file(
     progress: Progress | None = None,
     refresh_status: bool = False,
     now: dt.datetime | None = None,
+    after_reading: Callable[[Checked], None] | None = None,
 ) -> tuple[ImportRun, Path | None]:
     """Import one planning file: check, plan (or load a saved plan), push, report, record.
 
     The caller holds the state's lock. SIGINT/SIGTERM during the push stop it cleanly (see
     ``interruptible``); the workbook is written and the run recorded whatever happens.
+    ``after_reading`` is told once the file is read and checked (the job's poison-file guard).
     """
     ocean = OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
     checked = check_file(path, settings, now=started)
+    if after_reading:
+        after_reading(checked)
     plan = (
         load_saved_plan(saved_plan, checked, state, plan_settings(settings, options))
         if saved_plan

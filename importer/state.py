@@ -86,6 +86,15 @@ _MIGRATIONS = (
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta VALUES ('generation', '0');
     """,
+    # 2: the files the scheduled job is reading, so that one that killed it is recognised.
+    """
+    CREATE TABLE reading (
+        sha256 TEXT PRIMARY KEY,
+        file TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        pid INTEGER NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -302,6 +311,27 @@ class StateStore:
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
     # -- writing: each call is one committed transaction ---------------------------------
+
+    def begin_reading(self, sha256: str, file: str) -> None:
+        """Record, before a file is read, that it is being read (``finish_reading`` after)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO reading (sha256, file, started_at, pid) "
+                "VALUES (?, ?, ?, ?)",
+                (sha256, file, _now(), os.getpid()),
+            )
+
+    def finish_reading(self, sha256: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM reading WHERE sha256 = ?", (sha256,))
+
+    def died_reading(self, sha256: str) -> str | None:
+        """When a file with this content was being read by a process that never finished
+        reading it (it died on it): ``"at <time> (pid N)"``, else None."""
+        row = self._db.execute(
+            "SELECT started_at, pid FROM reading WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return None if row is None else f"at {row[0]} (pid {row[1]})"
 
     def begin_run(
         self, command: str, *, file: str | None, sha256: str | None, feed: str | None, dry_run: bool

@@ -14,14 +14,17 @@ refused, the mass-delete guard) leaves its file in the inbox, for the next pass.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
 import shutil
 import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -32,8 +35,10 @@ from importer.errors import (
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_STOPPED,
+    InboxBusy,
     OceanImportError,
     PlanningFileError,
+    UsageError,
 )
 from importer.pipeline import ImportOptions, default_feed, import_file
 from importer.state import StateStore
@@ -52,6 +57,40 @@ class FileResult:
     outcome: str  # imported, duplicate, failed, left (for the next pass), settling
     moved_to: str | None
     message: str
+
+
+LOCK_NAME = ".ocean-import.lock"  # hidden: never taken for a planning
+
+
+@contextlib.contextmanager
+def inbox_lock(inbox: Path) -> Iterator[None]:
+    """One job per inbox, whatever state store each uses (two would import every file
+    twice): an OS lock on ``INBOX/.ocean-import.lock``, gone with the process."""
+    path = inbox / LOCK_NAME
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UsageError(
+            f"the inbox {inbox} cannot be locked ({exc.strerror or exc}): the job needs to "
+            "write in it (its lock, archive/ and failed/)"
+        ) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(handle, 200).decode(errors="replace").strip()
+        os.close(handle)
+        raise InboxBusy(
+            f"another ocean-import watch is working on the inbox {inbox}"
+            + (f" ({holder})" if holder else "")
+            + ": one job per inbox; this one takes no file"
+        ) from None
+    os.ftruncate(handle, 0)
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    os.write(handle, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode())
+    try:
+        yield
+    finally:
+        os.close(handle)
 
 
 def job_exit_code(results: list[FileResult]) -> int:
@@ -98,6 +137,13 @@ def _planning_files(
         settled = stat.st_size > 0 and now - stat.st_mtime >= settle
         found.append((stat.st_mtime, path.name, path, None if settled else stat.st_mtime + settle))
     return [(path, ready_at) for _, _, path, ready_at in sorted(found)]
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
 
 
 def sha256_of(path: Path) -> str:
@@ -193,20 +239,51 @@ class Watcher:
             moved = self._archive(path, None)
             return self._done(path, EXIT_OK, "duplicate", moved,
                               f"same content as {earlier}: nothing to do", started)  # fmt: skip
+        if (when := self.state.died_reading(sha256)) is not None:
+            # The pass that read it last never came back: a file that kills the reader must
+            # not block the inbox (one dead pass at most).
+            reason = (
+                f"{path.name}: the job died while reading it {when}: set aside so that the "
+                "files behind it go through; check it, save it again and drop it back"
+            )
+            moved = self._quarantine(path, reason)
+            self.state.finish_reading(sha256)
+            return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
         feed = self.options.feed if self.fixed_feed else default_feed(path)
         options = replace(self.options, feed=feed, command="watch")
         day_folder = self._archive_folder()
         report = _free_name(day_folder / f"{path.stem}.results.xlsx")
+        self.state.begin_reading(sha256, path.name)
         try:
-            run, written = import_file(path, self.settings, self.state, options, report_path=report)
+            run, written = import_file(
+                path, self.settings, self.state, options, report_path=report,
+                after_reading=lambda _: self.state.finish_reading(sha256),
+            )  # fmt: skip
         except PlanningFileError as exc:
+            self.state.finish_reading(sha256)
             moved = self._quarantine(path, str(exc))
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, str(exc), started)
         except OceanImportError as exc:
+            self.state.finish_reading(sha256)
             if exc.exit_code == EXIT_STOPPED:
                 return self._done(path, EXIT_STOPPED, "left", None, str(exc), started)
             moved = self._quarantine(path, str(exc))
             return self._done(path, exc.exit_code, "failed", moved, str(exc), started)
+        if (now_sha := _sha256_or_none(path)) != run.checked.sheet.raw.sha256:
+            # Saved again while it was imported: Ocean got the version read, the new one
+            # waits in the inbox for the next pass; the workbook of the old stays archived.
+            if written is not None:
+                written = written.rename(
+                    _free_name(written.with_name(f"{path.stem}.earlier-version.results.xlsx"))
+                )
+            message = (
+                "changed while it was imported: the version read is the one sent (its "
+                f"results: {written.relative_to(self.inbox) if written else 'none'}); "
+                + ("the new version stays in the inbox for the next pass" if now_sha else
+                   "the file is gone from the inbox")
+            )  # fmt: skip
+            return self._done(path, run.exit_code, "left", None, message, started,
+                              feed=feed, counts=run.counts())  # fmt: skip
         if run.stopped:
             if run.stopped == "interrupted":
                 self.stopping = True

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from importer.cli import main
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
+from importer.watch import LOCK_NAME, inbox_lock
 from tests.conftest import ROOT
 from tests.fakes import FakeClock
 from tests.plannings import write_planning
@@ -93,7 +94,7 @@ def test_watch_once_imports_archives_and_quarantines(job: Job) -> None:
     ]
     reason = (failed / "tournee-est.xlsx.error.txt").read_text()
     assert "tournee-est.xlsx" in reason and "damaged" in reason
-    assert sorted(p.name for p in job.inbox.iterdir()) == ["archive", "failed"]
+    assert sorted(p.name for p in job.inbox.iterdir()) == [LOCK_NAME, "archive", "failed"]
 
     # The same content dropped again: nothing is sent.
     creates = job.creates()
@@ -137,7 +138,7 @@ def test_office_lock_and_temporary_files_are_ignored(job: Job) -> None:
     result = job("watch", str(job.inbox), "--once")
     assert result.exit_code == 0
     assert not (job.inbox / "failed").exists()
-    assert len(list(job.inbox.iterdir())) == 5
+    assert len([p for p in job.inbox.iterdir() if p.name != LOCK_NAME]) == 5
 
 
 def test_a_second_job_on_the_same_state_exits_3(job: Job) -> None:
@@ -208,6 +209,97 @@ def test_sigterm_stops_the_loop_between_files(tmp_path: Path) -> None:
     with StateStore(job.state) as state:
         runs = state.runs()
         assert all(run.finished_at for run in runs)
+
+
+def in_a_process(job: Job, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "importer", *job.args("watch", str(job.inbox), *args)]
+    return subprocess.Popen(command, env={**os.environ, **job.env}, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_until(condition: object, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.02)
+    assert condition(), "waited in vain"  # type: ignore[operator]
+
+
+def being_read(job: Job) -> list[str]:
+    if not job.state.exists():
+        return []
+    with StateStore(job.state) as state:
+        return [row[0] for row in state._db.execute("SELECT file FROM reading")]
+
+
+def test_a_file_that_kills_the_job_is_set_aside_and_the_others_go_through(job: Job) -> None:
+    """The process dies reading a file (here: kill -9 while it reads a big one): the next pass
+    sees the unfinished reading, sets the file aside with the reason, and goes on."""
+    poison = write_planning(job.inbox / "enorme.csv", rows_for(1, 150_000, prefix="P"))
+    os.utime(poison, (SETTLED - 60, SETTLED - 60))  # the oldest: taken first
+    job.drop("tournee.xlsx", rows_for(2, 3))
+    dying = in_a_process(job, "--once")
+    wait_until(lambda: being_read(job) == ["enorme.csv"])
+    dying.kill()
+    dying.communicate(timeout=30)
+    assert job.creates() == 0 and poison.exists()
+
+    after = job("watch", str(job.inbox), "--once")
+    assert after.exit_code == 1  # a file set aside
+    note = (job.inbox / "failed" / "enorme.csv.error.txt").read_text()
+    assert "the job died while reading it at " in note
+    assert (job.inbox / "failed" / "enorme.csv").exists()
+    assert job.creates() == 3 and not (job.inbox / "tournee.xlsx").exists()
+    assert job("watch", str(job.inbox), "--once").exit_code == 0  # one dead pass, no more
+
+
+def test_a_file_saved_again_during_its_import_is_not_lost(tmp_path: Path) -> None:
+    with SandboxServer(World(faults=Faults(latency=0.2))) as sandbox:
+        job = Job(sandbox, tmp_path)
+        rows = rows_for(1, 8)
+        planning = job.drop("tournee.xlsx", rows)
+        importing = in_a_process(job, "--once", "--concurrency", "1")
+        wait_until(lambda: job.creates() >= 1)
+        changed = [{**row, "commentaire": "nouvelle version"} for row in rows]
+        write_planning(planning, changed)  # the dispatcher saves again meanwhile
+        os.utime(planning, (SETTLED, SETTLED))
+        _, err = importing.communicate(timeout=60)
+        assert importing.returncode == 0, err
+        assert "changed while it was imported" in err and "stays in the inbox" in err
+        assert planning.exists()  # the new version waits; the old one was sent
+        [day] = (job.inbox / "archive").iterdir()
+        assert sorted(p.name for p in day.iterdir()) == ["tournee.earlier-version.results.xlsx"]
+
+        again = job("watch", str(job.inbox), "--once")
+        assert again.exit_code == 0
+        held = {m["idMission"]: m for m in sandbox.world.missions()}
+        assert {m["commentaire"] for m in held.values()} == {"nouvelle version"}
+        assert (day / "tournee.xlsx").exists() and not planning.exists()
+
+
+def test_one_inbox_one_job(tmp_path: Path) -> None:
+    with SandboxServer(World(faults=Faults(latency=0.1))) as sandbox:
+        job = Job(sandbox, tmp_path)
+        job.drop("tournee.xlsx", rows_for(1, 6))
+        first = in_a_process(job, "--once", "--concurrency", "1")
+        wait_until(lambda: job.creates() >= 1)
+        job.state = tmp_path / "another-state.db"  # even with a state store of its own
+        second = job("watch", str(job.inbox), "--once")
+        assert second.exit_code == 3
+        assert (
+            f"another ocean-import watch is working on the inbox {job.inbox} (pid" in second.stderr
+        )
+        assert "Traceback" not in second.output
+        first.communicate(timeout=60)
+        assert first.returncode == 0
+        assert job.creates() == 6  # every mission once
+
+
+def test_a_held_inbox_stops_the_job_before_any_file(job: Job) -> None:
+    job.drop("tournee.xlsx", rows_for(1, 2))
+    with inbox_lock(job.inbox):
+        held = job("watch", str(job.inbox), "--once")
+    assert held.exit_code == 3 and job.creates() == 0
+    assert job("watch", str(job.inbox), "--once").exit_code == 0
 
 
 def test_status_shows_statuses_moving_on_and_refusals_standing_out(tmp_path: Path) -> None:
