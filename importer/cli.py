@@ -676,12 +676,19 @@ def _options(
 ) -> ImportOptions:
     return ImportOptions(
         feed=feed or default_feed(file),
+        feed_from_name=feed is None,
         scope=scope,
         delete_past=delete_past,
         guard=Guard(allow=allow_mass_delete, never_delete=no_delete),
         concurrency=concurrency,
         dry_run=dry_run,
     )
+
+
+_FEED_ORIGINS = {
+    "name": ", from the file's name",
+    "legacy": ", as earlier imports named this file's feed (--feed to set another)",
+}
 
 
 def _count(n: int, singular: str, plural: str) -> str:
@@ -753,7 +760,8 @@ def _show_import(
     actions = lines["action"].value_counts()
     what = ", ".join(f"{int(actions.get(a, 0))} {a}" for a in ACTIONS if actions.get(a, 0))
     console.print(
-        f"[bold]{escape(checked.sheet.raw.path.name)}[/] (feed {escape(run.plan.feed)}): "
+        f"[bold]{escape(checked.sheet.raw.path.name)}[/] "
+        f"(feed {escape(run.plan.feed)}{_FEED_ORIGINS.get(run.options.feed_origin or '', '')}): "
         f"{_count(checked.row_count, 'row', 'rows')}, {what or 'nothing to do'}"
     )
     if run.outcomes is not None:

@@ -54,7 +54,22 @@ from importer.validate import Checked, validate
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_DIGITS_AND_DATES = re.compile(r"\d+")
+_YEAR = r"(?:19|20)\d\d"
+_MONTH = r"(?:0?[1-9]|1[0-2])"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_SEP = r"[-_. ]"
+_TIME = r"(?:[T_\- ]?(?:[01]\d|2[0-3])[h:\-]?[0-5]\d(?:[:\-]?[0-5]\d)?)?"
+_DATE_STAMP = re.compile(
+    r"(?<![0-9])(?:"
+    rf"{_YEAR}{_SEP}{_MONTH}{_SEP}{_DAY}"  # 2026-11-24
+    rf"|{_DAY}{_SEP}{_MONTH}{_SEP}{_YEAR}"  # 24-11-2026, 24.11.2026
+    rf"|{_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 20261124
+    rf"|(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2]){_YEAR}"  # 24112026
+    r"|(?:0[1-9]|[12]\d|3[01])[-_.](?:0[1-9]|1[0-2])"  # 24.11
+    rf"){_TIME}(?![0-9])"
+    r"|(?<![A-Za-z])[Jj] ?[+-] ?\d{1,2}(?![0-9])"  # J+1, J-2
+)
+_DIGITS = re.compile(r"\d+")
 _SEPARATORS = re.compile(r"[\s_.\-]+")
 
 
@@ -72,13 +87,40 @@ def check_file(path: Path, settings: Settings, *, now: dt.datetime | None = None
 
 
 def default_feed(path: Path) -> str:
-    """The planning stream a file belongs to: its name without dates and digits.
+    """The planning stream a file belongs to: its name without its date or time stamp.
 
-    >>> default_feed(Path("Tournées-2026-11-24.xlsx"))
-    'Tournées'
+    Stripped: ``2026-11-24``, ``24-11-2026``, ``24.11.2026``, ``20261124``, ``24112026``,
+    ``24.11`` (with ``_`` ``.`` ``-`` or a space between), a time after any of them
+    (``_0830``, ``T08-30-00``), and ``J+1`` / ``J-2``; every other digit is kept, so that
+    ``equipe1`` and ``equipe2`` are two feeds.
+
+    >>> default_feed(Path("Tournées-2026-11-24.xlsx")), default_feed(Path("equipe1_20261124.csv"))
+    ('Tournées', 'equipe1')
     """
-    stem = _DIGITS_AND_DATES.sub(" ", Path(path).stem)
+    stem = _DATE_STAMP.sub(" ", Path(path).stem)
     return _SEPARATORS.sub("-", stem).strip("-") or "planning"
+
+
+def legacy_feed(path: Path) -> str:
+    """The feed the first versions gave a file: its name without any digit (``equipe1`` and
+    ``equipe2`` were one feed). Kept so that a site's state keeps its feeds (``feed_for``)."""
+    stem = _DIGITS.sub(" ", Path(path).stem)
+    return _SEPARATORS.sub("-", stem).strip("-") or "planning"
+
+
+def with_feed(path: Path, options: ImportOptions, state: StateStore) -> ImportOptions:
+    """The options with the feed of a file whose feed comes from its name (``--feed`` not
+    given): ``default_feed``, unless the state already knows the file under the name the
+    first versions gave it, and not under the new one; its missions stay in their feed
+    (none orphaned, none deleted by surprise), and the summary says so."""
+    if not options.feed_from_name:
+        return options
+    feed, legacy = default_feed(path), legacy_feed(path)
+    if feed != legacy:
+        known = state.feeds()
+        if legacy in known and feed not in known:
+            return replace(options, feed=legacy, feed_origin="legacy")
+    return replace(options, feed=feed, feed_origin="name")
 
 
 def default_report_path(path: Path, command: str) -> Path:
@@ -152,6 +194,8 @@ def validation_summary(run: ValidationRun) -> list[tuple[str, object]]:
 @dataclass(frozen=True, kw_only=True)
 class ImportOptions:
     feed: str
+    feed_from_name: bool = False  # --feed not given: the feed comes from the file's name
+    feed_origin: str | None = None  # once resolved (with_feed): "name" or "legacy"
     scope: Scope = "days"
     delete_past: bool = False
     guard: Guard = field(default_factory=Guard)
@@ -303,6 +347,7 @@ def plan_file(
     """What ``run`` would do with a planning, Ocean not contacted: check and diff, then the
     plan workbook and (``out_path``) the exact plan for ``run --plan`` to apply."""
     started = now or dt.datetime.now(dt.UTC)
+    options = with_feed(path, options, state)
     checked = check_file(path, settings, now=started)
     plan = make_plan(checked, state, options, now=started)
     run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC),
@@ -398,6 +443,7 @@ def import_file(
     """
     ocean = OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
+    options = with_feed(path, options, state)
     checked = check_file(path, settings, now=started)
     if after_reading:
         after_reading(checked)

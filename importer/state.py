@@ -312,6 +312,10 @@ class StateStore:
 
     # -- writing: each call is one committed transaction ---------------------------------
 
+    def feeds(self) -> set[str]:
+        """The feeds of the missions the state holds (deleted ones included)."""
+        return {row[0] for row in self._db.execute("SELECT DISTINCT feed FROM missions")}
+
     def begin_reading(self, sha256: str, file: str) -> None:
         """Record, before a file is read, that it is being read (``finish_reading`` after)."""
         with self._transaction() as db:

@@ -249,8 +249,11 @@ class Watcher:
             moved = self._quarantine(path, reason)
             self.state.finish_reading(sha256)
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
-        feed = self.options.feed if self.fixed_feed else default_feed(path)
-        options = replace(self.options, feed=feed, command="watch")
+        if self.fixed_feed:
+            options = replace(self.options, command="watch")
+        else:
+            options = replace(self.options, feed=default_feed(path), feed_from_name=True,
+                              command="watch")  # fmt: skip
         day_folder = self._archive_folder()
         report = _free_name(day_folder / f"{path.stem}.results.xlsx")
         self.state.begin_reading(sha256, path.name)
@@ -283,7 +286,7 @@ class Watcher:
                    "the file is gone from the inbox")
             )  # fmt: skip
             return self._done(path, run.exit_code, "left", None, message, started,
-                              feed=feed, counts=run.counts())  # fmt: skip
+                              feed=run.plan.feed, counts=run.counts())  # fmt: skip
         if run.stopped:
             if run.stopped == "interrupted":
                 self.stopping = True
@@ -291,10 +294,10 @@ class Watcher:
                 stamp = dt.datetime.fromtimestamp(self.clock()).strftime("%H%M%S")
                 written.rename(written.with_name(f"{path.stem}.stopped-{stamp}.results.xlsx"))
             return self._done(path, run.exit_code, "left", None, run.stopped, started,
-                              feed=feed, counts=run.counts())  # fmt: skip
+                              feed=run.plan.feed, counts=run.counts())  # fmt: skip
         moved = self._archive(path, written)
         return self._done(path, run.exit_code, "imported", moved, "", started,
-                          feed=feed, counts=run.counts())  # fmt: skip
+                          feed=run.plan.feed, counts=run.counts())  # fmt: skip
 
     def _archive_folder(self) -> Path:
         folder = self.inbox / "archive" / dt.date.fromtimestamp(self.clock()).isoformat()

@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from importer.cli import main
+from importer.pipeline import default_feed
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
 from tests.conftest import ROOT
@@ -591,3 +592,49 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path: Path) -> None:
         assert importer("run", planning).exit_code == 0
         assert_holds_exactly(importer, rows)
         assert created_twice(importer) == []
+
+
+# -- feeds ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "feed"),
+    [
+        ("tournee-nord-2026-11-24.xlsx", "tournee-nord"),
+        ("tournee-nord_20261125.xlsx", "tournee-nord"),
+        ("Tournées 24.11.2026.ods", "Tournées"),
+        ("planning 24.11.csv", "planning"),
+        ("planning J+1.xlsx", "planning"),
+        ("export_20261124_083000.csv", "export"),
+        ("tournee 2026-11-24T08-30.xlsx", "tournee"),
+        ("equipe1.csv", "equipe1"),
+        ("equipe2_2026-11-24.csv", "equipe2"),
+        ("depot-12.xlsx", "depot-12"),
+        ("2026-11-24.xlsx", "planning"),
+    ],
+)
+def test_the_feed_is_the_name_without_its_date_or_time_stamp(name: str, feed: str) -> None:
+    assert default_feed(Path(name)) == feed
+
+
+def test_two_teams_files_never_share_a_feed_by_accident(importer: Importer) -> None:
+    first = importer("run", importer.planning("equipe1.csv", rows_for(1, 4, prefix="A")))
+    assert first.exit_code == 0 and "(feed equipe1, from the file's name)" in first.output
+    second = importer("run", importer.planning("equipe2.csv", rows_for(1, 4, prefix="B")))
+    assert second.exit_code == 0 and "(feed equipe2, from the file's name)" in second.output
+    assert not [call for call in importer.mutating_calls() if call[0] == "delete"]
+    assert len(importer.missions()) == 8
+
+
+def test_a_site_keeps_the_feeds_its_state_knows(importer: Importer) -> None:
+    """Earlier versions named equipe1.csv's feed 'equipe': its missions stay in that feed, so
+    that a row removed later is still cancelled (none orphaned by the new rule)."""
+    rows = rows_for(1, 6)
+    planning = importer.planning("equipe1.csv", rows)
+    assert importer("run", planning, "--feed", "equipe").exit_code == 0  # as the old rule did
+    result = importer("run", importer.planning("equipe1.csv", rows[:5]))
+    assert result.exit_code == 0, result.output
+    assert "(feed equipe, as earlier imports named this file's feed" in result.output
+    assert [call[:2] for call in importer.mutating_calls() if call[0] == "delete"] == [
+        ("delete", rows[5]["idMission"])
+    ]

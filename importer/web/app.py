@@ -42,6 +42,7 @@ from importer.pipeline import (
     plan_settings,
     result_lines,
     save_plan,
+    with_feed,
 )
 from importer.push import Outcome
 from importer.state import StateStore
@@ -209,8 +210,9 @@ def create_web_app(config: WebConfig) -> Starlette:
             checked = check_file(job.file, settings)
         except OceanImportError as refused:
             return page(request, "review.html", 422, job=job, refused=str(refused))
-        options = ImportOptions(feed=default_feed(job.file))
+        options = ImportOptions(feed=default_feed(job.file), feed_from_name=True)
         with StateStore(config.state_path) as state:
+            options = with_feed(job.file, options, state)
             plan = make_plan(checked, state, options, now=dt.datetime.now(dt.UTC))
             save_plan(
                 plan, checked, state, job.folder / "plan.json", plan_settings(settings, options)
@@ -330,7 +332,7 @@ def _run_job(config: WebConfig, job: Job) -> None:
                 job.file,
                 config.settings,
                 state,
-                ImportOptions(feed=default_feed(job.file)),
+                ImportOptions(feed=default_feed(job.file), feed_from_name=True),
                 report_path=report,
                 saved_plan=job.folder / "plan.json",
                 progress=progress,
