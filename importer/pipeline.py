@@ -6,6 +6,7 @@ read_planning -> map_columns -> validate -> (diff -> push) -> write_report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -48,7 +49,7 @@ from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses, push
 from importer.read import read_planning
 from importer.report import ReportContent, write_report
 from importer.schemas.aliases import alias_table
-from importer.state import OutcomeRecord, StateStore
+from importer.state import OutcomeRecord, StateStore, StateUnavailable
 from importer.validate import Checked, validate
 
 log = logging.getLogger(__name__)
@@ -399,22 +400,26 @@ async def run_import(
         base_url=ocean.base_url,
         state_path=str(state.path or ":memory:"),
     )
-    run.run_id = state.begin_run(
-        options.command, file=str(raw.path), sha256=raw.sha256, feed=options.feed, dry_run=False
-    )
-    if plan.guard_message:
-        run.stopped = f"mass-delete guard: {plan.guard_message}"
-    else:
-        result = await push(
-            plan,
-            ocean,
-            state,
-            run.run_id,
-            concurrency=options.concurrency,
-            stop=stop,
-            on_outcome=on_outcome,
-        )
-        run.outcomes, run.stopped = result.outcomes, result.stopped
+    try:
+        run.run_id = state.begin_run(
+            options.command, file=str(raw.path), sha256=raw.sha256, feed=options.feed,
+            dry_run=False,
+        )  # fmt: skip
+        if plan.guard_message:
+            run.stopped = f"mass-delete guard: {plan.guard_message}"
+        else:
+            result = await push(
+                plan,
+                ocean,
+                state,
+                run.run_id,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_outcome=on_outcome,
+            )
+            run.outcomes, run.stopped = result.outcomes, result.stopped
+    except StateUnavailable as exc:  # before any call, or between two: a stop, told as one
+        run.stopped = run.stopped or str(exc)
     run.finished = dt.datetime.now(dt.UTC)
     return run
 
@@ -470,9 +475,14 @@ def import_file(
     except OutputError as exc:
         failure = unreported(run, exc)
         run.stopped = f"the results workbook could not be written: {exc}"
-        finish_run(run, state, None)
+        with contextlib.suppress(StateUnavailable):  # the sentence already says what is lost
+            finish_run(run, state, None)
         raise failure from None
-    finish_run(run, state, written)
+    try:
+        finish_run(run, state, written)
+    except StateUnavailable as exc:
+        where = f"; the results workbook {written} has what was done" if written else ""
+        raise StateUnavailable(f"{exc}{where}") from None
     return run, written
 
 

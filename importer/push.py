@@ -17,6 +17,7 @@ calls in flight finish, or are recorded as ``unknown`` when they are cut short.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from importer.errors import (
 )
 from importer.ocean import Answer, MissionStatus, OceanClient
 from importer.schemas.api import MISSION_FIELDS
-from importer.state import MissionTimes, OutcomeRecord, StateStore
+from importer.state import MissionTimes, OutcomeRecord, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,13 @@ async def push(
                 result.stopped = result.stopped or str(exc)
                 stop.set()
                 outcome = _not_attempted(line, str(exc))
-                state.record_outcome(_record(run_id, outcome))
+                _record_if_possible(state, _record(run_id, outcome))
+            except StateUnavailable as exc:
+                # The call may have reached Ocean but its confirmation could not be kept: the
+                # next run checks it (statutMission) before anything is sent again.
+                result.stopped = result.stopped or str(exc)
+                stop.set()
+                outcome = _outcome(line, "unknown", message=f"not recorded: {exc}")
             except asyncio.CancelledError:
                 outcome = _outcome(line, "unknown", message="interrupted while waiting for Ocean")
                 state.record_outcome(_record(run_id, outcome))
@@ -127,9 +134,15 @@ async def push(
     if skipped:
         for position in skipped:
             done[position] = _not_attempted(lines[position])
-        state.record_outcomes(_record(run_id, done[position]) for position in skipped)
+        with contextlib.suppress(StateUnavailable):  # the stop already says why
+            state.record_outcomes(_record(run_id, done[position]) for position in skipped)
     result.outcomes = [done[position] for position in range(len(lines))]
     return result
+
+
+def _record_if_possible(state: StateStore, outcome: OutcomeRecord) -> None:
+    with contextlib.suppress(StateUnavailable):
+        state.record_outcome(outcome)
 
 
 async def _apply(

@@ -103,6 +103,13 @@ class StateError(OceanImportError):
     """The state store cannot be used (unreadable, damaged, or from a newer version)."""
 
 
+class StateUnavailable(StateError):
+    """The state store cannot be written (its folder or file read-only, a full disk, a mount
+    gone): a stop, not damage; the next run picks up."""
+
+    exit_code = EXIT_STOPPED
+
+
 class StateLocked(OceanImportError):
     """Another run holds the state store."""
 
@@ -204,13 +211,29 @@ class StateStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One atomic write; a storage failure (a full disk, a mount gone or read-only) is a
+        ``StateUnavailable``: the run stops, and what was committed before stays true."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+                raise  # a bug, not the disk
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise StateUnavailable(
+                f"the state store {self.path or ':memory:'} could not be written ({exc}): the "
+                "run stops here; free space or mend the disk, then run again: the next run "
+                "picks up, and nothing is sent twice"
+            ) from None
 
     def _bump(self) -> None:
         self._db.execute(
@@ -486,13 +509,13 @@ def _refuse_unwritable(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StateError(
+        raise StateUnavailable(
             f"the state store {path} cannot be used: its folder {folder} cannot be created "
             f"({exc.strerror or exc}); create it, or choose another --state"
         ) from None
     problem = cannot_write_in(folder)
     if problem:
-        raise StateError(
+        raise StateUnavailable(
             f"the state store {path} cannot be used: its folder {folder} is not writable "
             f"({problem}), and the store writes its journal beside it; give this user write "
             "access to the folder, or choose another --state (a permission problem: do not "
@@ -503,7 +526,7 @@ def _refuse_unwritable(path: Path) -> None:
             with path.open("r+b"):
                 pass
         except OSError as exc:
-            raise StateError(
+            raise StateUnavailable(
                 f"the state store {path} is read-only ({exc.strerror or exc}): give this user "
                 "write access to it (a permission problem: do not move the store aside)"
             ) from None

@@ -41,7 +41,7 @@ from importer.errors import (
     UsageError,
 )
 from importer.pipeline import ImportOptions, default_feed, import_file
-from importer.state import StateStore
+from importer.state import StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -256,18 +256,18 @@ class Watcher:
                               command="watch")  # fmt: skip
         day_folder = self._archive_folder()
         report = _free_name(day_folder / f"{path.stem}.results.xlsx")
-        self.state.begin_reading(sha256, path.name)
         try:
+            self.state.begin_reading(sha256, path.name)
             run, written = import_file(
                 path, self.settings, self.state, options, report_path=report,
                 after_reading=lambda _: self.state.finish_reading(sha256),
             )  # fmt: skip
         except PlanningFileError as exc:
-            self.state.finish_reading(sha256)
+            self._finished_reading(sha256)
             moved = self._quarantine(path, str(exc))
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, str(exc), started)
         except OceanImportError as exc:
-            self.state.finish_reading(sha256)
+            self._finished_reading(sha256)
             if exc.exit_code == EXIT_STOPPED:
                 return self._done(path, EXIT_STOPPED, "left", None, str(exc), started)
             moved = self._quarantine(path, str(exc))
@@ -298,6 +298,10 @@ class Watcher:
         moved = self._archive(path, written)
         return self._done(path, run.exit_code, "imported", moved, "", started,
                           feed=run.plan.feed, counts=run.counts())  # fmt: skip
+
+    def _finished_reading(self, sha256: str) -> None:
+        with contextlib.suppress(StateUnavailable):  # a full disk: the stop says so already
+            self.state.finish_reading(sha256)
 
     def _archive_folder(self) -> Path:
         folder = self.inbox / "archive" / dt.date.fromtimestamp(self.clock()).isoformat()

@@ -7,15 +7,18 @@ fails at the very end says what it did in a sentence. Real folders: missing, rea
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from importer.sandbox import SandboxServer, World
+from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
 from tests.conftest import unwritable
-from tests.test_run import Importer, rows_for
+from tests.test_run import Importer, created_twice, rows_for
 
 
 @pytest.fixture
@@ -108,7 +111,7 @@ def test_a_state_in_a_read_only_folder_is_said_so(importer: Importer) -> None:
     assert importer("run", planning).exit_code == 0
     with unwritable(folder):
         result = importer("run", planning)
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # a storage fault: a stop, the next run picks up
     sentence = one_sentence(result.stderr)
     assert f"its folder {folder} is not writable" in sentence
     assert "damaged" not in sentence and "move it aside to start afresh" not in sentence
@@ -122,5 +125,58 @@ def test_a_read_only_state_file_is_said_so(importer: Importer) -> None:
         result = importer("run", planning)
     finally:
         subprocess.run(["chattr", "-i", str(importer.state)], check=True)
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "is read-only" in one_sentence(result.stderr)
+
+
+# -- storage faults: a stop with a sentence, the workbook written, the next run converges
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, kilobytes: int) -> Iterator[Path]:
+    """A real file system of ``kilobytes`` (tmpfs), mounted for the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small disk needs root (CI runs as root)")
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)],
+                   check=True)  # fmt: skip
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(disk: Path, leave_kilobytes: int) -> Path:
+    """Fill ``disk`` up, then free ``leave_kilobytes``."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 4096)
+    os.truncate(filler, max(0, filler.stat().st_size - leave_kilobytes * 1024))
+    return filler
+
+
+def test_a_full_disk_mid_push_is_a_stop_and_the_next_run_converges(tmp_path: Path) -> None:
+    with (
+        SandboxServer(World(seed=7, faults=Faults(latency=0.03))) as sandbox,
+        small_disk(tmp_path / "disk", 16384) as disk,
+    ):
+        importer = Importer(sandbox, tmp_path)
+        importer.state = disk / "state.db"
+        StateStore(importer.state).close()  # the store exists; then the disk fails
+        rows = rows_for(1, 80)
+        planning = importer.planning("tournee.xlsx", rows)
+        report = tmp_path / "tournee.results.xlsx"
+        process = importer.in_a_process(planning, "--concurrency", "2", "--report", str(report))
+        filler = fill(disk, leave_kilobytes=96)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 3, out + err
+        assert "could not be written" in one_sentence(err)
+        assert report.exists()  # the workbook, with what was done, on a disk that has room
+        assert 0 < len(importer.mutating_calls()) < 80
+
+        filler.unlink()
+        again = importer("run", planning, "--report", str(report))
+        assert again.exit_code == 0, again.output
+        assert sorted(importer.missions()) == sorted(r["idMission"] for r in rows)
+        assert created_twice(importer) == []
