@@ -34,6 +34,9 @@ _SHORT_YEAR = re.compile(r"\d{1,2}/\d{1,2}/\d{2}(\D|$)")
 
 # Outside these years a date is a typo (or an Excel serial gone wrong), not a mission.
 PLAUSIBLE_YEARS = range(1970, 2200)
+# What one spreadsheet cell holds (Excel's limit): a longer text is an error on its row on the
+# way in (validate) and marked where it is cut on the way out (report), never cut silently.
+MAX_CELL_CHARS = 32_767
 
 _TRUE_WORDS = frozenset({"true", "vrai", "oui", "yes", "1", "x", "o", "y"})
 _FALSE_WORDS = frozenset({"false", "faux", "non", "no", "0", "n"})

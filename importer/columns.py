@@ -120,16 +120,19 @@ def _columns(
             label = f"(column {letter})"
         else:
             label = str(text).strip()
+        # The field is found from the header as written: a header written twice ("Véhicule"
+        # in C and in D) means the same field twice, which is refused below, never first-wins.
+        target = aliases.get(normalise_header(label)) if text is not None else None
+        written = label
         if label in seen_labels:
             label = f"{label} ({letter})"
         seen_labels.add(label)
-        target = aliases.get(normalise_header(label)) if text is not None else None
         column = Column(label, letter, target)
         if target is not None and target in field_owner:
             first = field_owner[target]
             raise LayoutError(
                 raw.path,
-                f"columns {first.letter} ({first.label!r}) and {letter} ({label!r}) both mean "
+                f"columns {first.letter} ({first.label!r}) and {letter} ({written!r}) both mean "
                 f"{target}: rename or remove one, or map it in the [columns] configuration",
             )
         if target is not None:

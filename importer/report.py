@@ -28,6 +28,7 @@ import xlsxwriter
 from xlsxwriter.exceptions import XlsxFileError
 from xlsxwriter.worksheet import Worksheet
 
+from importer.cells import MAX_CELL_CHARS
 from importer.columns import Sheet
 from importer.errors import OutputError
 from importer.paths import cannot_write_in
@@ -225,10 +226,23 @@ def _cell_values(column: pd.Series) -> tuple[list[Any], np.ndarray | None]:
         illegal = values.str.contains(_ILLEGAL, na=False)
         if illegal.any():
             values[illegal] = values[illegal].str.replace(_ILLEGAL, "\ufffd", regex=True)
+        too_long = values.str.len() > MAX_CELL_CHARS
+        if too_long.any():
+            values[too_long] = values[too_long].map(_fit)
     else:
         return values.tolist(), None
-    mask = values.str.startswith(FORMULA_TRIGGERS, na=False).to_numpy(dtype=bool)
+    # Leading blanks do not stop a spreadsheet from reading " =1+1" as a formula.
+    triggered = values.str.lstrip(" ").str.startswith(FORMULA_TRIGGERS, na=False)
+    mask = triggered.to_numpy(dtype=bool)
     return values.tolist(), mask if mask.any() else None
+
+
+def _fit(text: str) -> str:
+    """A text as a cell can hold it: a longer one is cut with a mark that says so."""
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    mark = f" […] ({len(text):,} characters: cut here to fit a spreadsheet cell)"
+    return text[: MAX_CELL_CHARS - len(mark)] + mark
 
 
 def _writable(value: Any) -> Any:
@@ -237,7 +251,7 @@ def _writable(value: Any) -> Any:
     if isinstance(value, dt.time | dt.timedelta):
         return str(value)
     text = value if isinstance(value, str) else str(value)  # anything else: its text
-    return _ILLEGAL.sub("\ufffd", text) if _ILLEGAL.search(text) else text
+    return _fit(_ILLEGAL.sub("\ufffd", text) if _ILLEGAL.search(text) else text)
 
 
 def _write_errors(ws: Worksheet, styles: _Styles, problems: Sequence[Problem]) -> None:

@@ -40,6 +40,7 @@ class Kind(NamedTuple):
 
 
 _DATE_FORMATS = "dd/MM/yyyy HH:mm (24/11/2026 08:30) or yyyy-MM-dd HH:mm"
+MAX_CELL_CHARS = cells.MAX_CELL_CHARS
 
 KINDS: dict[str, Kind] = {
     # errors
@@ -169,6 +170,12 @@ KINDS: dict[str, Kind] = {
         "address name too long",
         f"over {ADDRESS_NAME_SHOWN_CHARS} characters: the cab shows only {{shown}}",
     ),
+    "text_too_long": Kind(
+        "error",
+        "text too long",
+        f"{{shown}} characters, more than a spreadsheet cell holds ({MAX_CELL_CHARS:,}): Ocean "
+        "would not take it whole and nothing is cut without a word; shorten it",
+    ),
 }
 
 _PARSERS: dict[str, Callable[[Any], cells.Parsed]] = {
@@ -252,6 +259,10 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         found.append((index[gaps], name, "time_in_clock_change_gap"))
         found.append((index[repeats], name, "time_repeated_by_clock_change"))
 
+    for name in ("idMission", *TEXT_FIELDS):
+        if missions[name].dtype == object:
+            too_long = (missions[name].str.len() > MAX_CELL_CHARS).to_numpy()
+            found.append((index[too_long], name, "text_too_long"))
     found += _schema_problems(errors_schema(multi_client=settings.multi_client), missions)
     warning_columns = [
         "jourHeureInter",
@@ -368,6 +379,8 @@ def _shown(
     """The extra detail a kind's message shows: what is sent, or the other rows involved."""
     if kind == "postcode_zero_restored":
         return {int(r): str(missions.at[r, field]) for r in rows}
+    if kind == "text_too_long":
+        return {int(r): f"{len(str(missions.at[r, field])):,}" for r in rows}
     if kind == "address_name_long":
         return {int(r): _quote(str(missions.at[r, field])[:ADDRESS_NAME_SHOWN_CHARS]) for r in rows}
     if kind == "duplicate_id":

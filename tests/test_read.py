@@ -253,6 +253,8 @@ REFUSED = [
      LayoutError, "no mission rows"),
     ("same-field-twice", lambda d: _write(d / "p.csv", b"idMission;Nom;nomIndi\nM;a;b\n"),
      LayoutError, "both mean nomIndi"),
+    ("same-header-twice", lambda d: _write(d / "p.csv", "idMission;Véhicule;Véhicule\nM;a;b\n".encode()),
+     LayoutError, r"columns B \('Véhicule'\) and C \('Véhicule'\) both mean nomVeh"),
     ("word-named-xlsx", lambda d: _word_document(d / "planning.xlsx"), UnreadableFileError,
      r"is a Word document \(\.docx\), not a workbook"),
     ("writer-named-ods", lambda d: _writer_document(d / "planning.ods"), UnreadableFileError,

@@ -18,7 +18,7 @@ from importer.report import ReportContent, write_report
 from tests.plannings import NOW, mission, read_sheet, write_planning
 
 HOSTILE = ["=1+1", "+33 6 12 34 56 78", "-2", "@SUM(A1)", "\tindent", "\rreturn",
-           '=HYPERLINK("http://example.invalid","clic")']  # fmt: skip
+           '=HYPERLINK("http://example.invalid","clic")', '   =HYPERLINK("http://x.invalid")']  # fmt: skip
 
 
 def report_for(tmp_path: Path, rows: list[dict], suffix: str = "xlsx") -> Path:
@@ -75,7 +75,9 @@ def test_header_is_styled_frozen_and_filtered_and_failures_highlighted(tmp_path:
 
 
 @pytest.mark.parametrize(
-    "text", HOSTILE, ids=["equals", "plus", "minus", "at", "tab", "cr", "hyperlink"]
+    "text",
+    HOSTILE,
+    ids=["equals", "plus", "minus", "at", "tab", "cr", "hyperlink", "spaces-then-equals"],
 )
 def test_text_that_looks_like_a_formula_is_never_evaluated(tmp_path: Path, text: str) -> None:
     report = report_for(tmp_path, [{**mission(), "commentaire": text, "nombre": -2.5}])
@@ -85,6 +87,8 @@ def test_text_that_looks_like_a_formula_is_never_evaluated(tmp_path: Path, text:
     number = sheet.cell(2, header.index("nombre") + 1)
     # (An XML reader may turn a bare carriage return into a line feed.)
     assert comment.value in (text, text.replace("\r", "\n")) and comment.data_type == "s"
+    # stays text when a person edits the cell (a bare CR comes back as LF: nothing to guard)
+    assert comment.quotePrefix or comment.value.startswith("\n")
     assert number.value == -2.5 and number.data_type == "n"  # numbers stay numbers
     with zipfile.ZipFile(report) as archive:
         xml = "".join(
@@ -126,3 +130,24 @@ def test_a_failed_write_leaves_the_previous_report_and_no_temporary_file(
         write_report(report, content)
     assert report.read_bytes() == before
     assert sorted(p.name for p in report.parent.iterdir()) == [report.name]
+
+
+def test_a_text_longer_than_a_cell_is_an_error_and_never_cut_silently(tmp_path: Path) -> None:
+    long_text = "Livraison en trois temps. " * 1600 + "Fin"  # 41,603 characters
+    rows = [mission(), {**mission(idMission="M-2"), "commentaire": long_text}]
+    path = write_planning(tmp_path / "p.csv", [list(r.values()) for r in rows], list(rows[1]))
+    checked = check_file(path, Settings(), now=NOW)
+    [problem] = [p for p in checked.problems if p.kind == "text_too_long"]
+    assert (problem.row, problem.cell, problem.severity) == (3, "M3", "error")
+    assert problem.message.startswith("41,603 characters, more than a spreadsheet cell holds")
+    assert checked.invalid.tolist() == [False, True]  # its mission is not sent
+    report = validation_report(ValidationRun(checked, "p", NOW, NOW), tmp_path / "r.xlsx")
+    results = read_sheet(report, "Results")
+    shown = results[1]["commentaire"]
+    assert len(shown) <= 32_767 and shown.endswith(
+        "(41,603 characters: cut here to fit a spreadsheet cell)"
+    )
+    errors = read_sheet(report, "Errors")
+    assert next(e["value"] for e in errors if e["row"] == 3).endswith(
+        "cut here to fit a spreadsheet cell)"
+    )
