@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,3 +24,42 @@ def cannot_write_in(folder: Path) -> str | None:
     os.close(handle)
     os.unlink(probe)
     return None
+
+
+# A temporary beside its target is named after it and after the process writing it, so that
+# one left by a process that died (kill -9 mid-write) is recognised and removed next time.
+_TEMPORARY = ".{name}.ocean-import-{pid}-"
+
+
+def temporary_prefix(target: Path) -> str:
+    """The prefix of this process's temporaries for ``target`` (``tempfile``'s ``prefix``)."""
+    return _TEMPORARY.format(name=target.name, pid=os.getpid())
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove the temporaries for ``target`` that processes now gone left behind."""
+    removed = []
+    pattern = _TEMPORARY.format(name=target.name, pid="*") + "*"
+    for leftover in target.parent.glob(pattern):
+        pid_text = leftover.name[len(f".{target.name}.ocean-import-") :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        try:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+        except OSError:
+            continue  # not ours to remove after all: left alone
+        removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

@@ -45,6 +45,7 @@ from importer.errors import (
     UsageError,
 )
 from importer.ocean import OceanClient
+from importer.paths import remove_stale_temporaries, temporary_prefix
 from importer.push import DEFAULT_CONCURRENCY, Outcome, fetch_statuses, push
 from importer.read import read_planning
 from importer.report import ReportContent, write_report
@@ -737,7 +738,8 @@ def import_summary(run: ImportRun) -> list[tuple[str, object]]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    remove_stale_temporaries(path)
+    temporary = path.with_name(temporary_prefix(path) + "plan")
     try:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)

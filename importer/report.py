@@ -31,7 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 from importer.cells import MAX_CELL_CHARS
 from importer.columns import Sheet
 from importer.errors import OutputError
-from importer.paths import cannot_write_in
+from importer.paths import cannot_write_in, remove_stale_temporaries, temporary_prefix
 from importer.problems import Problem
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -135,7 +135,8 @@ def _save(path: Path, fill: Any) -> Path:
 def _save_through_temporary(path: Path, fill: Any) -> Path:
     # The workbook and XlsxWriter's row files live in a private folder beside the target
     # (same disk, so the final rename is atomic) that goes away whatever happens.
-    with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:
+    remove_stale_temporaries(path)
+    with tempfile.TemporaryDirectory(prefix=temporary_prefix(path), dir=path.parent) as folder:
         temporary = Path(folder) / path.name
         book = xlsxwriter.Workbook(
             str(temporary),

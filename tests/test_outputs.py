@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,8 @@ import pytest
 
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
-from tests.conftest import unwritable
+from tests.conftest import ROOT, unwritable
+from tests.plannings import write_planning
 from tests.test_run import Importer, created_twice, rows_for
 
 
@@ -180,3 +183,28 @@ def test_a_full_disk_mid_push_is_a_stop_and_the_next_run_converges(tmp_path: Pat
         assert again.exit_code == 0, again.output
         assert sorted(importer.missions()) == sorted(r["idMission"] for r in rows)
         assert created_twice(importer) == []
+
+
+def test_a_workbook_write_killed_midway_leaves_temporaries_the_next_run_removes(
+    tmp_path: Path,
+) -> None:
+    planning = write_planning(tmp_path / "gros.csv", rows_for(1, 60_000))
+    report = tmp_path / "gros.validation.xlsx"
+    command = [sys.executable, "-m", "importer", "validate", str(planning)]
+    writing = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    pattern = f".{report.name}.ocean-import-{writing.pid}-*"
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(pattern)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    writing.kill()  # mid-write: the temporary folder stays behind
+    writing.wait()
+    assert list(tmp_path.glob(pattern)) and not report.exists()
+    someone_elses = tmp_path / f".{report.name}.ocean-import-{os.getpid()}-alive"
+    someone_elses.mkdir()  # a live process's temporary is never touched
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert report.exists()
+    assert list(tmp_path.glob(".*ocean-import-*")) == [someone_elses]
