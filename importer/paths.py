@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -63,3 +66,20 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
+
+
+def try_lock(path: Path) -> tuple[int | None, str]:
+    """Take the OS lock on ``path`` (created if missing): ``(handle, "")``, the lock held until
+    the handle is closed or the process ends (even killed); or ``(None, holder)`` when another
+    process holds it, ``holder`` being what that one wrote in the file (pid, host, since)."""
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(handle, 200).decode(errors="replace").strip()
+        os.close(handle)
+        return None, holder
+    os.ftruncate(handle, 0)
+    since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    os.write(handle, f"pid {os.getpid()} on {socket.gethostname()} since {since}".encode())
+    return handle, ""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import sqlite3
@@ -28,7 +27,7 @@ import pandas as pd
 
 from importer.diff import KNOWN_COLUMNS
 from importer.errors import EXIT_STOPPED, ConfigError, OceanImportError
-from importer.paths import cannot_write_in
+from importer.paths import cannot_write_in, try_lock
 
 DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
 
@@ -188,20 +187,13 @@ class StateStore:
         """Hold the store for this run; raises ``StateLocked`` when another run holds it."""
         if self.path is None or self._lock_file is not None:
             return
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(handle, 200).decode(errors="replace").strip()
-            os.close(handle)
+        handle, holder = try_lock(self.path.with_name(self.path.name + ".lock"))
+        if handle is None:
             raise StateLocked(
                 f"another ocean-import run is using the state {self.path}"
                 + (f" ({holder})" if holder else "")
                 + ": wait for it to finish"
-            ) from None
-        os.ftruncate(handle, 0)
-        os.write(handle, f"pid {os.getpid()} since {_now()}".encode())
+            )
         self._lock_file = handle
 
     def unlock(self) -> None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import logging
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -40,6 +38,7 @@ from importer.errors import (
     PlanningFileError,
     UsageError,
 )
+from importer.paths import try_lock
 from importer.pipeline import ImportOptions, default_feed, import_file
 from importer.state import StateStore, StateUnavailable
 
@@ -66,27 +65,19 @@ LOCK_NAME = ".ocean-import.lock"  # hidden: never taken for a planning
 def inbox_lock(inbox: Path) -> Iterator[None]:
     """One job per inbox, whatever state store each uses (two would import every file
     twice): an OS lock on ``INBOX/.ocean-import.lock``, gone with the process."""
-    path = inbox / LOCK_NAME
     try:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        handle, holder = try_lock(inbox / LOCK_NAME)
     except OSError as exc:
         raise UsageError(
             f"the inbox {inbox} cannot be locked ({exc.strerror or exc}): the job needs to "
             "write in it (its lock, archive/ and failed/)"
         ) from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(handle, 200).decode(errors="replace").strip()
-        os.close(handle)
+    if handle is None:
         raise InboxBusy(
             f"another ocean-import watch is working on the inbox {inbox}"
             + (f" ({holder})" if holder else "")
             + ": one job per inbox; this one takes no file"
-        ) from None
-    os.ftruncate(handle, 0)
-    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    os.write(handle, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode())
+        )
     try:
         yield
     finally:
