@@ -43,12 +43,13 @@ def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, second
     reading, writing = os.pipe()
     # The child's stderr goes to a file of its own: a native crash prints there, not on ours,
     # and a long backtrace can never block it.
+    address_space = _address_space() + memory_bytes  # counted here: the child opens nothing
     with tempfile.TemporaryFile() as said:
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(reading)
             os.dup2(said.fileno(), 2)
-            _child(function, args, writing, memory_bytes, seconds)
+            _child(function, args, writing, address_space, seconds)
         os.close(writing)
         # Plain blocking reads until the child closes its end (it exits, or dies, or its
         # alarm ends it): no select() and no thread, which some preloaded libraries disturb.
@@ -72,8 +73,15 @@ def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, second
 
 
 def _child(
-    function: Callable[..., Any], args: tuple[Any, ...], writing: int, budget: int, seconds: float
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    writing: int,
+    address_space: int,
+    seconds: float,
 ) -> None:
+    """The child's life: its caps, the work, the answer down the pipe, then ``_exit``. It
+    opens no file and reads no clock of its own: a lock another thread of the parent held at
+    the fork (a preloaded library's, around such calls) would never be released here."""
     code = 0
     try:
         # A crash here is the expected end of a hostile file: no dump of every thread on
@@ -85,17 +93,15 @@ def _child(
         # Address space: what the child inherits, plus the budget. A native allocation past
         # it fails at once (the reader aborts: this child only).
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-        soft = _address_space() + budget
-        if hard != resource.RLIM_INFINITY:
-            soft = min(soft, hard)
+        soft = address_space if hard == resource.RLIM_INFINITY else min(address_space, hard)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
         try:
             answer: tuple[str, Any] = ("ok", function(*args))
         except Exception as exc:  # handed to the parent, which raises it
             answer = ("error", exc)
-        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(writing, "wb") as pipe:
-            pipe.write(data)
+        data = memoryview(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        while data:
+            data = data[os.write(writing, data) :]
     except BaseException:  # MemoryError, an unpicklable answer: no answer
         code = 70
     finally:
