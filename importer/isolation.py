@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import faulthandler
 import math
+import multiprocessing
+import multiprocessing.context
 import os
 import pickle
 import re
 import resource
 import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,9 +40,23 @@ class ChildDied(Exception):
 
 def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, seconds: float) -> T:
     """``function(*args)`` in a child that may use ``memory_bytes`` more than this process
-    and ``seconds`` of time; its exception is raised here, its death is ``ChildDied``."""
+    and ``seconds`` of time; its exception is raised here, its death is ``ChildDied``.
+
+    A process with one thread (a command, the scheduled job) forks itself: a few
+    milliseconds. One with threads (the web server) must not: a lock another thread holds at
+    the fork would stay held in the child forever. It asks a fork server instead, a clean
+    single-threaded process started once, which forks the child.
+    """
     if not hasattr(os, "fork"):
         return function(*args)
+    if threading.active_count() > 1:
+        return _run_from_fork_server(function, args, memory_bytes, seconds)
+    return _run_forked(function, args, memory_bytes, seconds)
+
+
+def _run_forked(
+    function: Callable[..., T], args: tuple[Any, ...], memory_bytes: int, seconds: float
+) -> T:
     reading, writing = os.pipe()
     # The child's stderr goes to a file of its own: a native crash prints there, not on ours,
     # and a long backtrace can never block it.
@@ -58,6 +75,11 @@ def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, second
         _, status = os.waitpid(pid, 0)
         said.seek(0)
         stderr = said.read(8192).decode(errors="replace")
+    return _answer(data, status, seconds, stderr)
+
+
+def _answer(data: bytes, status: int, seconds: float, stderr: str) -> Any:
+    """The child's result, or its exception raised, or ``ChildDied``."""
     if data:
         try:
             kind, value = pickle.loads(data)
@@ -72,10 +94,58 @@ def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, second
     raise _death(status, seconds, stderr)
 
 
+_SERVER_LOCK = threading.Lock()
+_server: multiprocessing.context.ForkServerContext | None = None
+
+
+def _run_from_fork_server(
+    function: Callable[..., T], args: tuple[Any, ...], memory_bytes: int, seconds: float
+) -> T:
+    global _server
+    with _SERVER_LOCK:
+        if _server is None:
+            _server = multiprocessing.get_context("forkserver")
+            # The server imports the function's module once; each child is then a fork of it.
+            _server.set_forkserver_preload([function.__module__])
+    # Its stderr in a file of its own, as a forked child's; the cap counts from its own size.
+    with tempfile.NamedTemporaryFile(prefix="ocean-import-reader-", suffix=".err") as said:
+        reading, writing = _server.Pipe(duplex=False)
+        child = _server.Process(
+            target=_served_child,
+            args=(function, args, writing, memory_bytes, seconds, said.name),
+            daemon=True,
+        )
+        child.start()
+        writing.close()
+        try:
+            data = reading.recv_bytes()
+        except EOFError:
+            data = b""
+        child.join()
+        said.seek(0)
+        stderr = said.read(8192).decode(errors="replace")
+    exitcode = child.exitcode or 0
+    status = (-exitcode) & 0x7F if exitcode < 0 else (exitcode & 0xFF) << 8  # as waitpid's
+    return _answer(data, status, seconds, stderr)
+
+
+def _served_child(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    writing: Any,
+    memory_bytes: int,
+    seconds: float,
+    stderr_path: str,
+) -> None:
+    """A child of the fork server (single-threaded: it may open files and read clocks)."""
+    os.dup2(os.open(stderr_path, os.O_WRONLY | os.O_APPEND), 2)
+    _child(function, args, writing, _address_space() + memory_bytes, seconds)
+
+
 def _child(
     function: Callable[..., Any],
     args: tuple[Any, ...],
-    writing: int,
+    writing: Any,
     address_space: int,
     seconds: float,
 ) -> None:
@@ -100,8 +170,11 @@ def _child(
         except Exception as exc:  # handed to the parent, which raises it
             answer = ("error", exc)
         data = memoryview(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-        while data:
-            data = data[os.write(writing, data) :]
+        if isinstance(writing, int):
+            while data:
+                data = data[os.write(writing, data) :]
+        else:  # a fork server's connection
+            writing.send_bytes(data)
     except BaseException:  # MemoryError, an unpicklable answer: no answer
         code = 70
     finally:

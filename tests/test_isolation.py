@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import threading
 import time
 
 import pytest
@@ -58,3 +59,24 @@ def test_a_child_over_its_memory_dies_alone() -> None:
         run_capped(abort, memory_bytes=200 * MB, seconds=30)
     assert death.value.over_memory and "SIGABRT" in str(death.value)
     assert run_capped(answer, 3, memory_bytes=200 * MB, seconds=30) == [0, 1, 2]  # we live on
+
+
+def test_a_process_with_threads_reads_through_the_fork_server() -> None:
+    """The web server has threads: its children come from a clean fork server, with the same
+    answers, exceptions and deaths."""
+    ready, done = threading.Event(), threading.Event()
+    busy = threading.Thread(target=lambda: (ready.set(), done.wait()), daemon=True)
+    busy.start()
+    ready.wait()
+    try:
+        assert run_capped(answer, 1000, memory_bytes=200 * MB, seconds=30) == list(range(1000))
+        with pytest.raises(LayoutError):
+            run_capped(refuse, memory_bytes=200 * MB, seconds=30)
+        with pytest.raises(ChildDied) as death:
+            run_capped(abort, memory_bytes=200 * MB, seconds=30)
+        assert death.value.over_memory and "SIGABRT" in str(death.value)
+        with pytest.raises(ChildDied) as death:
+            run_capped(sleep, 30, memory_bytes=200 * MB, seconds=1)
+        assert death.value.over_time
+    finally:
+        done.set()
