@@ -7,7 +7,8 @@ that into a refusal: the child dies, the caller gets ``ChildDied`` and says the 
 the limits; the command, the scheduled job or the web server go on.
 
 A fork costs a few milliseconds (the child shares the parent's pages) and the result comes
-back pickled; on a system without ``fork`` the function runs in the process itself.
+back pickled. A process with threads asks a fork server (started once) for its children
+instead of forking itself. On a system without ``fork`` the function runs in the process.
 """
 
 from __future__ import annotations
