@@ -76,10 +76,11 @@ def _run_forked(
         _, status = os.waitpid(pid, 0)
         said.seek(0)
         stderr = said.read(8192).decode(errors="replace")
-    return _answer(data, status, seconds, stderr)
+    signalled = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    return _answer(data, signalled, os.waitstatus_to_exitcode(status), seconds, stderr)
 
 
-def _answer(data: bytes, status: int, seconds: float, stderr: str) -> Any:
+def _answer(data: bytes, signalled: int | None, exit_code: int, seconds: float, stderr: str) -> Any:
     """The child's result, or its exception raised, or ``ChildDied``."""
     if data:
         try:
@@ -92,7 +93,7 @@ def _answer(data: bytes, status: int, seconds: float, stderr: str) -> Any:
             raise ChildDied("it ran out of memory", over_memory=True, over_time=False)
         if kind == "error":
             raise value
-    raise _death(status, seconds, stderr)
+    raise _death(signalled, exit_code, seconds, stderr)
 
 
 _SERVER_LOCK = threading.Lock()
@@ -125,9 +126,9 @@ def _run_from_fork_server(
         child.join()
         said.seek(0)
         stderr = said.read(8192).decode(errors="replace")
-    exitcode = child.exitcode or 0
-    status = (-exitcode) & 0x7F if exitcode < 0 else (exitcode & 0xFF) << 8  # as waitpid's
-    return _answer(data, status, seconds, stderr)
+    exit_code = child.exitcode or 0  # negative: the signal that ended it
+    signalled = -exit_code if exit_code < 0 else None
+    return _answer(data, signalled, exit_code, seconds, stderr)
 
 
 def _served_child(
@@ -185,19 +186,19 @@ def _child(
 _ALLOCATION = re.compile(r"memory allocation of (\d+) bytes failed")
 
 
-def _death(status: int, seconds: float, stderr: str) -> ChildDied:
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGALRM, signal.SIGXCPU):
+def _death(signalled: int | None, exit_code: int, seconds: float, stderr: str) -> ChildDied:
+    if signalled in (signal.SIGALRM, signal.SIGXCPU):
         return ChildDied(f"took more than {seconds:g} s", over_memory=False, over_time=True)
     if asked := _ALLOCATION.search(stderr):
         size = int(asked.group(1)) / 1024 / 1024
         return ChildDied(f"it asked for {size:,.0f} MB at once", over_memory=True, over_time=False)
-    if os.WIFSIGNALED(status):
-        name = signal.Signals(os.WTERMSIG(status)).name
+    if signalled is not None:
+        name = signal.Signals(signalled).name
         # SIGABRT: a native allocation refused by the cap (Rust aborts); SIGKILL: the kernel.
-        over_memory = os.WTERMSIG(status) in (signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV)
+        over_memory = signalled in (signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV)
         return ChildDied(f"the reader died ({name})", over_memory=over_memory, over_time=False)
     return ChildDied(
-        f"the reader ended without an answer (exit {os.WEXITSTATUS(status)})",
+        f"the reader ended without an answer (exit {exit_code})",
         over_memory=True,
         over_time=False,
     )
