@@ -171,17 +171,25 @@ class StateStore:
     # -- schema and lock -----------------------------------------------------------------
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if self._schema_version() == SCHEMA_VERSION:
+            return  # the usual case: no write lock taken to open the store
+        # The version is read again under the write lock: another process (the job creating
+        # the store while a status opens it) may have migrated it in between.
+        with self._transaction():
+            version = self._schema_version()
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _schema_version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"the state store {self.path} was written by a newer ocean-import "
                 f"(schema {version}, this one knows {SCHEMA_VERSION}): upgrade ocean-import"
             )
-        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-            with self._transaction():
-                for statement in filter(str.strip, script.split(";")):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+        return version
 
     def lock(self) -> None:
         """Hold the store for this run; raises ``StateLocked`` when another run holds it."""

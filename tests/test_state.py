@@ -5,11 +5,14 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from importer.state import (
+    _MIGRATIONS,
     SCHEMA_VERSION,
     MissionTimes,
     OutcomeRecord,
@@ -99,3 +102,36 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateError) as refused:
         StateStore(path)
     assert "newer ocean-import" in str(refused.value)
+
+
+def test_a_store_migrated_by_another_process_meanwhile_is_not_migrated_twice(
+    tmp_path: Path,
+) -> None:
+    """The job creates the store while a status opens it: the status reads the schema version
+    under the write lock, so it never runs a migration the job has just run."""
+    path = tmp_path / "state.db"
+    job = sqlite3.connect(path, isolation_level=None)
+    job.execute("PRAGMA journal_mode = WAL")
+    job.execute("BEGIN IMMEDIATE")  # the job migrating the new store, not yet committed
+    for script in _MIGRATIONS:
+        for statement in filter(str.strip, script.split(";")):
+            job.execute(statement)
+    job.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    opened: list[object] = []
+
+    def open_store() -> None:
+        try:
+            StateStore(path).close()
+            opened.append("ok")
+        except Exception as exc:  # what the status would have shown
+            opened.append(exc)
+
+    status = threading.Thread(target=open_store)
+    status.start()
+    time.sleep(0.5)  # the status has read the version (0) and waits for the write lock
+    job.execute("COMMIT")
+    job.close()
+    status.join(30)
+    assert opened == ["ok"]
+    with StateStore(path) as state:
+        assert state._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

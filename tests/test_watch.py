@@ -238,9 +238,11 @@ def test_a_file_that_kills_the_job_is_set_aside_and_the_others_go_through(job: J
     os.utime(poison, (SETTLED - 60, SETTLED - 60))  # the oldest: taken first
     job.drop("tournee.xlsx", rows_for(2, 3))
     dying = in_a_process(job, "--once")
-    wait_until(lambda: being_read(job) == ["enorme.csv"])
-    dying.kill()
-    dying.communicate(timeout=30)
+    try:
+        wait_until(lambda: being_read(job) == ["enorme.csv"])
+    finally:
+        dying.kill()
+        dying.communicate(timeout=30)
     assert job.creates() == 0 and poison.exists()
 
     after = job("watch", str(job.inbox), "--once")
