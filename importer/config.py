@@ -37,7 +37,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from importer.errors import ConfigError
@@ -49,6 +49,41 @@ DEFAULT_MAX_ROWS = 200_000
 # A workbook is read in a child process allowed this much memory: a hostile one (a far cell,
 # a row repeated a million times) is refused instead of taking the process down.
 DEFAULT_MAX_MEMORY_MB = 600.0
+
+
+Scope = Literal["days", "feed"]
+SCOPES: tuple[Scope, ...] = ("days", "feed")
+
+DEFAULT_MASS_DELETE_SHARE = 0.5
+DEFAULT_MASS_DELETE_COUNT = 1000
+# Below this many deletions the share rule does not apply: removing 2 of a day's 3 missions
+# is an ordinary change, not a wiped planning.
+MASS_DELETE_FLOOR = 5
+
+DEFAULT_CONCURRENCY = 8  # calls to Ocean in flight at once
+
+
+@dataclass(frozen=True, kw_only=True)
+class Guard:
+    share: float = DEFAULT_MASS_DELETE_SHARE
+    count: int = DEFAULT_MASS_DELETE_COUNT
+    allow: bool = False  # --allow-mass-delete
+    never_delete: bool = False  # --no-delete
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportOptions:
+    """How one planning is imported, beside the site's settings (the command's flags)."""
+
+    feed: str
+    feed_from_name: bool = False  # --feed not given: the feed comes from the file's name
+    feed_origin: str | None = None  # once resolved (feeds.with_feed): "name" or "legacy"
+    scope: Scope = "days"
+    delete_past: bool = False
+    guard: Guard = field(default_factory=Guard)
+    concurrency: int = DEFAULT_CONCURRENCY
+    dry_run: bool = False
+    command: str = "run"  # recorded in the state's runs: run, watch
 
 
 class Secret:

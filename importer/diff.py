@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from importer.config import MASS_DELETE_FLOOR, Guard, Scope
+from importer.results import Action
 from importer.schemas.aliases import ACTION_COLUMN
 from importer.schemas.api import (
     API_DATE_FORMAT,
@@ -36,43 +36,11 @@ from importer.schemas.api import (
     DATE_FIELDS,
     MISSION_FIELDS,
 )
+from importer.schemas.state import customer_of, mission_keys
 from importer.validate import Checked
 
-Scope = Literal["days", "feed"]
-SCOPES: tuple[Scope, ...] = ("days", "feed")
-
-DEFAULT_MASS_DELETE_SHARE = 0.5
-DEFAULT_MASS_DELETE_COUNT = 1000
-# Below this many deletions the share rule does not apply: removing 2 of a day's 3 missions
-# is an ordinary change, not a wiped planning.
-MASS_DELETE_FLOOR = 5
-
-# Customer of a row with no customerId (the login's only customer), as keys store it.
-NO_CUSTOMER = 0
-
-# The state snapshot the diff reads: one row per mission the state knows.
-KNOWN_COLUMNS = (
-    "customer_id",  # int, NO_CUSTOMER when not given
-    "id_mission",  # str
-    "feed",  # str
-    "payload_hash",  # str, or None when Ocean never confirmed the mission
-    "pending_create",  # bool: a create was sent (or about to be) and never confirmed
-    "deleted",  # bool: deleted by an earlier run (a tombstone)
-    "intervention_at",  # datetime64[UTC]
-    "expires_at",  # datetime64[UTC], NaT when none
-)
-
-ACTIONS = ("create", "modify", "unchanged", "delete", "invalid")
 # Columns of Plan.changes besides the payload fields.
 CHANGE_COLUMNS = ("row", "action", "customer_id", "id_mission", "payload_hash", "verify_first")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Guard:
-    share: float = DEFAULT_MASS_DELETE_SHARE
-    count: int = DEFAULT_MASS_DELETE_COUNT
-    allow: bool = False  # --allow-mass-delete
-    never_delete: bool = False  # --no-delete
 
 
 @dataclass(frozen=True)
@@ -95,19 +63,13 @@ class Plan:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = {action: int((self.row_actions == action).sum()) for action in ACTIONS}
-        counts["delete"] = self.count("delete")
+        counts = {str(action): int((self.row_actions == action).sum()) for action in Action}
+        counts[Action.DELETE] = self.count(Action.DELETE)
         return counts
 
     @property
     def mutating(self) -> bool:
         return bool(len(self.changes))
-
-
-def mission_keys(missions: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Each row's key as the state stores it: customer (NO_CUSTOMER when blank), idMission."""
-    customers = missions["customerId"].fillna(NO_CUSTOMER).astype("int64")
-    return customers, missions["idMission"].astype(object)
 
 
 def payloads(checked: Checked) -> pd.DataFrame:
@@ -266,62 +228,6 @@ def differing_fields(
     return found
 
 
-def plan_to_json(plan: Plan, **context: Any) -> dict[str, Any]:
-    """The exact plan, to save with ``plan --out`` and apply with ``run --plan``."""
-    changes = plan.changes.drop(columns=["intervention_at", "expires_at"])
-    intervention = plan.changes["intervention_at"]
-    expires = plan.changes["expires_at"]
-    records = changes.astype(object).where(changes.notna(), None).to_dict(orient="records")
-    for record, when, until in zip(records, intervention, expires, strict=True):
-        record["intervention_at"] = None if pd.isna(when) else pd.Timestamp(when).isoformat()
-        record["expires_at"] = None if pd.isna(until) else pd.Timestamp(until).isoformat()
-        record["row"] = None if record["row"] is None else int(record["row"])
-        record["customer_id"] = int(record["customer_id"])
-        record["verify_first"] = bool(record["verify_first"])
-    return {
-        **context,
-        "feed": plan.feed,
-        "scope": plan.scope,
-        "row_actions": {str(row): action for row, action in plan.row_actions.items()},
-        "changes": records,
-        "forgotten": plan.forgotten.to_dict(orient="records"),
-        "kept_past": plan.kept_past,
-        "active_in_scope": plan.active_in_scope,
-        "guard_message": plan.guard_message,
-        "skipped_deletions": plan.skipped_deletions,
-    }
-
-
-def plan_from_json(data: Mapping[str, Any]) -> Plan:
-    changes = pd.DataFrame(data["changes"], columns=_plan_columns())
-    changes["intervention_at"] = pd.to_datetime(changes["intervention_at"], utc=True)
-    changes["expires_at"] = pd.to_datetime(changes["expires_at"], utc=True)
-    changes["verify_first"] = changes["verify_first"].astype(bool)
-    row_actions = pd.Series(
-        {int(row): action for row, action in data["row_actions"].items()}, name="action"
-    )
-    forgotten = pd.DataFrame(data["forgotten"], columns=["customer_id", "id_mission"])
-    return Plan(
-        feed=data["feed"],
-        scope=data["scope"],
-        row_actions=row_actions,
-        changes=changes,
-        forgotten=forgotten,
-        kept_past=int(data["kept_past"]),
-        active_in_scope=int(data["active_in_scope"]),
-        guard_message=data["guard_message"],
-        skipped_deletions=int(data["skipped_deletions"]),
-    )
-
-
-def _plan_columns() -> list[str]:
-    return [*CHANGE_COLUMNS, *MISSION_FIELDS, "intervention_at", "expires_at"]
-
-
-def dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=1)
-
-
 def _deletion_lines(absent: pd.DataFrame) -> pd.DataFrame:
     lines = pd.DataFrame(
         {
@@ -336,9 +242,7 @@ def _deletion_lines(absent: pd.DataFrame) -> pd.DataFrame:
     for name in MISSION_FIELDS:
         lines[name] = ""
     lines["idMission"] = lines["id_mission"]
-    lines["customerId"] = [
-        "" if customer == NO_CUSTOMER else str(customer) for customer in lines["customer_id"]
-    ]
+    lines["customerId"] = [str(customer_of(c) or "") for c in lines["customer_id"]]
     lines["intervention_at"] = absent["intervention_at"].to_numpy()
     lines["expires_at"] = absent["expires_at"].to_numpy()
     return lines

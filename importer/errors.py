@@ -10,6 +10,9 @@ sees, and its message is a sentence that says what to fix (never a traceback).
     │   ├── UnreadableFileError   missing, corrupt, foreign or protected file
     │   ├── FileLimitError        over the configured size or row limit
     │   └── LayoutError           no header row, no idMission column, no rows
+    ├── StateError            the state store cannot be used (damaged, newer)    exit 2
+    │   ├── StateUnavailable      it cannot be written (read-only, full disk)     exit 3
+    │   └── StateLocked           another run holds it                            exit 3
     ├── InboxBusy             another job works on the inbox                     exit 3
     ├── OutputError           a workbook or a saved plan cannot be written       exit 2
     │   └── UnreportedRun         Ocean was changed, but its workbook not written  exit 3
@@ -80,6 +83,23 @@ class FileLimitError(PlanningFileError):
 
 class LayoutError(PlanningFileError):
     """The file is readable but has no usable header row, id column or mission rows."""
+
+
+class StateError(OceanImportError):
+    """The state store cannot be used (unreadable, damaged, or from a newer version)."""
+
+
+class StateUnavailable(StateError):
+    """The state store cannot be written (its folder or file read-only, a full disk, a mount
+    gone): a stop, not damage; the next run picks up."""
+
+    exit_code = EXIT_STOPPED
+
+
+class StateLocked(StateError):
+    """Another run holds the state store (or the feed it imports)."""
+
+    exit_code = EXIT_STOPPED
 
 
 class InboxBusy(OceanImportError):

@@ -25,7 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from importer.diff import NO_CUSTOMER, Plan
+from importer.config import DEFAULT_CONCURRENCY
+from importer.diff import Plan
 from importer.errors import (
     AuthenticationError,
     CircuitOpen,
@@ -34,43 +35,33 @@ from importer.errors import (
     MissionRejected,
     OceanError,
     OceanUnavailable,
+    StateUnavailable,
 )
 from importer.ocean import Answer, MissionStatus, OceanClient
+from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.api import MISSION_FIELDS
-from importer.state import MissionTimes, OutcomeRecord, StateStore, StateUnavailable
+from importer.schemas.state import Key, customer_of
+from importer.state import MissionTimes
+from importer.store import Store
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONCURRENCY = 8
-
-
-@dataclass
-class Outcome:
-    row: int | None
-    customer_id: int
-    id_mission: str
-    action: str
-    outcome: str  # one of OUTCOMES
-    http_status: int | None = None
-    message: str = ""
-    attempts: int = 0
 
 
 @dataclass
 class PushResult:
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early (None: it went to the end)
 
 
 async def push(
     plan: Plan,
     ocean: OceanClient,
-    state: StateStore,
+    state: Store,
     run_id: int,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     stop: asyncio.Event | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
+    on_outcome: Callable[[OutcomeRecord], None] | None = None,
 ) -> PushResult:
     """Make every call of ``plan.changes``; return one outcome per change."""
     stop = stop or asyncio.Event()
@@ -83,14 +74,14 @@ async def push(
         await ocean.authenticate()
     except OceanError as exc:
         result.stopped = str(exc)
-        result.outcomes = [_not_attempted(line) for line in lines]
-        state.record_outcomes(_record(run_id, o) for o in result.outcomes)
+        result.outcomes = [_not_attempted(line, run_id) for line in lines]
+        state.record_outcomes(result.outcomes)
         return result
 
     queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
     for position, line in enumerate(lines):
         queue.put_nowait((position, line))
-    done: dict[int, Outcome] = {}
+    done: dict[int, OutcomeRecord] = {}
 
     async def worker() -> None:
         while not stop.is_set():
@@ -103,17 +94,18 @@ async def push(
             except (AuthenticationError, CircuitOpen) as exc:
                 result.stopped = result.stopped or str(exc)
                 stop.set()
-                outcome = _not_attempted(line, str(exc))
-                _record_if_possible(state, _record(run_id, outcome))
+                outcome = _not_attempted(line, run_id, str(exc))
+                _record_if_possible(state, outcome)
             except StateUnavailable as exc:
                 # The call may have reached Ocean but its confirmation could not be kept: the
                 # next run checks it (statutMission) before anything is sent again.
                 result.stopped = result.stopped or str(exc)
                 stop.set()
-                outcome = _outcome(line, "unknown", message=f"not recorded: {exc}")
+                outcome = _outcome(line, run_id, Outcome.UNKNOWN, message=f"not recorded: {exc}")
             except asyncio.CancelledError:
-                outcome = _outcome(line, "unknown", message="interrupted while waiting for Ocean")
-                state.record_outcome(_record(run_id, outcome))
+                outcome = _outcome(line, run_id, Outcome.UNKNOWN,
+                                   message="interrupted while waiting for Ocean")  # fmt: skip
+                state.record_outcome(outcome)
                 done[position] = outcome
                 raise
             done[position] = outcome
@@ -133,27 +125,27 @@ async def push(
     skipped = [position for position in range(len(lines)) if position not in done]
     if skipped:
         for position in skipped:
-            done[position] = _not_attempted(lines[position])
+            done[position] = _not_attempted(lines[position], run_id)
         with contextlib.suppress(StateUnavailable):  # the stop already says why
-            state.record_outcomes(_record(run_id, done[position]) for position in skipped)
+            state.record_outcomes(done[position] for position in skipped)
     result.outcomes = [done[position] for position in range(len(lines))]
     return result
 
 
-def _record_if_possible(state: StateStore, outcome: OutcomeRecord) -> None:
+def _record_if_possible(state: Store, outcome: OutcomeRecord) -> None:
     with contextlib.suppress(StateUnavailable):
         state.record_outcome(outcome)
 
 
 async def _apply(
-    line: dict[str, Any], feed: str, ocean: OceanClient, state: StateStore, run_id: int
-) -> Outcome:
+    line: dict[str, Any], feed: str, ocean: OceanClient, state: Store, run_id: int
+) -> OutcomeRecord:
     """One change, resolved to a final outcome; confirmed changes are in the state on return."""
     key = (int(line["customer_id"]), str(line["id_mission"]))
-    customer = None if key[0] == NO_CUSTOMER else key[0]
+    customer = customer_of(key[0])
     attempts = 0
     try:
-        if line["action"] == "delete":
+        if line["action"] == Action.DELETE:
             try:
                 answer = await ocean.delete(key[1], customer)
                 message, status = answer.message, answer.http_status
@@ -161,52 +153,52 @@ async def _apply(
             except MissionNotFound as gone:
                 message, status = f"already gone from Ocean: {gone.vendor_message}", 404
                 attempts += gone.attempts
-            outcome = _outcome(line, "ok", status, message, attempts)
-            state.confirm_deleted(key, outcome=_record(run_id, outcome))
+            outcome = _outcome(line, run_id, Outcome.OK, status, message, attempts)
+            state.confirm_deleted(key, outcome=outcome)
             return outcome
 
         payload = {name: str(line[name]) for name in MISSION_FIELDS}
         times = _times(line)
         answer, attempts = await _create_or_modify(line, payload, key, customer, feed, times,
                                                    ocean, state)  # fmt: skip
-        outcome = _outcome(line, "ok", answer.http_status, answer.message, attempts)
+        outcome = _outcome(line, run_id, Outcome.OK, answer.http_status, answer.message, attempts)
         state.confirm(key, feed=feed, payload=payload, payload_hash=str(line["payload_hash"]),
-                      when=times, outcome=_record(run_id, outcome))  # fmt: skip
+                      when=times, outcome=outcome)  # fmt: skip
         return outcome
     except MissionRejected as refused:
-        outcome = _outcome(line, "failed", refused.http_status, refused.vendor_message
+        outcome = _outcome(line, run_id, Outcome.FAILED, refused.http_status, refused.vendor_message
                            or str(refused), attempts + refused.attempts)  # fmt: skip
     except OceanUnavailable as unavailable:
         if isinstance(unavailable, CircuitOpen):
             raise
-        verdict = "unknown" if unavailable.maybe_applied else "failed"
-        outcome = _outcome(line, verdict, unavailable.http_status, str(unavailable),
+        verdict = Outcome.UNKNOWN if unavailable.maybe_applied else Outcome.FAILED
+        outcome = _outcome(line, run_id, verdict, unavailable.http_status, str(unavailable),
                            attempts + unavailable.attempts)  # fmt: skip
-    state.record_outcome(_record(run_id, outcome))
+    state.record_outcome(outcome)
     return outcome
 
 
 async def _create_or_modify(
     line: dict[str, Any],
     payload: dict[str, str],
-    key: tuple[int, str],
+    key: Key,
     customer: int | None,
     feed: str,
     times: MissionTimes,
     ocean: OceanClient,
-    state: StateStore,
+    state: Store,
 ) -> tuple[Answer, int]:
     attempts = 0
     action = line["action"]
-    if action == "create" and line.get("verify_first"):
+    if action == Action.CREATE and line.get("verify_first"):
         # An earlier run sent this create and never saw the answer: does Ocean have it?
         try:
             found = await ocean.status(key[1], customer)
             attempts += found.attempts
-            action = "modify"
+            action = Action.MODIFY
         except MissionNotFound as missing:
             attempts += missing.attempts
-    if action == "modify":
+    if action == Action.MODIFY:
         try:
             answer = await ocean.modify(_sent(payload, "modify"))
             return answer, attempts + answer.attempts
@@ -242,60 +234,49 @@ def _times(line: dict[str, Any]) -> MissionTimes:
 
 def _outcome(
     line: dict[str, Any],
-    outcome: str,
+    run_id: int,
+    outcome: Outcome,
     http_status: int | None = None,
     message: str = "",
     attempts: int = 0,
-) -> Outcome:
+) -> OutcomeRecord:
     row = line.get("row")
-    return Outcome(
+    return OutcomeRecord(
+        run_id=run_id,
         row=None if row is None or pd.isna(row) else int(row),
         customer_id=int(line["customer_id"]),
         id_mission=str(line["id_mission"]),
         action=str(line["action"]),
-        outcome=outcome,
+        outcome=str(outcome),
         http_status=http_status,
         message=message,
         attempts=attempts,
     )
 
 
-def _not_attempted(line: dict[str, Any], message: str = "") -> Outcome:
-    return _outcome(line, "not_attempted", message=message or "not attempted: the run stopped")
-
-
-def _record(run_id: int, outcome: Outcome) -> OutcomeRecord:
-    return OutcomeRecord(
-        run_id=run_id,
-        row=outcome.row,
-        customer_id=outcome.customer_id,
-        id_mission=outcome.id_mission,
-        action=outcome.action,
-        outcome=outcome.outcome,
-        http_status=outcome.http_status,
-        message=outcome.message,
-        attempts=outcome.attempts,
-    )
+def _not_attempted(line: dict[str, Any], run_id: int, message: str = "") -> OutcomeRecord:
+    return _outcome(line, run_id, Outcome.NOT_ATTEMPTED,
+                    message=message or "not attempted: the run stopped")  # fmt: skip
 
 
 async def fetch_statuses(
     ocean: OceanClient,
-    state: StateStore,
-    keys: list[tuple[int, str]],
+    state: Store,
+    keys: list[Key],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-) -> dict[tuple[int, str], MissionStatus]:
+) -> dict[Key, MissionStatus]:
     """Ask Ocean where each mission stands (bounded concurrency); store each in the state.
 
     A mission Ocean does not know, or whose query fails, is left out (and logged).
     """
     gate = asyncio.Semaphore(concurrency)
-    found: dict[tuple[int, str], MissionStatus] = {}
+    found: dict[Key, MissionStatus] = {}
 
-    async def one(key: tuple[int, str]) -> None:
+    async def one(key: Key) -> None:
         async with gate:
             try:
-                status = await ocean.status(key[1], None if key[0] == NO_CUSTOMER else key[0])
+                status = await ocean.status(key[1], customer_of(key[0]))
             except MissionRejected as refused:
                 log.warning("status of mission %s: %s", key[1], refused)
                 return

@@ -25,13 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from importer.diff import KNOWN_COLUMNS
-from importer.errors import EXIT_STOPPED, ConfigError, OceanImportError
+from importer.errors import StateError, StateLocked, StateUnavailable
 from importer.paths import cannot_write_in, try_lock
+from importer.results import OutcomeRecord
+from importer.schemas.state import KNOWN_COLUMNS, Key
 
 DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
-
-Key = tuple[int, str]
 
 _MIGRATIONS = (
     # 1: the first schema.
@@ -96,23 +95,6 @@ _MIGRATIONS = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-class StateError(OceanImportError):
-    """The state store cannot be used (unreadable, damaged, or from a newer version)."""
-
-
-class StateUnavailable(StateError):
-    """The state store cannot be written (its folder or file read-only, a full disk, a mount
-    gone): a stop, not damage; the next run picks up."""
-
-    exit_code = EXIT_STOPPED
-
-
-class StateLocked(OceanImportError):
-    """Another run holds the state store."""
-
-    exit_code = EXIT_STOPPED
 
 
 @dataclass(frozen=True)
@@ -248,7 +230,7 @@ class StateStore:
         return int(row[0])
 
     def known(self) -> pd.DataFrame:
-        """The snapshot the diff reads (``diff.KNOWN_COLUMNS``)."""
+        """The snapshot the diff reads (``schemas.state.KNOWN_COLUMNS``)."""
         frame = pd.read_sql_query(
             "SELECT customer_id, id_mission, feed, payload_hash, pending_create, deleted, "
             "intervention_at, expires_at FROM missions",
@@ -479,27 +461,6 @@ class StateStore:
 class MissionTimes:
     intervention_at: str | None  # ISO 8601, UTC
     expires_at: str | None
-
-
-@dataclass(frozen=True)
-class OutcomeRecord:
-    run_id: int
-    row: int | None
-    customer_id: int
-    id_mission: str
-    action: str
-    outcome: str
-    http_status: int | None
-    message: str
-    attempts: int
-
-
-def open_state(path: Path | str | None) -> StateStore:
-    """The state store at ``path`` (default ``.ocean-import/state.db``), with a clear refusal."""
-    target = Path(path) if path else DEFAULT_STATE_PATH
-    if target.exists() and target.is_dir():
-        raise ConfigError(f"--state {target} is a folder: give the path of a file")
-    return StateStore(target)
 
 
 def _refuse_unwritable(path: Path) -> None:

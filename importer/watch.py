@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
-from importer.config import Settings
+from importer.config import ImportOptions, Settings
 from importer.errors import (
     EXIT_NOTHING_DONE,
     EXIT_OK,
@@ -36,11 +36,12 @@ from importer.errors import (
     InboxBusy,
     OceanImportError,
     PlanningFileError,
+    StateUnavailable,
     UsageError,
 )
 from importer.paths import try_lock
-from importer.pipeline import ImportOptions, default_feed, import_file
-from importer.state import StateStore, StateUnavailable
+from importer.pipeline import Store, default_feed, import_file
+from importer.results import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class Watcher:
         self,
         inbox: Path,
         settings: Settings,
-        state: StateStore,
+        state: Store,
         options: ImportOptions,
         *,
         settle: float = DEFAULT_SETTLE_SECONDS,
@@ -277,7 +278,7 @@ class Watcher:
                    "the file is gone from the inbox")
             )  # fmt: skip
             return self._done(path, run.exit_code, "left", None, message, started,
-                              feed=run.plan.feed, counts=run.counts())  # fmt: skip
+                              run.summary(written))  # fmt: skip
         if run.stopped:
             if run.stopped == "interrupted":
                 self.stopping = True
@@ -285,10 +286,10 @@ class Watcher:
                 stamp = dt.datetime.fromtimestamp(self.clock()).strftime("%H%M%S")
                 written.rename(written.with_name(f"{path.stem}.stopped-{stamp}.results.xlsx"))
             return self._done(path, run.exit_code, "left", None, run.stopped, started,
-                              feed=run.plan.feed, counts=run.counts())  # fmt: skip
+                              run.summary(written))  # fmt: skip
         moved = self._archive(path, written)
         return self._done(path, run.exit_code, "imported", moved, "", started,
-                          feed=run.plan.feed, counts=run.counts())  # fmt: skip
+                          run.summary(written))  # fmt: skip
 
     def _finished_reading(self, sha256: str) -> None:
         with contextlib.suppress(StateUnavailable):  # a full disk: the stop says so already
@@ -325,9 +326,7 @@ class Watcher:
         moved: Path | None,
         message: str,
         started: float,
-        *,
-        feed: str | None = None,
-        counts: dict[str, int] | None = None,
+        summary: RunSummary | None = None,
     ) -> FileResult:
         duration = round(time.monotonic() - started, 3)
         where = f" -> {moved.relative_to(self.inbox)}" if moved else ""
@@ -342,10 +341,10 @@ class Watcher:
             extra={
                 "event": "file_done",
                 "file": path.name,
-                "feed": feed,
+                "feed": summary.feed if summary else None,
                 "outcome": outcome,
                 "exit_code": exit_code,
-                "counts": counts or {},
+                "counts": summary.counts() if summary else {},
                 "duration": duration,
                 "moved_to": str(moved) if moved else None,
                 "reason": message or None,

@@ -9,17 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from importer.config import Settings
-from importer.diff import (
-    KNOWN_COLUMNS,
-    MASS_DELETE_FLOOR,
-    Guard,
-    diff,
-    differing_fields,
-    payload_hashes,
-    payloads,
-)
+from importer.config import MASS_DELETE_FLOOR, Guard, Settings
+from importer.diff import diff, differing_fields, payload_hashes, payloads
 from importer.pipeline import check_file
+from importer.schemas.state import KNOWN_COLUMNS
 from importer.validate import Checked
 from tests.plannings import NOW, TOMORROW_8_30, mission, write_planning
 

@@ -20,8 +20,9 @@ import trustme
 from click.testing import CliRunner
 
 from importer.cli import main
+from importer.errors import StateError
 from importer.sandbox import Account, Faults, SandboxServer, World
-from importer.state import StateError, StateStore
+from importer.state import StateStore
 from tests.conftest import ROOT
 from tests.test_run import Importer, assert_holds_exactly, created_twice, rows_for
 

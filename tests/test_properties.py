@@ -13,12 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.columns import map_columns
-from importer.config import Settings
-from importer.diff import KNOWN_COLUMNS, Guard, diff, payload_hashes, payloads
+from importer.config import Guard, Settings
+from importer.diff import diff, payload_hashes, payloads
 from importer.errors import PlanningFileError
 from importer.read import RawSheet
 from importer.schemas.aliases import alias_table
 from importer.schemas.api import API_DATE_FORMAT
+from importer.schemas.state import KNOWN_COLUMNS
 from importer.validate import Checked, validate
 from tests.plannings import HEADERS, NOW, mission
 

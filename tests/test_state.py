@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from importer.state import (
-    _MIGRATIONS,
-    SCHEMA_VERSION,
-    MissionTimes,
-    OutcomeRecord,
-    StateError,
-    StateLocked,
-    StateStore,
-)
+from importer.errors import StateError, StateLocked
+from importer.results import OutcomeRecord
+from importer.state import _MIGRATIONS, SCHEMA_VERSION, MissionTimes, StateStore
 
 TIMES = MissionTimes("2026-11-24T07:30:00+00:00", None)
 
@@ -71,7 +65,7 @@ def test_one_run_at_a_time(tmp_path: Path) -> None:
         # Another process (the lock is an OS lock between processes).
         other = subprocess.run(
             [sys.executable, "-c",
-             "import sys; from importer.state import StateStore, StateLocked\n"
+             "import sys; from importer.state import StateStore; from importer.errors import StateLocked\n"
              f"s = StateStore({str(path)!r})\n"
              "try:\n    s.lock()\nexcept StateLocked as e:\n    print(e); sys.exit(e.exit_code)"],
             capture_output=True, text=True,

@@ -1,9 +1,10 @@
 """The web page: log in, upload a planning, review the problems and the plan, confirm, download.
 
-Server-rendered (Starlette + Jinja2), no JavaScript. It calls the same library functions as
-the command line: ``check_file`` and ``make_plan`` for the review, ``save_plan`` so that
-"Confirm" applies exactly the reviewed plan (``import_file(saved_plan=...)``, which refuses a
-stale one), and the state's runs for the history.
+Server-rendered (Starlette + Jinja2), no JavaScript. It calls the same pipeline functions as
+the command line: ``plan_file`` for the review (which saves the exact plan), then
+``import_file(saved_plan=...)`` on "Confirm", which applies exactly the reviewed plan and
+refuses a stale one; ``history`` for the runs. Reading, planning, hashing and SQLite work
+run in the thread pool, never on the event loop; an import runs in its own thread.
 
 Security: users and scrypt hashes come from the configuration (``[web] users``); sessions are
 signed cookies (HttpOnly, SameSite=Strict, Secure unless served on loopback without TLS);
@@ -13,7 +14,6 @@ never shows a password or a token.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import secrets
 import threading
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -29,27 +30,15 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from importer.config import Settings
-from importer.diff import Plan
+from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
-from importer.pipeline import (
-    ImportOptions,
-    ImportRun,
-    check_file,
-    default_feed,
-    import_file,
-    make_plan,
-    plan_settings,
-    result_lines,
-    save_plan,
-    with_feed,
-)
-from importer.push import Outcome
-from importer.state import StateStore
+from importer.pipeline import history, import_file, open_state, plan_file
+from importer.results import FAILURES, Action, ImportRun, OutcomeRecord
 from importer.web.passwords import check_password
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _SAFE_NAME = re.compile(r"[^\w.\- ()]+")
+SHOWN_LINES = 500
 
 
 @dataclass
@@ -67,6 +56,49 @@ class Job:
     error: str | None = None
 
 
+class Jobs:
+    """The uploads of this process, shared by the handlers and the import threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+
+    def of(self, job_id: str, user: str | None) -> Job | None:
+        """The upload, if it is this user's."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return job if job is not None and job.user == user else None
+
+    def start(self, job: Job) -> bool:
+        """Mark the upload as confirmed; False when it already was (a second click)."""
+        with self._lock:
+            if job.total or job.finished:
+                return False
+            job.total = -1  # started
+            return True
+
+    def advance(self, job: Job, total: int | None = None) -> None:
+        with self._lock:
+            if total is None:
+                job.done += 1
+            else:
+                job.total = total
+
+    def finish(self, job: Job, result: dict[str, Any], error: str | None) -> None:
+        with self._lock:
+            job.result, job.error, job.finished = result, error, True
+
+    def reports(self) -> dict[int, str]:
+        """The run id of each finished upload, with the upload's id (its download link)."""
+        with self._lock:
+            return {job.result["run_id"]: job.id for job in self._jobs.values()
+                    if job.finished and job.result.get("run_id") is not None}  # fmt: skip
+
+
 @dataclass
 class WebConfig:
     settings: Settings
@@ -76,202 +108,15 @@ class WebConfig:
 
 
 def create_web_app(config: WebConfig) -> Starlette:
-    jobs: dict[str, Job] = {}
-    max_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024)
     config.work.mkdir(parents=True, exist_ok=True)
-
-    def user_of(request: Request) -> str | None:
-        user = request.session.get("user")
-        return user if user in config.settings.web_users else None
-
-    def csrf_token(request: Request) -> str:
-        if "csrf" not in request.session:
-            request.session["csrf"] = secrets.token_urlsafe(32)
-        return str(request.session["csrf"])
-
-    async def checked_form(request: Request) -> dict[str, Any] | None:
-        """The form's fields (an uploaded file as its name and bytes), or None without the
-        session's CSRF token."""
-        async with request.form(max_part_size=max_bytes + 1024) as form:
-            sent = form.get("csrf")
-            if not isinstance(sent, str) or not secrets.compare_digest(sent, csrf_token(request)):
-                return None
-            fields: dict[str, Any] = {}
-            for key, value in form.multi_items():
-                if isinstance(value, str):
-                    fields[key] = value
-                else:
-                    fields[key] = (value.filename or "", await value.read(max_bytes + 1))
-            return fields
-
-    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-        response = TEMPLATES.TemplateResponse(
-            request,
-            name,
-            {"csrf": csrf_token(request), "user": user_of(request), **context},
-            status_code=status_code,
-        )
-        return response
-
-    def forbidden(request: Request) -> Response:
-        return page(
-            request,
-            "message.html",
-            403,
-            title="Refused",
-            message="This form has expired or did not come from this page: reload it.",
-        )
-
-    async def login(request: Request) -> Response:
-        if request.method == "GET":
-            return page(request, "login.html")
-        form = await checked_form(request)
-        if form is None:
-            return forbidden(request)
-        name, password = str(form.get("user", "")), str(form.get("password", ""))
-        stored = config.settings.web_users.get(name)
-        if stored is None or not check_password(password, stored):
-            return page(request, "login.html", 401, error="Unknown user or wrong password.")
-        request.session.clear()
-        request.session["user"] = name
-        return RedirectResponse("/", status_code=303)
-
-    async def logout(request: Request) -> Response:
-        if await checked_form(request) is not None:
-            request.session.clear()
-        return RedirectResponse("/login", status_code=303)
-
-    def needs_login(handler: Any) -> Any:
-        async def guarded(request: Request) -> Response:
-            if user_of(request) is None:
-                return RedirectResponse("/login", status_code=303)
-            return await handler(request)
-
-        return guarded
-
-    async def home(request: Request) -> Response:
-        with StateStore(config.state_path) as state:
-            runs = state.runs(limit=30)
-        reports = {job.result.get("run_id"): job.id for job in jobs.values() if job.finished}
-        return page(
-            request,
-            "home.html",
-            runs=runs,
-            reports=reports,
-            limit_mb=config.settings.web_max_upload_mb,
-        )
-
-    async def upload(request: Request) -> Response:
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > max_bytes + 64 * 1024:
-            return page(
-                request,
-                "message.html",
-                413,
-                title="File too large",
-                message=f"The file is over the {config.settings.web_max_upload_mb:g} MB "
-                "limit of this page.",
-            )
-        try:
-            form = await checked_form(request)
-        except Exception:  # multipart parser refusing an oversized or broken body
-            return page(
-                request,
-                "message.html",
-                413,
-                title="File refused",
-                message="The upload could not be read (too large, or cut short).",
-            )
-        if form is None:
-            return forbidden(request)
-        filename, data = form.get("planning") or ("", b"")
-        if not filename:
-            return page(request, "message.html", 400, title="No file", message="Choose a file.")
-        if len(data) > max_bytes:
-            return page(
-                request,
-                "message.html",
-                413,
-                title="File too large",
-                message="The file is over the upload limit.",
-            )
-        job_id = secrets.token_urlsafe(12)
-        folder = config.work / job_id
-        name = _SAFE_NAME.sub("_", Path(filename).name) or "planning.xlsx"
-        job = Job(job_id, str(user_of(request)), folder, folder / name)
-        folder.mkdir(parents=True)
-        job.file.write_bytes(data)
-        jobs[job.id] = job
-        return await review(request, job)
-
-    async def review(request: Request, job: Job) -> Response:
-        settings = config.settings
-        try:
-            checked = check_file(job.file, settings)
-        except OceanImportError as refused:
-            return page(request, "review.html", 422, job=job, refused=str(refused))
-        options = ImportOptions(feed=default_feed(job.file), feed_from_name=True)
-        with StateStore(config.state_path) as state:
-            options = with_feed(job.file, options, state)
-            plan = make_plan(checked, state, options, now=dt.datetime.now(dt.UTC))
-            save_plan(
-                plan, checked, state, job.folder / "plan.json", plan_settings(settings, options)
-            )
-        now = dt.datetime.now(dt.UTC)
-        run = ImportRun(checked, plan, ImportOptions(feed=options.feed, dry_run=True), now, now)
-        lines = result_lines(run)
-        changes = lines[lines["action"].isin(["create", "modify"])].to_dict(orient="records")
-        deletions = lines[lines["action"] == "delete"].to_dict(orient="records")
-        problems = [p for p in checked.problems]
-        return page(
-            request,
-            "review.html",
-            job=job,
-            checked=checked,
-            plan=plan,
-            counts=_counts(plan),
-            changes=changes[:500],
-            more=max(0, len(changes) - 500),
-            deletions=deletions,
-            problems=problems[:500],
-        )
-
-    async def confirm(request: Request) -> Response:
-        job = jobs.get(request.path_params["job"])
-        if job is None or job.user != user_of(request):
-            return page(request, "message.html", 404, title="Unknown upload", message="")
-        if await checked_form(request) is None:
-            return forbidden(request)
-        if not job.total and not job.finished:
-            threading.Thread(target=_run_job, args=(config, job), daemon=True).start()
-            job.total = -1  # started
-        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-
-    async def job_page(request: Request) -> Response:
-        job = jobs.get(request.path_params["job"])
-        if job is None or job.user != user_of(request):
-            return page(request, "message.html", 404, title="Unknown upload", message="")
-        return page(request, "job.html", job=job)
-
-    async def download(request: Request) -> Response:
-        job = jobs.get(request.path_params["job"])
-        if job is None or job.user != user_of(request) or not job.result.get("report"):
-            return page(request, "message.html", 404, title="No workbook", message="")
-        report = Path(job.result["report"])
-        return FileResponse(
-            report,
-            filename=report.name,
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-
     routes = [
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Route("/", needs_login(home)),
-        Route("/upload", needs_login(upload), methods=["POST"]),
-        Route("/jobs/{job}/confirm", needs_login(confirm), methods=["POST"]),
-        Route("/jobs/{job}", needs_login(job_page)),
-        Route("/jobs/{job}/download", needs_login(download)),
+        Route("/", _needs_login(home)),
+        Route("/upload", _needs_login(upload), methods=["POST"]),
+        Route("/jobs/{job}/confirm", _needs_login(confirm), methods=["POST"]),
+        Route("/jobs/{job}", _needs_login(job_page)),
+        Route("/jobs/{job}/download", _needs_login(download)),
     ]
     middleware = [
         Middleware(
@@ -281,9 +126,255 @@ def create_web_app(config: WebConfig) -> Starlette:
             same_site="strict",
             https_only=config.secure_cookies,
             max_age=8 * 3600,
-        )
+        ),
+        Middleware(_SecurityHeaders),
     ]
-    return Starlette(routes=routes, middleware=[*middleware, Middleware(_SecurityHeaders)])
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.config = config
+    app.state.jobs = Jobs()
+    return app
+
+
+# --- helpers of the handlers ----------------------------------------------------------------
+
+
+def _config(request: Request) -> WebConfig:
+    config: WebConfig = request.app.state.config
+    return config
+
+
+def _jobs(request: Request) -> Jobs:
+    jobs: Jobs = request.app.state.jobs
+    return jobs
+
+
+def _max_bytes(request: Request) -> int:
+    return int(_config(request).settings.web_max_upload_mb * 1024 * 1024)
+
+
+def _user_of(request: Request) -> str | None:
+    user = request.session.get("user")
+    return user if user in _config(request).settings.web_users else None
+
+
+def _csrf_token(request: Request) -> str:
+    if "csrf" not in request.session:
+        request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(request.session["csrf"])
+
+
+async def _checked_form(request: Request) -> dict[str, Any] | None:
+    """The form's fields (an uploaded file as its name and bytes), or None without the
+    session's CSRF token."""
+    max_bytes = _max_bytes(request)
+    async with request.form(max_part_size=max_bytes + 1024) as form:
+        sent = form.get("csrf")
+        if not isinstance(sent, str) or not secrets.compare_digest(sent, _csrf_token(request)):
+            return None
+        fields: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                fields[key] = value
+            else:
+                fields[key] = (value.filename or "", await value.read(max_bytes + 1))
+        return fields
+
+
+def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {"csrf": _csrf_token(request), "user": _user_of(request), **context},
+        status_code=status_code,
+    )
+
+
+def _message(request: Request, status_code: int, title: str, message: str = "") -> Response:
+    return _page(request, "message.html", status_code, title=title, message=message)
+
+
+def _forbidden(request: Request) -> Response:
+    return _message(request, 403, "Refused",
+                    "This form has expired or did not come from this page: reload it.")  # fmt: skip
+
+
+def _needs_login(handler: Any) -> Any:
+    async def guarded(request: Request) -> Response:
+        if _user_of(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        return await handler(request)
+
+    return guarded
+
+
+# --- the endpoints --------------------------------------------------------------------------
+
+
+async def login(request: Request) -> Response:
+    if request.method == "GET":
+        return _page(request, "login.html")
+    form = await _checked_form(request)
+    if form is None:
+        return _forbidden(request)
+    name, password = str(form.get("user", "")), str(form.get("password", ""))
+    stored = _config(request).settings.web_users.get(name)
+    if stored is None or not await run_in_threadpool(check_password, password, stored):
+        return _page(request, "login.html", 401, error="Unknown user or wrong password.")
+    request.session.clear()
+    request.session["user"] = name
+    return RedirectResponse("/", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    if await _checked_form(request) is not None:
+        request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    config = _config(request)
+    runs = await run_in_threadpool(_history, config.state_path)
+    return _page(request, "home.html", runs=runs, reports=_jobs(request).reports(),
+                 limit_mb=config.settings.web_max_upload_mb)  # fmt: skip
+
+
+def _history(state_path: Path) -> list[Any]:
+    with open_state(state_path) as state:
+        return history(state, limit=30)
+
+
+async def upload(request: Request) -> Response:
+    config = _config(request)
+    max_bytes = _max_bytes(request)
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > max_bytes + 64 * 1024:
+        return _message(request, 413, "File too large",
+                        f"The file is over the {config.settings.web_max_upload_mb:g} MB "
+                        "limit of this page.")  # fmt: skip
+    try:
+        form = await _checked_form(request)
+    except Exception:  # multipart parser refusing an oversized or broken body
+        return _message(request, 413, "File refused",
+                        "The upload could not be read (too large, or cut short).")  # fmt: skip
+    if form is None:
+        return _forbidden(request)
+    filename, data = form.get("planning") or ("", b"")
+    if not filename:
+        return _message(request, 400, "No file", "Choose a file.")
+    if len(data) > max_bytes:
+        return _message(request, 413, "File too large", "The file is over the upload limit.")
+    job_id = secrets.token_urlsafe(12)
+    folder = config.work / job_id
+    name = _SAFE_NAME.sub("_", Path(filename).name) or "planning.xlsx"
+    job = Job(job_id, str(_user_of(request)), folder, folder / name)
+    await run_in_threadpool(_keep_upload, job, data)
+    _jobs(request).add(job)
+    try:
+        run = await run_in_threadpool(_review, config, job)
+    except OceanImportError as refused:
+        return _page(request, "review.html", 422, job=job, refused=str(refused))
+    lines = run.lines()
+    changes = lines[lines["action"].isin([Action.CREATE, Action.MODIFY])]
+    summary = run.summary()
+    return _page(
+        request,
+        "review.html",
+        job=job,
+        checked=run.checked,
+        plan=run.plan,
+        counts={action: summary.actions.get(action, 0) for action in Action},
+        changes=changes.head(SHOWN_LINES).to_dict(orient="records"),
+        more=max(0, len(changes) - SHOWN_LINES),
+        deletions=lines[lines["action"] == Action.DELETE].to_dict(orient="records"),
+        problems=run.checked.problems[:SHOWN_LINES],
+    )
+
+
+def _keep_upload(job: Job, data: bytes) -> None:
+    job.folder.mkdir(parents=True)
+    job.file.write_bytes(data)
+
+
+def _review(config: WebConfig, job: Job) -> ImportRun:
+    """The plan of an upload, saved beside it: "Confirm" applies exactly this one."""
+    options = ImportOptions(feed="", feed_from_name=True)
+    with open_state(config.state_path) as state:
+        run, _ = plan_file(job.file, config.settings, state, options, report_path=None,
+                           out_path=job.folder / "plan.json")  # fmt: skip
+    return run
+
+
+async def confirm(request: Request) -> Response:
+    jobs = _jobs(request)
+    job = jobs.of(request.path_params["job"], _user_of(request))
+    if job is None:
+        return _message(request, 404, "Unknown upload")
+    if await _checked_form(request) is None:
+        return _forbidden(request)
+    if jobs.start(job):
+        threading.Thread(target=_run_job, args=(_config(request), jobs, job), daemon=True).start()
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+async def job_page(request: Request) -> Response:
+    job = _jobs(request).of(request.path_params["job"], _user_of(request))
+    if job is None:
+        return _message(request, 404, "Unknown upload")
+    return _page(request, "job.html", job=job)
+
+
+async def download(request: Request) -> Response:
+    job = _jobs(request).of(request.path_params["job"], _user_of(request))
+    if job is None or not job.result.get("report"):
+        return _message(request, 404, "No workbook")
+    report = Path(job.result["report"])
+    return FileResponse(
+        report,
+        filename=report.name,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+def _run_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
+    """Apply the reviewed plan (in a worker thread); the page polls ``job`` for progress."""
+
+    def progress(total: int) -> tuple[Any, Any]:
+        jobs.advance(job, total)
+
+        def tick(_: OutcomeRecord) -> None:
+            jobs.advance(job)
+
+        return tick, lambda: None
+
+    report = job.folder / f"{job.file.stem}.results.xlsx"
+    result: dict[str, Any] = {}
+    error = None
+    try:
+        with open_state(config.state_path, lock=True) as state:
+            run, written = import_file(
+                job.file,
+                config.settings,
+                state,
+                ImportOptions(feed="", feed_from_name=True),
+                report_path=report,
+                saved_plan=job.folder / "plan.json",
+                progress=progress,
+            )
+        summary = run.summary(written)
+        lines = run.lines()
+        result = {
+            "run_id": summary.run_id,
+            "exit_code": summary.exit_code,
+            "stopped": summary.stopped,
+            "report": str(written) if written else None,
+            "outcomes": summary.outcomes,
+            "actions": summary.actions,
+            "failed": lines[lines["outcome"].isin(FAILURES)].to_dict(orient="records"),
+        }
+    except OceanImportError as exc:
+        error = str(exc)
+    finally:
+        jobs.finish(job, result, error)
 
 
 class _SecurityHeaders:
@@ -306,52 +397,6 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
-
-
-def _counts(plan: Plan) -> dict[str, int]:
-    counts = plan.counts
-    return {k: counts.get(k, 0) for k in ("create", "modify", "unchanged", "delete", "invalid")}
-
-
-def _run_job(config: WebConfig, job: Job) -> None:
-    """Apply the reviewed plan (in a worker thread); the page polls ``job`` for progress."""
-
-    def progress(total: int) -> tuple[Any, Any]:
-        job.total = total
-
-        def tick(_: Outcome) -> None:
-            job.done += 1
-
-        return tick, lambda: None
-
-    report = job.folder / f"{job.file.stem}.results.xlsx"
-    try:
-        with StateStore(config.state_path) as state:
-            state.lock()
-            run, written = import_file(
-                job.file,
-                config.settings,
-                state,
-                ImportOptions(feed=default_feed(job.file), feed_from_name=True),
-                report_path=report,
-                saved_plan=job.folder / "plan.json",
-                progress=progress,
-            )
-        lines = run.lines()
-        failed = lines[lines["outcome"].isin(["failed", "unknown"])]
-        job.result = {
-            "run_id": run.run_id,
-            "exit_code": run.exit_code,
-            "stopped": run.stopped,
-            "report": str(written) if written else None,
-            "outcomes": lines["outcome"].value_counts().to_dict(),
-            "actions": lines["action"].value_counts().to_dict(),
-            "failed": failed.to_dict(orient="records"),
-        }
-    except OceanImportError as exc:
-        job.error = str(exc)
-    finally:
-        job.finished = True
 
 
 __all__ = ["WebConfig", "create_web_app"]

@@ -1,0 +1,120 @@
+"""``watch`` (the scheduled job on an inbox) and ``status`` (where missions stand in Ocean)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from importer.cli.options import (
+    Output,
+    concurrency_option,
+    import_options,
+    output_options,
+    settings_options,
+    state_option,
+)
+from importer.cli.render import echo_json, show_statuses
+from importer.config import ImportOptions, Settings
+from importer.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
+from importer.pipeline import check_connection_settings, mission_statuses, open_state
+from importer.report import check_writable
+from importer.watch import (
+    DEFAULT_INTERVAL_SECONDS,
+    DEFAULT_SETTLE_SECONDS,
+    Watcher,
+    inbox_lock,
+    job_exit_code,
+)
+
+
+@click.command()
+@click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--once", is_flag=True, help="Process what is there, then exit (for a timer).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_INTERVAL_SECONDS,
+    show_default=True,
+    help="Seconds between two looks at the inbox (without --once).",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SETTLE_SECONDS,
+    show_default=True,
+    help="A file is taken once unchanged for this many seconds (still being copied otherwise).",
+)
+@concurrency_option
+@import_options
+@settings_options(ca_bundle=True)
+@output_options(default_verbosity=1)
+def watch(
+    inbox: Path,
+    once: bool,
+    interval: float,
+    settle: float,
+    options: ImportOptions,
+    state_path: Path | None,
+    settings: Settings,
+    output: Output,
+) -> int:
+    """The scheduled job: import each planning file dropped in INBOX, once.
+
+    Imported files go to INBOX/archive/YYYY-MM-DD/ with their results workbook; files that
+    cannot be read go to INBOX/failed/ with a NAME.error.txt. A file whose content was
+    imported before is archived without a call; a run that stops early (Ocean unreachable,
+    the mass-delete guard) leaves its file in the inbox for the next pass.
+
+    With --once: exit 0 when every file went through, 1 when some had invalid rows, failed
+    changes or could not be read, 3 when a run stopped early or another job holds the state.
+    Without --once: runs until SIGTERM or Ctrl-C, stopping between files.
+    """
+    if not inbox.is_dir():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    check_connection_settings(settings)  # a missing connection setting: say so now
+    with inbox_lock(inbox), open_state(state_path, lock=True) as state:
+        watcher = Watcher(inbox, settings, state, options, settle=settle,
+                          fixed_feed=not options.feed_from_name)  # fmt: skip
+        if not once:
+            return watcher.loop(interval)
+        results = watcher.pass_once()
+    if output.as_json:
+        echo_json([vars(r) for r in results])
+    return job_exit_code(results)
+
+
+@click.command()
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the statuses to this workbook.",
+)
+@concurrency_option
+@state_option
+@settings_options(ca_bundle=True)
+@output_options()
+def status(
+    ids: tuple[str, ...],
+    report_path: Path | None,
+    concurrency: int,
+    state_path: Path | None,
+    settings: Settings,
+    output: Output,
+) -> int:
+    """Fetch from Ocean where missions stand: the given IDMISSIONs, or every active mission
+    the state knows. Stores them in the state; refused missions stand out.
+
+    Exit 0 when every status was fetched, 1 when Ocean does not know some missions, 3 when
+    Ocean could not be reached or refused the login.
+    """
+    if report_path:
+        check_writable(report_path)
+    with open_state(state_path) as state:
+        table, written = mission_statuses(settings, state, list(ids), concurrency=concurrency,
+                                          report_path=report_path)  # fmt: skip
+    show_statuses(table, written, output)
+    return EXIT_PROBLEMS if table["status"].isna().any() else EXIT_OK

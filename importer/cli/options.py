@@ -1,0 +1,215 @@
+"""The options every command shares, declared once: each decorator adds its flags and hands
+the command the object they build (``settings``, ``output``, ``options``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from importer.config import (
+    DEFAULT_CONCURRENCY,
+    SCOPES,
+    Guard,
+    ImportOptions,
+    Settings,
+    load_settings,
+)
+from importer.errors import UsageError
+from importer.logs import FORMATS, configure_logging
+from importer.pipeline import DEFAULT_STATE_PATH
+from importer.report import check_writable
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class Output:
+    """How a command prints: a summary for people (``quiet``: one line), or JSON."""
+
+    as_json: bool = False
+    quiet: bool = False
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="human",
+    help="Logs on stderr for people, or one JSON object per line for machines.",
+)
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML configuration file (also OCEAN_IMPORT_CONFIG).",
+)
+concurrency_option = click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Calls to Ocean in flight at once.",
+)
+state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"State store (default {DEFAULT_STATE_PATH}; one run at a time).",
+)
+
+
+def _with(options: list[Callable[[Any], Any]], command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def settings_options(*, ca_bundle: bool = False) -> Decorator:
+    """``--config --sheet --timezone --customer-id`` (and ``--ca-bundle``): ``settings``."""
+    flags = [
+        config_option,
+        click.option("--sheet", default=None, help="Sheet to read (default: the first non-empty)."),
+        click.option(
+            "--timezone", default=None, help="IANA time zone of the planning's times (default UTC)."
+        ),
+        click.option(
+            "--customer-id",
+            type=int,
+            default=None,
+            help="Ocean customerId for rows without one (also OCEAN_CUSTOMER_ID).",
+        ),
+    ]
+    if ca_bundle:
+        flags.append(
+            click.option(
+                "--ca-bundle",
+                type=click.Path(path_type=Path, dir_okay=False),
+                default=None,
+                help="Also trust this CA bundle for Ocean's TLS certificate (a company proxy); "
+                "TLS is always verified (also [ocean] ca_bundle, OCEAN_CA_BUNDLE).",
+            )
+        )
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(command)
+        def with_settings(
+            *args: Any, config_file: Path | None, sheet: str | None, timezone: str | None,
+            customer_id: int | None, **kwargs: Any,
+        ) -> Any:  # fmt: skip
+            bundle = kwargs.pop("ca_bundle", None)
+            kwargs["settings"] = load(
+                config_file, sheet=sheet, timezone=timezone, customer_id=customer_id,
+                ca_bundle=str(bundle) if bundle else None,
+            )  # fmt: skip
+            return command(*args, **kwargs)
+
+        return _with(flags, with_settings)
+
+    return decorate
+
+
+def load(config_file: Path | None, **flags: Any) -> Settings:
+    """The settings: flags over the environment over the file (``--config`` or
+    ``OCEAN_IMPORT_CONFIG``) over the defaults."""
+    if config_file is None and os.environ.get("OCEAN_IMPORT_CONFIG"):
+        config_file = Path(os.environ["OCEAN_IMPORT_CONFIG"])
+    return load_settings(config_file, os.environ, **flags)
+
+
+def output_options(*, default_verbosity: int = 0) -> Decorator:
+    """``--json -v --log-format -q``: logging configured, and ``output``."""
+    flags = [
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
+        ),
+        click.option("-v", "--verbose", count=True, help="More log output."),
+        log_format_option,
+        click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary."),
+    ]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(command)
+        def with_output(*args: Any, as_json: bool, verbose: int, log_format: str, quiet: bool,
+                        **kwargs: Any) -> Any:  # fmt: skip
+            verbosity = max(verbose, 0 if quiet else default_verbosity)
+            configure_logging(verbosity, quiet, log_format)
+            return command(*args, output=Output(as_json, quiet), **kwargs)
+
+        return _with(flags, with_output)
+
+    return decorate
+
+
+def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--feed --scope --delete-past --no-delete --allow-mass-delete --state``: ``options``
+    (with ``--concurrency`` when the command has it) and ``state_path``."""
+    flags = [
+        click.option(
+            "--feed", default=None, help="Planning stream name (default: from the file name)."
+        ),
+        click.option(
+            "--scope",
+            type=click.Choice(SCOPES),
+            default="days",
+            show_default=True,
+            help="days: the file speaks for the days it covers; feed: for its whole feed.",
+        ),
+        click.option(
+            "--delete-past", is_flag=True, help="Also delete absent missions already past."
+        ),
+        click.option("--no-delete", is_flag=True, help="Never delete: only create and modify."),
+        click.option("--allow-mass-delete", is_flag=True, help="Override the mass-delete guard."),
+        state_option,
+    ]
+
+    @wraps(command)
+    def with_options(*args: Any, feed: str | None, scope: Any, delete_past: bool,
+                     no_delete: bool, allow_mass_delete: bool, **kwargs: Any) -> Any:  # fmt: skip
+        kwargs["options"] = ImportOptions(
+            feed=feed or "",  # from the file's name when not given (feeds.with_feed)
+            feed_from_name=feed is None,
+            scope=scope,
+            delete_past=delete_past,
+            guard=Guard(allow=allow_mass_delete, never_delete=no_delete),
+            concurrency=kwargs.pop("concurrency", DEFAULT_CONCURRENCY),
+        )
+        return command(*args, **kwargs)
+
+    return _with(flags, with_options)
+
+
+def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--report --no-report``: ``report_path`` (None with ``--no-report``) and ``no_report``."""
+    return _with(
+        [
+            click.option(
+                "--report",
+                "report_path",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Where to write the workbook (default: next to the input).",
+            ),
+            click.option("--no-report", is_flag=True, help="Write no workbook."),
+        ],
+        command,
+    )
+
+
+def check_outputs(source: Path, report: Path | None, out: Path | None = None) -> None:
+    """Refuse before any work an output that would overwrite the planning or fail at the end."""
+    for target, option in ((report, "--report"), (out, "--out")):
+        if target is None:
+            continue
+        if target.resolve() == source.resolve():
+            raise UsageError(
+                f"the {option} file would overwrite the planning itself ({source}): "
+                f"choose another {option} path"
+            )
+        check_writable(target, option)

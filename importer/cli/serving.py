@@ -1,0 +1,336 @@
+"""``serve`` (the web page), ``hash-password`` and ``sandbox`` (a local Ocean for demos)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from importer.cli.options import load, log_format_option, state_option
+from importer.config import OceanSettings, Secret, Settings
+from importer.errors import EXIT_OK, ConfigError, UsageError
+from importer.logs import configure_logging
+from importer.pipeline import DEFAULT_STATE_PATH, check_connection_settings
+from importer.sandbox.world import (
+    DEFAULT_CUSTOMERS,
+    DEFAULT_HOST,
+    DEFAULT_LOGIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_PORT,
+    ECHO_STYLES,
+    FAILURE_KINDS,
+    Account,
+    Faults,
+    World,
+)
+
+log = logging.getLogger("importer")
+
+
+@contextlib.contextmanager
+def demo_sandbox(settings: Settings) -> Iterator[Settings]:
+    """A sandbox for this command, and the settings that import into it."""
+    from importer.sandbox.server import SandboxServer  # the server side loads only when used
+
+    customers = (settings.customer_id,) if settings.customer_id else DEFAULT_CUSTOMERS
+    world = World([Account(DEFAULT_LOGIN, DEFAULT_PASSWORD, customers=customers)])
+    with SandboxServer(world) as server:
+        yield replace(
+            settings,
+            ocean=OceanSettings(
+                base_url=server.base_url, login=DEFAULT_LOGIN, password=Secret(DEFAULT_PASSWORD)
+            ),
+        )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".ocean-import") / "web",
+    show_default=True,
+    help="Where uploads, plans and results workbooks are kept.",
+)
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Import into a sandbox started with the page (a demo; user demo, password demo "
+    "when the configuration names no user).",
+)
+@state_option
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML configuration file (also OCEAN_IMPORT_CONFIG); [web] users.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@log_format_option
+def serve(
+    host: str,
+    port: int,
+    work: Path,
+    use_sandbox: bool,
+    state_path: Path | None,
+    config_file: Path | None,
+    verbose: int,
+    log_format: str,
+) -> int:
+    """The web page for dispatchers: log in, upload a planning, review, confirm, download.
+
+    Serve it behind an HTTPS reverse proxy when it is not on this machine only: its session
+    cookie is marked Secure except on loopback.
+    """
+    import uvicorn
+
+    from importer.web.app import WebConfig, create_web_app
+    from importer.web.passwords import hash_password
+
+    configure_logging(verbose, False, log_format)
+    settings = load(config_file)
+    with contextlib.ExitStack() as stack:
+        if use_sandbox:
+            settings = stack.enter_context(demo_sandbox(settings))
+            settings = replace(
+                settings, web_users=settings.web_users or {"demo": hash_password("demo")}
+            )
+            state_path = state_path or work / "sandbox-state.db"
+        if not settings.web_users:
+            raise ConfigError(
+                "no user may log in: add [web] users to the configuration "
+                "(hashes from `ocean-import hash-password`)"
+            )
+        check_connection_settings(settings)  # a missing connection setting: say so now
+        loopback = host in ("127.0.0.1", "localhost", "::1")
+        app = create_web_app(
+            WebConfig(settings, state_path or DEFAULT_STATE_PATH, work, secure_cookies=not loopback)
+        )
+        click.echo(
+            f"ocean-import page on http://{host}:{port}/"
+            + ("  (sandbox; user demo, password demo)" if use_sandbox else "")
+        )
+        log.info("serving on http://%s:%d/", host, port, extra={"event": "serving"})
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            # JSON: uvicorn's lines through our handlers, not its own formatters
+            log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        )
+    return EXIT_OK
+
+
+@click.command("hash-password")
+def hash_password_command() -> None:
+    """Print the hash of a password, for [web] users in the configuration."""
+    from importer.web.passwords import hash_password
+
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    click.echo(hash_password(password))
+
+
+def _fail_missions(entries: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    scripted = []
+    for entry in entries:
+        id_mission, _, kinds = entry.rpartition(":")
+        if not id_mission or not kinds:
+            raise click.BadParameter(f"{entry!r}: expected IDMISSION:KIND[,KIND...]")
+        scripted.append((id_mission, kinds.split(",")))
+    return scripted
+
+
+_SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
+
+
+@click.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option("--login", default=None, help="Login it accepts (else OCEAN_LOGIN, else demo).")
+@click.option(
+    "--password", default=None, help="Password it accepts (else OCEAN_PASSWORD, else demo)."
+)
+@click.option(
+    "--customer",
+    "customers",
+    type=int,
+    multiple=True,
+    help="A customerId the login may use (repeat it: more than one makes the account "
+    "multi-client, and customerId required). Default: 4242.",
+)
+@click.option(
+    "--password-days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="passwordExpirationRemainingDays it answers (14 or less: the client warns).",
+)
+@click.option("--latency", type=float, default=0, help="Fault: milliseconds added to every answer.")
+@click.option(
+    "--jitter", type=float, default=0, help="Fault: plus up to this many random milliseconds."
+)
+@click.option(
+    "--error-share",
+    type=_SHARE,
+    default=0,
+    help="Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
+)
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=0,
+    help="Fault: requests per second beyond which it answers 429 (0: no limit).",
+)
+@click.option(
+    "--no-retry-after", is_flag=True, help="Fault: send 429 without a Retry-After header."
+)
+@click.option(
+    "--drop-before",
+    type=_SHARE,
+    default=0,
+    help="Fault: share of connections dropped before the change is applied.",
+)
+@click.option(
+    "--drop-after",
+    type=_SHARE,
+    default=0,
+    help="Fault: share of connections dropped after the change is applied (the ambiguous timeout).",
+)
+@click.option(
+    "--token-lifetime",
+    type=float,
+    default=12 * 3600,
+    show_default=True,
+    help="Fault: seconds a token stays valid (Ocean: 12 hours).",
+)
+@click.option(
+    "--fail-mission",
+    multiple=True,
+    metavar="ID:KIND[,KIND]",
+    help="Fault: the next requests about mission ID fail, one KIND each, in order. "
+    "KIND: " + "; ".join(f"{kind} = {what}" for kind, what in FAILURE_KINDS.items()) + ".",
+)
+@click.option(
+    "--slow-seconds",
+    type=float,
+    default=60,
+    show_default=True,
+    help="How long a 'slow' scripted failure waits.",
+)
+@click.option(
+    "--status-step",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
+)
+@click.option(
+    "--refuse-share",
+    type=_SHARE,
+    default=0.1,
+    show_default=True,
+    help="Share of sent missions that drivers refuse.",
+)
+@click.option(
+    "--echo-id",
+    type=click.Choice(ECHO_STYLES),
+    default="quoted",
+    show_default=True,
+    help="How answers name the mission: « M-1 », M-1 bare (as many services do), or not at all.",
+)
+@click.option("--seed", type=int, default=None, help="Seed of the random faults (repeatable runs).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request (access log).")
+@log_format_option
+def sandbox(
+    host: str,
+    port: int,
+    login: str | None,
+    password: str | None,
+    customers: tuple[int, ...],
+    password_days: int,
+    latency: float,
+    jitter: float,
+    error_share: float,
+    rate_limit: float,
+    no_retry_after: bool,
+    drop_before: float,
+    drop_after: float,
+    token_lifetime: float,
+    fail_mission: tuple[str, ...],
+    slow_seconds: float,
+    status_step: float,
+    refuse_share: float,
+    echo_id: str,
+    seed: int | None,
+    verbose: bool,
+    log_format: str,
+) -> int:
+    """Serve a local Ocean-compatible server, for demos and tests (missions kept in memory).
+
+    It implements auth/authenticate2 and the four geomission endpoints under
+    /ocean/restapi as the vendor documents them, and lists what it holds at
+    /_sandbox/missions and /_sandbox/requests. Faults are off unless asked for; they can
+    also be changed while it runs with POST /_sandbox/faults. Stop it with Ctrl-C.
+    """
+    account = Account(
+        login or os.environ.get("OCEAN_LOGIN") or DEFAULT_LOGIN,
+        password or os.environ.get("OCEAN_PASSWORD") or DEFAULT_PASSWORD,
+        customers=customers or DEFAULT_CUSTOMERS,
+        password_days=password_days,
+    )
+    faults = Faults(
+        latency=latency / 1000,
+        jitter=jitter / 1000,
+        error_share=error_share,
+        rate_limit=rate_limit,
+        retry_after=not no_retry_after,
+        drop_before_share=drop_before,
+        drop_after_share=drop_after,
+        slow_seconds=slow_seconds,
+        token_lifetime=token_lifetime,
+        status_step=status_step,
+        refuse_share=refuse_share,
+    )
+    world = World([account], faults=faults, seed=seed, echo_id=echo_id)
+    # The server side (Starlette, uvicorn) is loaded only by the commands that serve.
+    from importer.sandbox import app as sandbox_app
+    from importer.sandbox import server as sandbox_server
+
+    try:
+        for id_mission, kinds in _fail_missions(fail_mission):
+            world.script(id_mission, *kinds)
+    except ValueError as exc:
+        raise UsageError(f"--fail-mission: {exc}") from None
+    try:
+        listening = sandbox_server.bind(host, port)
+    except OSError as exc:
+        raise UsageError(
+            f"the sandbox cannot listen on {host}:{port} ({os.strerror(exc.errno or 0)}): "
+            "choose another --port or --host"
+        ) from None
+    url = f"http://{host}:{listening.getsockname()[1]}"
+    kind = "multi-client" if account.multi_client else "customer"
+    base_path, control_path = sandbox_app.BASE_PATH, sandbox_app.CONTROL_PATH
+    click.echo(f"Ocean sandbox on {url}{base_path}")
+    click.echo(
+        f"  login {account.login!r} ({kind} {', '.join(map(str, account.customers))}); "
+        "password not shown"
+    )
+    click.echo(f"  missions: {url}{control_path}/missions   requests: {url}{control_path}/requests")
+    click.echo(f"  import into it: OCEAN_BASE_URL={url}{base_path} OCEAN_LOGIN={account.login} ...")
+    click.echo("  Ctrl-C to stop")
+    if log_format == "json":
+        configure_logging(1 if verbose else 0, False, log_format)
+    sandbox_server.serve_forever(
+        world, listening, access_log=verbose, root_logging=log_format == "json"
+    )
+    return EXIT_OK

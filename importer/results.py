@@ -1,0 +1,447 @@
+"""What a plan or a run did, as one typed model that every face renders.
+
+``ImportRun`` is built once, when the run is over (``pipeline.plan_file``/``import_file``);
+``ImportRun.lines()`` holds one line per input row and one per deletion; ``RunSummary`` is the
+one summary the terminal, ``--json``, the watch log, the web page and the Summary sheet show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from importer.config import ImportOptions
+from importer.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED
+from importer.problems import Problem
+from importer.schemas.api import API_DATE_FORMAT
+from importer.schemas.state import Key, customer_of, mission_keys
+
+if TYPE_CHECKING:
+    from importer.diff import Plan
+    from importer.ocean import MissionStatus
+    from importer.validate import Checked
+
+
+class Action(StrEnum):
+    """What the plan does with a row (or, for ``DELETE`` without a row, a mission)."""
+
+    CREATE = "create"
+    MODIFY = "modify"
+    UNCHANGED = "unchanged"
+    DELETE = "delete"
+    INVALID = "invalid"
+
+
+class Outcome(StrEnum):
+    """What happened to a line: its call's verdict, or why no call was made."""
+
+    OK = "ok"
+    FAILED = "failed"  # Ocean refused it, or it never got through: nothing changed
+    UNKNOWN = "unknown"  # no answer: it may have been applied (checked by the next run)
+    NOT_ATTEMPTED = "not_attempted"  # the run stopped (or it is only a plan)
+    SKIPPED = "skipped"  # no call to make: unchanged or invalid
+
+
+CALLS = (Action.CREATE, Action.MODIFY, Action.DELETE)  # the actions that call Ocean
+FAILURES = (Outcome.FAILED, Outcome.UNKNOWN)  # the outcomes a person must look at
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    """One line's outcome, as the state records it and the workbook shows it."""
+
+    run_id: int
+    row: int | None  # None: a deletion of a mission no longer in the file
+    customer_id: int
+    id_mission: str
+    action: str  # an Action
+    outcome: str  # an Outcome
+    http_status: int | None = None
+    message: str = ""
+    attempts: int = 0
+
+
+RESULT_COLUMNS = ("row", "action", "outcome", "http_status", "message", "attempts", "remote_status")
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """One plan or run: the checked planning, the plan, and (for a run) what happened."""
+
+    checked: Checked
+    plan: Plan
+    options: ImportOptions
+    started: dt.datetime
+    finished: dt.datetime
+    outcomes: tuple[OutcomeRecord, ...] | None = None  # None: nothing was pushed
+    stopped: str | None = None  # why the run stopped early (None: it went to the end)
+    base_url: str | None = None  # None: Ocean was not contacted
+    state_path: str | None = None
+    run_id: int | None = None
+    remote_statuses: dict[Key, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped:
+            return EXIT_STOPPED
+        failed = any(o.outcome in FAILURES for o in self.outcomes or ())
+        return EXIT_PROBLEMS if failed or self.checked.invalid_count else EXIT_OK
+
+    @cached_property
+    def _lines(self) -> pd.DataFrame:
+        return result_lines(self)
+
+    def lines(self) -> pd.DataFrame:
+        """One line per input row, then one per deletion: action, outcome, status, message."""
+        return self._lines
+
+    def counts(self) -> dict[str, int]:
+        lines = self.lines()
+        counts = {f"action {k}": int(v) for k, v in lines["action"].value_counts().items()}
+        counts |= {f"outcome {k}": int(v) for k, v in lines["outcome"].value_counts().items()}
+        return counts
+
+    def summary(self, report: Path | None = None, saved_plan: Path | None = None) -> RunSummary:
+        return RunSummary.of(self, report, saved_plan)
+
+
+def result_lines(run: ImportRun) -> pd.DataFrame:
+    checked, plan = run.checked, run.plan
+    index = checked.missions.index
+    actions = plan.row_actions.reindex(index).fillna(Action.INVALID)
+    lines = pd.DataFrame({"row": index.to_numpy(), "action": actions.to_numpy()}, index=index)
+    lines["outcome"] = str(Outcome.SKIPPED)
+    lines["http_status"] = None
+    lines["message"] = None
+    lines["attempts"] = pd.Series(0, index=index, dtype=object)
+    lines["remote_status"] = None
+    problems = row_messages(checked)
+    invalid = lines["action"] == Action.INVALID
+    lines.loc[invalid, "message"] = [problems.get(row, "invalid") for row in index[invalid]]
+    unchanged = lines["action"] == Action.UNCHANGED
+    lines.loc[unchanged, "message"] = "unchanged since the last import: no call"
+    if run.remote_statuses:
+        customers, ids = mission_keys(checked.missions)
+        keys = zip(customers.tolist(), ids.tolist(), strict=True)
+        lines["remote_status"] = [run.remote_statuses.get(key) for key in keys]
+    calls = _call_lines(run)
+    with_row = calls["row"].notna().to_numpy()
+    by_row = calls[with_row].set_index("row")[["outcome", "http_status", "message", "attempts"]]
+    if len(by_row):
+        lines.loc[by_row.index.astype("int64"), list(by_row.columns)] = by_row.to_numpy(
+            dtype=object
+        )
+    deletions = calls[~with_row]
+    extra = pd.DataFrame(
+        {
+            "row": None,
+            "action": str(Action.DELETE),
+            "outcome": deletions["outcome"].to_numpy(),
+            "http_status": deletions["http_status"].to_numpy(),
+            "message": deletions["message"].to_numpy(),
+            "attempts": deletions["attempts"].to_numpy(),
+            "remote_status": None,
+            "idMission": deletions["id_mission"].to_numpy(),
+            "customerId": [customer_of(c) for c in deletions["customer_id"]],
+        },
+        columns=[*lines.columns, "idMission", "customerId"],
+    )
+    return pd.concat([lines, extra], ignore_index=True)
+
+
+def _call_lines(run: ImportRun) -> pd.DataFrame:
+    """One line per planned call: what happened to it, or (no push) what was planned."""
+    columns = ["row", "customer_id", "id_mission", "outcome", "http_status", "message", "attempts"]
+    if run.outcomes is not None:
+        return pd.DataFrame(
+            [(o.row, o.customer_id, o.id_mission, o.outcome, o.http_status, o.message,
+              o.attempts) for o in run.outcomes],
+            columns=columns,
+        )  # fmt: skip
+    changes = run.plan.changes
+    action = changes["action"].to_numpy()
+    has_row = changes["row"].notna().to_numpy()
+    detail = np.select(
+        [action == Action.MODIFY, (action == Action.DELETE) & ~has_row, action == Action.DELETE],
+        ["changes", "no longer in the file", "cancelled by the action column"],
+        "new mission",
+    ).astype(object)
+    customers, ids = changes["customer_id"].tolist(), changes["id_mission"].tolist()
+    for position in np.flatnonzero(action == Action.MODIFY).tolist():
+        if fields := run.plan.differs.get((int(customers[position]), str(ids[position]))):
+            detail[position] = f"changes: {', '.join(fields)}"
+    if run.stopped:
+        suffix = "; not attempted: the run stopped (see Summary)"
+    else:
+        suffix = "; planned (dry run)" if run.options.dry_run else "; not attempted"
+    return pd.DataFrame(
+        {
+            "row": changes["row"].to_numpy(),
+            "customer_id": changes["customer_id"].to_numpy(),
+            "id_mission": changes["id_mission"].to_numpy(),
+            "outcome": str(Outcome.NOT_ATTEMPTED),
+            "http_status": None,
+            "message": [text + suffix for text in detail],
+            "attempts": 0,
+        },
+        columns=columns,
+    )
+
+
+def row_messages(checked: Checked, *, errors_only: bool = True) -> dict[int, str]:
+    """Each row's problems as one message: ``column: problem; column: problem``."""
+    messages: dict[int, list[str]] = {}
+    for problem in checked.problems:
+        if problem.row is not None and (problem.is_error or not errors_only):
+            where = f"{problem.column}: " if problem.column else ""
+            messages.setdefault(problem.row, []).append(f"{where}{problem.message}")
+    return {row: "; ".join(texts) for row, texts in messages.items()}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The facts of one plan or run, once: every face renders these and nothing else."""
+
+    command: str  # "run", "watch", or "plan" for a plan (a dry run)
+    file: Path
+    sha256: str
+    sheet: str | None
+    feed: str
+    feed_origin: str | None  # "name", "legacy", or None when --feed gave it
+    scope: str
+    timezone: str
+    dry_run: bool
+    started: dt.datetime
+    finished: dt.datetime
+    base_url: str | None
+    state_path: str | None
+    run_id: int | None
+    rows: int
+    invalid: int
+    actions: dict[str, int]  # per Action, counted over the lines (deletions included)
+    outcomes: dict[str, int]  # per Outcome, over every line
+    call_outcomes: dict[str, int]  # per Outcome, over the lines that call Ocean
+    pushed: bool  # the plan was pushed (False: a plan, or the guard stopped it)
+    deletions: int  # missions no longer in the file
+    kept_past: int
+    forgotten: int
+    stopped: str | None
+    mass_delete_guard: str | None
+    exit_code: int
+    report: Path | None
+    saved_plan: Path | None
+
+    @classmethod
+    def of(cls, run: ImportRun, report: Path | None, saved_plan: Path | None) -> RunSummary:
+        lines, plan, checked = run.lines(), run.plan, run.checked
+        calls = lines.loc[lines["action"].isin(CALLS), "outcome"]
+        return cls(
+            command="plan" if run.options.dry_run else run.options.command,
+            file=checked.sheet.raw.path,
+            sha256=checked.sheet.raw.sha256,
+            sheet=checked.sheet.raw.sheet_name,
+            feed=plan.feed,
+            feed_origin=run.options.feed_origin,
+            scope=plan.scope,
+            timezone=checked.timezone,
+            dry_run=run.options.dry_run,
+            started=run.started,
+            finished=run.finished,
+            base_url=run.base_url,
+            state_path=run.state_path,
+            run_id=run.run_id,
+            rows=checked.row_count,
+            invalid=checked.invalid_count,
+            actions=_counted(lines["action"]),
+            outcomes=_counted(lines["outcome"]),
+            call_outcomes=_counted(calls),
+            pushed=run.outcomes is not None,
+            deletions=int(plan.changes["row"].isna().sum()),
+            kept_past=plan.kept_past,
+            forgotten=len(plan.forgotten),
+            stopped=run.stopped,
+            mass_delete_guard=plan.guard_message,
+            exit_code=run.exit_code,
+            report=report,
+            saved_plan=saved_plan,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """``action create``, ``outcome ok``...: as the state's runs and the Summary list them."""
+        return {f"action {k}": n for k, n in self.actions.items()} | {
+            f"outcome {k}": n for k, n in self.outcomes.items()
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """``--json``: what a script reads."""
+        return {
+            "exit_code": self.exit_code,
+            "file": str(self.file),
+            "feed": self.feed,
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "invalid": self.invalid,
+            "actions": self.actions,
+            "outcomes": self.outcomes,
+            "stopped": self.stopped,
+            "mass_delete_guard": self.mass_delete_guard,
+            "report": str(self.report) if self.report else None,
+            "plan": str(self.saved_plan) if self.saved_plan else None,
+        }
+
+    def log_fields(self) -> dict[str, Any]:
+        """The fields of the log event a machine reads (``--log-format json``)."""
+        return {"file": str(self.file), "feed": self.feed, "counts": self.counts(),
+                "exit_code": self.exit_code}  # fmt: skip
+
+    def sheet_rows(self) -> list[tuple[str, object]]:
+        """The workbook's Summary sheet."""
+        rows: list[tuple[str, object]] = [
+            ("command", "plan (dry run)" if self.dry_run else "run"),
+            ("input file", str(self.file)),
+            ("input SHA-256", self.sha256),
+            ("sheet", self.sheet or ""),
+            ("feed", self.feed),
+            ("scope", self.scope),
+            ("time zone", self.timezone),
+            ("started", self.started.isoformat(timespec="seconds")),
+            ("finished", self.finished.isoformat(timespec="seconds")),
+            ("Ocean", self.base_url or "not contacted"),
+            ("state", self.state_path or ""),
+            ("dry run", "yes: nothing was sent" if self.dry_run else "no"),
+            ("stopped", self.stopped or "no: went to the end"),
+            ("rows read", self.rows),
+            ("invalid rows", self.invalid),
+            ("deletions (missions no longer in the file)", self.deletions),
+            ("kept: absent but already past", self.kept_past),
+            ("forgotten: past their expiry", self.forgotten),
+        ]
+        rows += sorted(self.counts().items())
+        rows.append(("exit code", self.exit_code))
+        return rows
+
+
+def _counted(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().items()}
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    """One ``validate``: the checked planning, nothing planned, Ocean not contacted."""
+
+    checked: Checked
+    feed: str
+    started: dt.datetime
+    finished: dt.datetime
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PROBLEMS if self.checked.invalid_count else EXIT_OK
+
+    def sheet_rows(self) -> list[tuple[str, object]]:
+        """The validation workbook's Summary sheet."""
+        checked = self.checked
+        raw = checked.sheet.raw
+        return [
+            ("command", "validate"),
+            ("input file", str(raw.path)),
+            ("input SHA-256", raw.sha256),
+            (
+                "format",
+                raw.file_format + (f" ({raw.encoding}, '{raw.delimiter}')" if raw.encoding else ""),
+            ),
+            ("sheet", raw.sheet_name or ""),
+            ("header row", checked.sheet.header_row),
+            ("feed", self.feed),
+            ("time zone", checked.timezone),
+            ("started", self.started.isoformat(timespec="seconds")),
+            ("finished", self.finished.isoformat(timespec="seconds")),
+            ("dry run", "yes (validation only, Ocean not contacted)"),
+            ("rows read", checked.row_count),
+            ("valid rows", checked.valid_count),
+            ("invalid rows", checked.invalid_count),
+            ("errors", checked.error_count),
+            ("warnings", checked.warning_count),
+        ]
+
+    def as_json(self, report: Path | None) -> dict[str, Any]:
+        """``validate --json``: the counts, and every problem with its cell."""
+        checked = self.checked
+        raw = checked.sheet.raw
+        return {
+            "command": "validate",
+            "file": str(raw.path),
+            "sha256": raw.sha256,
+            "sheet": raw.sheet_name,
+            "header_row": checked.sheet.header_row,
+            "feed": self.feed,
+            "rows": checked.row_count,
+            "valid": checked.valid_count,
+            "invalid": checked.invalid_count,
+            "errors": checked.error_count,
+            "warnings": checked.warning_count,
+            "report": str(report) if report else None,
+            "exit_code": self.exit_code,
+            "problems": [_problem_json(p) for p in checked.problems],
+        }
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    value = problem.value
+    if value is not None and not isinstance(value, str | int | float | bool):
+        value = str(value)
+    return {
+        "row": problem.row,
+        "cell": problem.cell,
+        "column": problem.column,
+        "value": value,
+        "problem": problem.message,
+        "severity": problem.severity,
+        "kind": problem.kind,
+    }
+
+
+def status_table(
+    keys: list[Key], statuses: dict[Key, MissionStatus], zone: ZoneInfo
+) -> pd.DataFrame:
+    """One line per mission; ``time`` in the planning's zone, named (Ocean sends UTC)."""
+    rows = []
+    for key in keys:
+        found = statuses.get(key)
+        rows.append(
+            {
+                "idMission": key[1],
+                "customerId": customer_of(key[0]),
+                "status": found.status if found else None,
+                "statusCode": found.status_code if found else None,
+                "time": _zoned(found.time, zone) if found else None,
+                "complement": found.complement if found else "unknown to Ocean, or no answer",
+                "commentRefuseReason": found.refuse_reason if found else None,
+                "externalMissionId": found.external_id if found else None,
+                "refused": bool(found and found.refused),
+            }
+        )
+    columns = ["idMission", "customerId", "status", "statusCode", "time", "complement",
+               "commentRefuseReason", "externalMissionId", "refused"]  # fmt: skip
+    # object columns keep None for what is missing (never a NaN printed as "nan")
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
+    """Ocean's UTC ``dd/MM/yyyy HH:mm`` as the planning's local time, with its zone's name."""
+    if not ocean_time:
+        return None
+    try:
+        moment = dt.datetime.strptime(ocean_time, API_DATE_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return f"{ocean_time} (as Ocean wrote it)"
+    local = moment.astimezone(zone)
+    return f"{local.strftime(API_DATE_FORMAT)} {local.tzname()}"
