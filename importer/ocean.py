@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -41,6 +39,7 @@ import httpx
 from tenacity import RetryCallState
 
 from importer import __version__
+from importer.answers import plain, reports_failure, says_exists, says_not_found
 from importer.config import OceanSettings, Secret
 from importer.errors import (
     AuthenticationError,
@@ -70,22 +69,6 @@ _PATHS = {
 }
 _VERBS = {"create": "create", "modify": "modify", "status": "query", "delete": "delete"}
 
-# Ocean's messages are free text (French). These words, accents and case aside, mean the
-# operation failed even when the HTTP status says 200. They are looked for as the start of a
-# word, and only in what Ocean says about the call (see ``_own_words``).
-_NOT_FOUND = ("introuvable", "inexistant", "n'existe pas", "not found")
-_EXISTS = ("existe deja", "already exist")
-_FAILURE = (
-    "echec", "erreur", "error", "fail", "impossible", "invalide", "invalid", "refus",
-    *_NOT_FOUND, *_EXISTS,
-)  # fmt: skip
-_NOT_FOUND_WORDS, _EXISTS_WORDS, _FAILURE_WORDS = (
-    re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, words)) + ")")
-    for words in (_NOT_FOUND, _EXISTS, _FAILURE)
-)
-# A value Ocean quotes back: « TERREUR-02 », "…", “…”, '…' (an apostrophe inside a word, as in
-# "l'enregistrement", does not open a quote).
-_QUOTED = re.compile(r"«[^»]*»|\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\w)")
 # Transport errors raised before the request could reach Ocean: nothing can have been applied.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -116,7 +99,7 @@ class MissionStatus:
 
     @property
     def refused(self) -> bool:
-        return bool(self.refuse_reason) or "refus" in _plain(self.status)
+        return bool(self.refuse_reason) or "refus" in plain(self.status)
 
     def describe(self) -> str:
         """One line for a workbook cell: the status, and the reason of a refusal."""
@@ -270,7 +253,7 @@ class OceanClient:
         id_mission = params["idMission"]
         response, attempts = await self._call(operation, params)
         message = str(_json(response).get("message") or response.text[:500])
-        if response.status_code in (200, 201) and not _reports_failure(message, id_mission):
+        if response.status_code in (200, 201) and not reports_failure(message, id_mission):
             return Answer(operation, id_mission, response.status_code, message, attempts)
         raise _rejection(operation, id_mission, response, attempts)
 
@@ -440,11 +423,10 @@ def _rejection(
 ) -> MissionRejected:
     """The exception for an answer that refuses the change (never retried)."""
     message = str(_json(response).get("message") or response.text[:500])
-    said = _own_words(message, id_mission)
     kind: type[MissionRejected] = MissionRejected
-    if response.status_code == 404 or _says(said, _NOT_FOUND_WORDS):
+    if response.status_code == 404 or says_not_found(message, id_mission):
         kind = MissionNotFound
-    if operation == "create" and _says(said, _EXISTS_WORDS):
+    if operation == "create" and says_exists(message, id_mission):
         kind = MissionExists
     return kind(
         f"Ocean refused to {_VERBS[operation]} mission {id_mission} "
@@ -453,32 +435,6 @@ def _rejection(
         vendor_message=message,
         attempts=attempts,
     )
-
-
-def _reports_failure(message: str, id_mission: str) -> bool:
-    """Whether Ocean's message says the call failed: "Échec : véhicule inconnu" does,
-    "Mission « TERREUR-02 » créée avec succès" does not."""
-    return _says(_own_words(message, id_mission), _FAILURE_WORDS)
-
-
-def _own_words(message: str, id_mission: str) -> str:
-    """What Ocean says about the call, matched plain: the values it quotes back and the
-    mission id it echoes (quoted or not) are taken out, since an id such as
-    ``PARIS-INVALIDES-01`` or ``ERREUR-2`` says nothing about the outcome."""
-    said = _QUOTED.sub(" ", message)
-    if id_mission:
-        said = re.sub(re.escape(id_mission), " ", said, flags=re.IGNORECASE)
-    return _plain(said)
-
-
-def _says(plain: str, words: re.Pattern[str]) -> bool:
-    return words.search(plain) is not None
-
-
-def _plain(text: str) -> str:
-    """Lower case, no accents, straight apostrophes: how messages are matched."""
-    decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

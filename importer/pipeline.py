@@ -43,13 +43,13 @@ from importer.results import (
     ImportRun,
     Outcome,
     OutcomeRecord,
+    RunRecord,
     ValidationRun,
     row_messages,
     status_table,
 )
 from importer.schemas.aliases import alias_table
 from importer.schemas.state import Key, mission_keys
-from importer.state import RunRecord
 from importer.store import DEFAULT_STATE_PATH, Store, open_state
 from importer.validate import Checked, validate
 

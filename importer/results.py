@@ -69,6 +69,24 @@ class OutcomeRecord:
     attempts: int = 0
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the state keeps it (``history``)."""
+
+    id: int
+    command: str
+    file: str | None
+    sha256: str | None
+    feed: str | None
+    dry_run: bool
+    started_at: str
+    finished_at: str | None
+    exit_code: int | None
+    counts: dict[str, int]
+    stopped_reason: str | None
+    report: str | None
+
+
 RESULT_COLUMNS = ("row", "action", "outcome", "http_status", "message", "attempts", "remote_status")
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from importer.errors import StateError, StateLocked, StateUnavailable
 from importer.paths import cannot_write_in, try_lock
-from importer.results import OutcomeRecord
+from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import KNOWN_COLUMNS, Key
 
 DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
@@ -95,22 +95,6 @@ _MIGRATIONS = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    command: str
-    file: str | None
-    sha256: str | None
-    feed: str | None
-    dry_run: bool
-    started_at: str
-    finished_at: str | None
-    exit_code: int | None
-    counts: dict[str, int]
-    stopped_reason: str | None
-    report: str | None
 
 
 class StateStore:

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import pandas as pd
 
 from importer.errors import ConfigError
-from importer.results import OutcomeRecord
+from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import Key
-from importer.state import DEFAULT_STATE_PATH, MissionTimes, RunRecord, StateStore
+from importer.state import DEFAULT_STATE_PATH, MissionTimes, StateStore
 
 
 class Store(Protocol):

@@ -1,10 +1,9 @@
+"""The fixtures every test module may ask for (the helpers they import are in helpers.py)."""
+
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +11,7 @@ import pytest
 
 from importer.config import Settings
 from importer.sandbox import SandboxServer, World
-from tests.plannings import load_make_samples
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_CONFIG = ROOT / "samples" / "ocean-import.toml"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.helpers import load_make_samples
 
 
 @pytest.fixture(scope="session")
@@ -61,22 +56,3 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def unwritable(folder: Path) -> Iterator[Path]:
-    """``folder`` made really unwritable for this process, then given back.
-
-    Its mode says read-only; when the tests run as root (who ignores modes, as CI does here)
-    it is also made immutable (``chattr +i``), which root must obey too.
-    """
-    immutable = os.geteuid() == 0
-    folder.chmod(0o555)
-    if immutable:
-        subprocess.run(["chattr", "+i", str(folder)], check=True, capture_output=True)
-    try:
-        yield folder
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(folder)], check=True, capture_output=True)
-        folder.chmod(0o755)

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from importer.cli import main
-from tests.conftest import SAMPLE_CONFIG as CONFIG
-from tests.plannings import (
+from tests.helpers import SAMPLE_CONFIG as CONFIG
+from tests.helpers import (
     load_make_samples,
     mission,
     read_sheet,

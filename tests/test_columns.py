@@ -12,7 +12,7 @@ from importer.columns import column_letter
 from importer.config import Settings
 from importer.pipeline import check_file
 from importer.schemas.aliases import normalise_header
-from tests.plannings import NOW, TOMORROW_8_30, write_planning
+from tests.helpers import NOW, TOMORROW_8_30, write_planning
 
 ALIASES = tomllib.loads(
     resources.files("importer.schemas").joinpath("columns.toml").read_text("utf-8")

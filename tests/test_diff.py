@@ -14,7 +14,7 @@ from importer.diff import diff, differing_fields, payload_hashes, payloads
 from importer.pipeline import check_file
 from importer.schemas.state import KNOWN_COLUMNS
 from importer.validate import Checked
-from tests.plannings import NOW, TOMORROW_8_30, mission, write_planning
+from tests.helpers import NOW, TOMORROW_8_30, mission, write_planning
 
 SETTINGS = Settings(timezone="Europe/Paris", customer_id=4242)
 TOMORROW = TOMORROW_8_30.date()

@@ -23,8 +23,7 @@ from importer.cli import main
 from importer.errors import StateError
 from importer.sandbox import Account, Faults, SandboxServer, World
 from importer.state import StateStore
-from tests.conftest import ROOT
-from tests.test_run import Importer, assert_holds_exactly, created_twice, rows_for
+from tests.helpers import ROOT, Importer, WarpClock, assert_holds_exactly, created_twice, rows_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +54,8 @@ def account_for_every_row(importer: Importer, planning: Path, rows: int) -> None
 
 @pytest.mark.parametrize("fault", FAULT_MATRIX)
 def test_the_fault_matrix_converges_without_duplicates(tmp_path: Path, fault: str) -> None:
-    world = World(faults=Faults(**FAULTS[fault]), seed=11)
+    clock = WarpClock()  # the retries' waits are recorded and jumped over, not slept
+    world = World(faults=Faults(**FAULTS[fault]), seed=11, clock=clock)
     with SandboxServer(world) as sandbox:
         importer = Importer(sandbox, tmp_path)
         rows = rows_for(1, ROWS)
@@ -65,10 +65,10 @@ def test_the_fault_matrix_converges_without_duplicates(tmp_path: Path, fault: st
             for row in rows[:3]:
                 world.script(row["idMission"], "slow")
         planning = importer.planning("tournee.xlsx", rows)
-        codes = [importer("run", planning).exit_code]
+        codes = [importer.run_with_sleep(planning, clock.sleep)]
         account_for_every_row(importer, planning, ROWS)
         if codes[0] != 0:
-            codes.append(importer("run", planning).exit_code)
+            codes.append(importer.run_with_sleep(planning, clock.sleep))
         assert codes[-1] == 0, codes
         world.faults.update(error_share=0.0, drop_before_share=0.0, drop_after_share=0.0,
                             rate_limit=0.0, token_lifetime=3600.0)  # fmt: skip
@@ -79,6 +79,8 @@ def test_the_fault_matrix_converges_without_duplicates(tmp_path: Path, fault: st
         assert injected or fault == "token-expiring-every-0.1s"
         if fault == "token-expiring-every-0.1s":
             assert sum(e.operation == "authenticate" for e in world.requests()) > 1
+        if fault.startswith(("5xx", "429", "dropped")):
+            assert clock.waits  # it backed off, and the backoff cost no real time
 
 
 def test_the_sandbox_restarted_mid_run(tmp_path: Path) -> None:

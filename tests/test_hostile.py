@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msoffcrypto.format.ooxml import OOXMLFile
 
-from tests.conftest import ROOT
+from tests.helpers import HEADERS, ROOT, mission, write_planning
 from tests.hostile_files import repeated_ods, sparse_xlsx
-from tests.plannings import HEADERS, mission, write_planning
 
 pytestmark = pytest.mark.slow
 

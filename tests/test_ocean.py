@@ -21,7 +21,7 @@ from importer.errors import (
 from importer.ocean import TOKEN_LIFETIME_SECONDS, OceanClient
 from importer.resilience import CircuitBreaker
 from importer.sandbox import Account, Faults, SandboxServer, World
-from tests.fakes import FakeClock, RecordedSleeps, quick_policy
+from tests.helpers import FakeClock, RecordedSleeps, quick_policy
 
 pytestmark = pytest.mark.anyio
 

@@ -19,9 +19,7 @@ import pytest
 
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
-from tests.conftest import ROOT, unwritable
-from tests.plannings import write_planning
-from tests.test_run import Importer, created_twice, rows_for
+from tests.helpers import ROOT, Importer, created_twice, rows_for, unwritable, write_planning
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from importer.schemas.aliases import alias_table
 from importer.schemas.api import API_DATE_FORMAT
 from importer.schemas.state import KNOWN_COLUMNS
 from importer.validate import Checked, validate
-from tests.plannings import HEADERS, NOW, mission
+from tests.helpers import HEADERS, NOW, mission
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Sydney"]
 

@@ -17,8 +17,7 @@ from importer.errors import FileLimitError, LayoutError, UnreadableFileError
 from importer.pipeline import check_file
 from importer.read import read_planning
 from importer.schemas.aliases import alias_table
-from tests.conftest import FIXTURES
-from tests.plannings import NOW, TOMORROW_8_30, load_make_samples, mission, write_planning
+from tests.helpers import FIXTURES, NOW, TOMORROW_8_30, load_make_samples, mission, write_planning
 
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_rows": 1000}
 TITLE = [["Planning du 24/11/2026"], []]  # a title row, then a blank row: header on row 3

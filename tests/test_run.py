@@ -7,131 +7,38 @@ request log, the state store and the results workbook.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from importer.cli import main
 from importer.pipeline import default_feed
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
-from tests.conftest import ROOT
-from tests.plannings import load_make_samples, mission, read_sheet, write_planning
-
-PARIS = ZoneInfo("Europe/Paris")
-CUSTOMER = 4242
-
+from tests.helpers import (
+    CUSTOMER,
+    Importer,
+    RecordedSleeps,
+    assert_holds_exactly,
+    created_twice,
+    day,
+    load_make_samples,
+    read_sheet,
+    rows_for,
+    utc_text,
+)
 
 make_samples = load_make_samples()
-
-
-def day(offset: int) -> dt.date:
-    """A calendar day counted from today, in the planning's time zone."""
-    return dt.datetime.now(PARIS).date() + dt.timedelta(days=offset)
-
-
-def rows_for(offset: int, count: int, prefix: str = "M") -> list[dict[str, Any]]:
-    """``count`` valid missions on the day ``offset`` days from today, 07:00 onwards."""
-    start = dt.datetime.combine(day(offset), dt.time(7, 0))
-    return [
-        mission(
-            idMission=f"{prefix}{day(offset):%m%d}-{n:03d}",
-            jourHeureInter=start + dt.timedelta(minutes=5 * (n % 144)),
-            jourHeurePeremp=start + dt.timedelta(minutes=5 * (n % 144), hours=8),
-            nomVeh=f"VL-{n % 4:02d}",
-            commentaire=f"Livraison {n}",
-        )
-        for n in range(count)
-    ]
-
-
-def utc_text(local: dt.datetime) -> str:
-    return local.replace(tzinfo=PARIS).astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M")
-
-
-class Importer:
-    """``ocean-import`` as a user types it, pointed at one sandbox and one state store."""
-
-    def __init__(self, sandbox: SandboxServer, folder: Path) -> None:
-        self.sandbox = sandbox
-        self.folder = folder
-        self.state = folder / "state.db"
-        self.config = folder / "ocean-import.toml"
-        self.config.write_text(f'timezone = "Europe/Paris"\ncustomer_id = {CUSTOMER}\n')
-        self.env = {
-            "OCEAN_BASE_URL": sandbox.base_url,
-            "OCEAN_LOGIN": "demo",
-            "OCEAN_PASSWORD": "demo",
-            "OCEAN_IMPORT_CONFIG": "",
-        }
-
-    def __call__(self, command: str, file: Path, *options: str) -> Result:
-        args = [command, str(file), "--config", str(self.config), "--state", str(self.state),
-                *options]  # fmt: skip
-        return CliRunner().invoke(main, args, env=self.env, catch_exceptions=False)
-
-    def in_a_process(self, file: Path, *options: str) -> subprocess.Popen[str]:
-        """``ocean-import run`` in its own process (to kill it, or to interrupt it)."""
-        command = [sys.executable, "-m", "importer", "run", str(file), "--config",
-                   str(self.config), "--state", str(self.state), *options]  # fmt: skip
-        return subprocess.Popen(command, env={**os.environ, **self.env}, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-
-    def wait_for_calls(self, count: int, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while len(self.mutating_calls()) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def planning(self, name: str, rows: list[dict[str, Any]]) -> Path:
-        return write_planning(self.folder / name, rows)
-
-    def mutating_calls(self) -> list[tuple[str, str | None, int]]:
-        return [
-            (e.operation, e.id_mission, e.http_status)
-            for e in self.sandbox.world.requests()
-            if e.operation in ("create", "modify", "delete")
-        ]
-
-    def missions(self) -> dict[str, dict[str, Any]]:
-        return {m["idMission"]: m for m in self.sandbox.world.missions()}
 
 
 @pytest.fixture
 def importer(sandbox: SandboxServer, tmp_path: Path) -> Importer:
     return Importer(sandbox, tmp_path)
-
-
-def assert_holds_exactly(importer: Importer, rows: list[dict[str, Any]]) -> None:
-    held = importer.missions()
-    assert sorted(held) == sorted(r["idMission"] for r in rows)
-    for row in rows:
-        mission = held[row["idMission"]]
-        assert mission["jourHeureInter"] == utc_text(row["jourHeureInter"])
-        assert mission["commentaire"] == row["commentaire"]
-        assert mission["customerId"] == CUSTOMER
-
-
-def created_twice(importer: Importer) -> list[str]:
-    confirmed = Counter(i for op, i, status in importer.mutating_calls()
-                        if op == "create" and status in (200, 201))  # fmt: skip
-    # A create the sandbox applied but whose answer was dropped counts too.
-    applied = Counter(
-        e.id_mission for e in importer.sandbox.world.requests()
-        if e.operation == "create" and e.applied and e.http_status == 0
-    )  # fmt: skip
-    return [key for key, n in (confirmed + applied).items() if n > 1]
 
 
 # -- the clean sample ----------------------------------------------------------------------
@@ -353,8 +260,11 @@ def test_an_unconfirmed_create_is_checked_before_it_is_sent_again(importer: Impo
 
 
 def test_the_run_converges_through_faults_without_creating_twice(tmp_path: Path) -> None:
+    # The retries wait a fiftieth of their backoff (recorded in full): the run lasts about
+    # a second, so the tokens live half of one, and expire during it.
     faults = Faults(latency=0.005, jitter=0.01, error_share=0.15, rate_limit=30,
-                    token_lifetime=2.0, drop_after_share=0.1, drop_before_share=0.05)  # fmt: skip
+                    token_lifetime=0.5, drop_after_share=0.1, drop_before_share=0.05)  # fmt: skip
+    sleeps = RecordedSleeps(scale=0.02)
     with SandboxServer(World(faults=faults, seed=3)) as sandbox:
         importer = Importer(sandbox, tmp_path)
         rows = rows_for(1, 40)
@@ -363,10 +273,11 @@ def test_the_run_converges_through_faults_without_creating_twice(tmp_path: Path)
                               strict=False):  # fmt: skip
             sandbox.world.script(row["idMission"], *kinds)
         planning = importer.planning("tournee.xlsx", rows)
-        codes = [importer("run", planning).exit_code]
+        codes = [importer.run_with_sleep(planning, sleeps)]
         if codes[0] != 0:
-            codes.append(importer("run", planning).exit_code)
+            codes.append(importer.run_with_sleep(planning, sleeps))
         assert codes[-1] == 0
+        assert sleeps  # it backed off, and the backoff cost little real time
         sandbox.world.faults.update(error_share=0.0, drop_after_share=0.0, drop_before_share=0.0)
         assert_holds_exactly(importer, rows)
         assert created_twice(importer) == []

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from importer.cli import main
 from importer.sandbox import FAILURE_KINDS, Account, Faults, SandboxServer, World
-from tests.fakes import FakeClock
+from tests.helpers import FakeClock
 
 MISSION = {
     "idMission": "LIV-001",

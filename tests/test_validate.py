@@ -11,7 +11,7 @@ import pytest
 from importer.config import Settings
 from importer.pipeline import check_file
 from importer.validate import KINDS, Checked
-from tests.plannings import HEADERS, NOW, TOMORROW_8_30, mission, write_planning
+from tests.helpers import HEADERS, NOW, TOMORROW_8_30, mission, write_planning
 
 EXTRA = ["customerId", "nomPrenom", "adrRefCli", "action"]
 

@@ -20,10 +20,7 @@ from importer.cli import main
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
 from importer.watch import LOCK_NAME, inbox_lock
-from tests.conftest import ROOT
-from tests.fakes import FakeClock
-from tests.plannings import write_planning
-from tests.test_run import CUSTOMER, rows_for
+from tests.helpers import CUSTOMER, ROOT, FakeClock, rows_for, write_planning
 
 SETTLED = time.time() - 3600  # a modification time well past any settle delay
 

@@ -26,7 +26,7 @@ from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account
 from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
-from tests.conftest import ROOT, SAMPLE_CONFIG
+from tests.helpers import ROOT, SAMPLE_CONFIG
 from tests.hostile_files import sparse_xlsx
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -15,6 +15,7 @@ from importer.cli.options import (
     concurrency_option,
     import_options,
     output_options,
+    path_option,
     report_options,
     settings_options,
 )
@@ -66,13 +67,7 @@ def validate(
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
-@click.option(
-    "--out",
-    "out_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Save the exact plan as JSON, to apply later with `run --plan`.",
-)
+@path_option("--out", "out_path", "Save the exact plan as JSON, to apply later with `run --plan`.")
 @import_options
 @settings_options()
 @output_options()
@@ -125,12 +120,10 @@ def _plan(
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
 @click.option("--dry-run", is_flag=True, help="Only show the plan (the same as `plan`).")
-@click.option(
+@path_option(
     "--plan",
     "plan_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Apply exactly this saved plan (refused if the file or the state changed since).",
+    "Apply exactly this saved plan (refused if the file or the state changed since).",
 )
 @concurrency_option
 @click.option(

@@ -11,8 +11,10 @@ from importer.cli.options import (
     concurrency_option,
     import_options,
     output_options,
+    path_option,
     settings_options,
     state_option,
+    valued,
 )
 from importer.cli.render import echo_json, show_statuses
 from importer.config import ImportOptions, Settings
@@ -31,19 +33,17 @@ from importer.watch import (
 @click.command()
 @click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--once", is_flag=True, help="Process what is there, then exit (for a timer).")
-@click.option(
+@valued(
     "--interval",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_INTERVAL_SECONDS,
-    show_default=True,
-    help="Seconds between two looks at the inbox (without --once).",
+    click.FloatRange(min=0.1),
+    DEFAULT_INTERVAL_SECONDS,
+    "Seconds between two looks at the inbox (without --once).",
 )
-@click.option(
+@valued(
     "--settle",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_SETTLE_SECONDS,
-    show_default=True,
-    help="A file is taken once unchanged for this many seconds (still being copied otherwise).",
+    click.FloatRange(min=0),
+    DEFAULT_SETTLE_SECONDS,
+    "A file is taken once unchanged for this many seconds (still being copied otherwise).",
 )
 @concurrency_option
 @import_options
@@ -86,13 +86,7 @@ def watch(
 
 @click.command()
 @click.argument("ids", nargs=-1)
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also write the statuses to this workbook.",
-)
+@path_option("--report", "report_path", "Also write the statuses to this workbook.")
 @concurrency_option
 @state_option
 @settings_options(ca_bundle=True)

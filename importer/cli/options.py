@@ -4,7 +4,7 @@ the command the object they build (``settings``, ``output``, ``options``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
@@ -36,36 +36,35 @@ class Output:
     quiet: bool = False
 
 
+def valued(flag: str, kind: Any, default: object, help: str, *, shown: bool = True) -> Decorator:
+    """An option that takes a value, with its default (shown in ``--help``)."""
+    return click.option(flag, type=kind, default=default, show_default=shown, help=help)
+
+
+def path_option(flag: str, dest: str, help: str, **path: Any) -> Decorator:
+    """An option that names a file (None when not given)."""
+    return click.option(flag, dest, type=click.Path(path_type=Path, **path), default=None,
+                        help=help)  # fmt: skip
+
+
 log_format_option = click.option(
     "--log-format",
     type=click.Choice(FORMATS),
     default="human",
     help="Logs on stderr for people, or one JSON object per line for machines.",
 )
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="TOML configuration file (also OCEAN_IMPORT_CONFIG).",
+config_option = path_option(
+    "--config", "config_file", "TOML configuration file (also OCEAN_IMPORT_CONFIG)."
 )
-concurrency_option = click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Calls to Ocean in flight at once.",
+concurrency_option = valued(
+    "--concurrency", click.IntRange(1, 64), DEFAULT_CONCURRENCY, "Calls to Ocean in flight at once."
 )
-state_option = click.option(
-    "--state",
-    "state_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=f"State store (default {DEFAULT_STATE_PATH}; one run at a time).",
+state_option = path_option(
+    "--state", "state_path", f"State store (default {DEFAULT_STATE_PATH}; one run at a time)."
 )
 
 
-def _with(options: list[Callable[[Any], Any]], command: Callable[..., Any]) -> Callable[..., Any]:
+def _with(options: Sequence[Any], command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
@@ -88,12 +87,12 @@ def settings_options(*, ca_bundle: bool = False) -> Decorator:
     ]
     if ca_bundle:
         flags.append(
-            click.option(
+            path_option(
                 "--ca-bundle",
-                type=click.Path(path_type=Path, dir_okay=False),
-                default=None,
-                help="Also trust this CA bundle for Ocean's TLS certificate (a company proxy); "
+                "ca_bundle",
+                "Also trust this CA bundle for Ocean's TLS certificate (a company proxy); "
                 "TLS is always verified (also [ocean] ca_bundle, OCEAN_CA_BUNDLE).",
+                dir_okay=False,
             )
         )
 
@@ -154,12 +153,11 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--feed", default=None, help="Planning stream name (default: from the file name)."
         ),
-        click.option(
+        valued(
             "--scope",
-            type=click.Choice(SCOPES),
-            default="days",
-            show_default=True,
-            help="days: the file speaks for the days it covers; feed: for its whole feed.",
+            click.Choice(SCOPES),
+            "days",
+            "days: the file speaks for the days it covers; feed: for its whole feed.",
         ),
         click.option(
             "--delete-past", is_flag=True, help="Also delete absent missions already past."
@@ -189,12 +187,10 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--report --no-report``: ``report_path`` (None with ``--no-report``) and ``no_report``."""
     return _with(
         [
-            click.option(
+            path_option(
                 "--report",
                 "report_path",
-                type=click.Path(path_type=Path),
-                default=None,
-                help="Where to write the workbook (default: next to the input).",
+                "Where to write the workbook (default: next to the input).",
             ),
             click.option("--no-report", is_flag=True, help="Write no workbook."),
         ],

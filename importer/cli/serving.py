@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from importer.cli.options import load, log_format_option, state_option
+from importer.cli.options import load, log_format_option, state_option, valued
 from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
 from importer.logs import configure_logging
@@ -167,50 +167,50 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
     help="A customerId the login may use (repeat it: more than one makes the account "
     "multi-client, and customerId required). Default: 4242.",
 )
-@click.option(
+@valued(
     "--password-days",
-    type=int,
-    default=90,
-    show_default=True,
-    help="passwordExpirationRemainingDays it answers (14 or less: the client warns).",
+    int,
+    90,
+    "passwordExpirationRemainingDays it answers (14 or less: the client warns).",
 )
-@click.option("--latency", type=float, default=0, help="Fault: milliseconds added to every answer.")
-@click.option(
-    "--jitter", type=float, default=0, help="Fault: plus up to this many random milliseconds."
-)
-@click.option(
+@valued("--latency", float, 0, "Fault: milliseconds added to every answer.", shown=False)
+@valued("--jitter", float, 0, "Fault: plus up to this many random milliseconds.", shown=False)
+@valued(
     "--error-share",
-    type=_SHARE,
-    default=0,
-    help="Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
+    _SHARE,
+    0,
+    "Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
+    shown=False,
 )
-@click.option(
+@valued(
     "--rate-limit",
-    type=float,
-    default=0,
-    help="Fault: requests per second beyond which it answers 429 (0: no limit).",
+    float,
+    0,
+    "Fault: requests per second beyond which it answers 429 (0: no limit).",
+    shown=False,
 )
 @click.option(
     "--no-retry-after", is_flag=True, help="Fault: send 429 without a Retry-After header."
 )
-@click.option(
+@valued(
     "--drop-before",
-    type=_SHARE,
-    default=0,
-    help="Fault: share of connections dropped before the change is applied.",
+    _SHARE,
+    0,
+    "Fault: share of connections dropped before the change is applied.",
+    shown=False,
 )
-@click.option(
+@valued(
     "--drop-after",
-    type=_SHARE,
-    default=0,
-    help="Fault: share of connections dropped after the change is applied (the ambiguous timeout).",
+    _SHARE,
+    0,
+    "Fault: share of connections dropped after the change is applied (the ambiguous timeout).",
+    shown=False,
 )
-@click.option(
+@valued(
     "--token-lifetime",
-    type=float,
-    default=12 * 3600,
-    show_default=True,
-    help="Fault: seconds a token stays valid (Ocean: 12 hours).",
+    float,
+    12 * 3600,
+    "Fault: seconds a token stays valid (Ocean: 12 hours).",
 )
 @click.option(
     "--fail-mission",
@@ -219,35 +219,21 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
     help="Fault: the next requests about mission ID fail, one KIND each, in order. "
     "KIND: " + "; ".join(f"{kind} = {what}" for kind, what in FAILURE_KINDS.items()) + ".",
 )
-@click.option(
-    "--slow-seconds",
-    type=float,
-    default=60,
-    show_default=True,
-    help="How long a 'slow' scripted failure waits.",
-)
-@click.option(
+@valued("--slow-seconds", float, 60, "How long a 'slow' scripted failure waits.")
+@valued(
     "--status-step",
-    type=float,
-    default=30,
-    show_default=True,
-    help="Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
+    float,
+    30,
+    "Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
 )
-@click.option(
-    "--refuse-share",
-    type=_SHARE,
-    default=0.1,
-    show_default=True,
-    help="Share of sent missions that drivers refuse.",
-)
-@click.option(
+@valued("--refuse-share", _SHARE, 0.1, "Share of sent missions that drivers refuse.")
+@valued(
     "--echo-id",
-    type=click.Choice(ECHO_STYLES),
-    default="quoted",
-    show_default=True,
-    help="How answers name the mission: « M-1 », M-1 bare (as many services do), or not at all.",
+    click.Choice(ECHO_STYLES),
+    "quoted",
+    "How answers name the mission: « M-1 », M-1 bare (as many services do), or not at all.",
 )
-@click.option("--seed", type=int, default=None, help="Seed of the random faults (repeatable runs).")
+@valued("--seed", int, None, "Seed of the random faults (repeatable runs).", shown=False)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (access log).")
 @log_format_option
 def sandbox(

@@ -1,0 +1,60 @@
+"""How Ocean's answers are read: its messages are free text, in French, and a 200 may say
+that the call failed ("Échec : véhicule inconnu"). Pure text functions, no HTTP."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Ocean's messages are free text (French). These words, accents and case aside, mean the
+# operation failed even when the HTTP status says 200. They are looked for as the start of a
+# word, and only in what Ocean says about the call (see ``own_words``).
+_NOT_FOUND = ("introuvable", "inexistant", "n'existe pas", "not found")
+_EXISTS = ("existe deja", "already exist")
+_FAILURE = (
+    "echec", "erreur", "error", "fail", "impossible", "invalide", "invalid", "refus",
+    *_NOT_FOUND, *_EXISTS,
+)  # fmt: skip
+_NOT_FOUND_WORDS, _EXISTS_WORDS, _FAILURE_WORDS = (
+    re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, words)) + ")")
+    for words in (_NOT_FOUND, _EXISTS, _FAILURE)
+)
+# A value Ocean quotes back: « TERREUR-02 », "…", “…”, '…' (an apostrophe inside a word, as in
+# "l'enregistrement", does not open a quote).
+_QUOTED = re.compile(r"«[^»]*»|\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\w)")
+
+
+def reports_failure(message: str, id_mission: str) -> bool:
+    """Whether Ocean's message says the call failed: "Échec : véhicule inconnu" does,
+    "Mission « TERREUR-02 » créée avec succès" does not."""
+    return _says(own_words(message, id_mission), _FAILURE_WORDS)
+
+
+def own_words(message: str, id_mission: str) -> str:
+    """What Ocean says about the call, matched plain: the values it quotes back and the
+    mission id it echoes (quoted or not) are taken out, since an id such as
+    ``PARIS-INVALIDES-01`` or ``ERREUR-2`` says nothing about the outcome."""
+    said = _QUOTED.sub(" ", message)
+    if id_mission:
+        said = re.sub(re.escape(id_mission), " ", said, flags=re.IGNORECASE)
+    return plain(said)
+
+
+def _says(plain: str, words: re.Pattern[str]) -> bool:
+    return words.search(plain) is not None
+
+
+def plain(text: str) -> str:
+    """Lower case, no accents, straight apostrophes: how messages are matched."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def says_not_found(message: str, id_mission: str) -> bool:
+    """Whether Ocean's message says the mission does not exist."""
+    return _says(own_words(message, id_mission), _NOT_FOUND_WORDS)
+
+
+def says_exists(message: str, id_mission: str) -> bool:
+    """Whether Ocean's message says the mission exists already (to a create)."""
+    return _says(own_words(message, id_mission), _EXISTS_WORDS)
