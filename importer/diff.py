@@ -143,18 +143,18 @@ def diff(
     pending = merged["pending_create"].fillna(False).astype(bool).to_numpy() & ~confirmed
     actions = np.select(
         [~valid & ~cancelling, cancelling, same, confirmed],
-        ["invalid", "delete", "unchanged", "modify"],
-        "create",
+        [Action.INVALID, Action.DELETE, Action.UNCHANGED, Action.MODIFY],
+        Action.CREATE,
     )
     # An explicit delete of a mission the state already deleted has nothing left to do.
     tombstones = known[known["deleted"].astype(bool)] if len(known) else known
     if cancelling.any() and len(tombstones):
         gone_keys = set(zip(tombstones["customer_id"], tombstones["id_mission"], strict=True))
         gone = np.array([(c, i) in gone_keys for c, i in zip(customers, ids, strict=True)])
-        actions = np.where(cancelling & gone, "unchanged", actions)
+        actions = np.where(cancelling & gone, Action.UNCHANGED, actions)
     row_actions = pd.Series(actions, index=index, name="action")
 
-    to_send = np.isin(actions, ("create", "modify")) | (actions == "delete")
+    to_send = np.isin(actions, (Action.CREATE, Action.MODIFY)) | (actions == Action.DELETE)
     changes = sent[to_send].copy()
     changes.insert(0, "row", index[to_send].to_numpy())
     changes.insert(1, "action", actions[to_send])
@@ -162,7 +162,7 @@ def diff(
     changes.insert(3, "id_mission", ids[to_send].to_numpy())
     changes.insert(4, "payload_hash", hashes[to_send].to_numpy())
     # A create some earlier run may have sent without seeing the answer: ask Ocean first.
-    changes.insert(5, "verify_first", (pending & (actions == "create"))[to_send])
+    changes.insert(5, "verify_first", (pending & (actions == Action.CREATE))[to_send])
     changes["intervention_at"] = missions.loc[to_send, "jourHeureInter"].to_numpy()
     changes["expires_at"] = missions.loc[to_send, "jourHeurePeremp"].to_numpy()
 
@@ -193,10 +193,10 @@ def diff(
     guard_message = None
     skipped = 0
     if guard.never_delete:
-        skipped = len(deletions) + int((changes["action"] == "delete").sum())
+        skipped = len(deletions) + int((changes["action"] == Action.DELETE).sum())
         deletions = deletions.iloc[0:0]
-        changes = changes[changes["action"] != "delete"]
-        row_actions = row_actions.where(row_actions != "delete", "unchanged")
+        changes = changes[changes["action"] != Action.DELETE]
+        row_actions = row_actions.where(row_actions != Action.DELETE, Action.UNCHANGED)
     elif not guard.allow:
         guard_message = _mass_delete(len(deletions), active_in_scope, guard)
     changes = pd.concat([changes, deletions], ignore_index=True) if len(deletions) else changes
@@ -218,7 +218,7 @@ def differing_fields(
     changes: pd.DataFrame, accepted: Mapping[tuple[int, str], Mapping[str, str]]
 ) -> dict[tuple[int, str], list[str]]:
     """For each modify, the API fields whose value differs from the accepted payload."""
-    modifies = changes[changes["action"] == "modify"]
+    modifies = changes[changes["action"] == Action.MODIFY]
     found: dict[tuple[int, str], list[str]] = {}
     for line in modifies[["customer_id", "id_mission", *MISSION_FIELDS]].itertuples(index=False):
         key = (int(line[0]), str(line[1]))
@@ -232,7 +232,7 @@ def _deletion_lines(absent: pd.DataFrame) -> pd.DataFrame:
     lines = pd.DataFrame(
         {
             "row": pd.Series([None] * len(absent), dtype=object),
-            "action": "delete",
+            "action": Action.DELETE,
             "customer_id": absent["customer_id"].to_numpy(),
             "id_mission": absent["id_mission"].to_numpy(),
             "payload_hash": None,

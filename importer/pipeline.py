@@ -293,7 +293,11 @@ def unreported(run: ImportRun, failure: OutputError) -> UnreportedRun:
     done = calls.loc[calls["outcome"] == Outcome.OK, "action"].value_counts()
     applied = ", ".join(
         f"{int(done.get(action, 0))} {verb}"
-        for action, verb in (("create", "created"), ("modify", "modified"), ("delete", "deleted"))
+        for action, verb in (
+            (Action.CREATE, "created"),
+            (Action.MODIFY, "modified"),
+            (Action.DELETE, "deleted"),
+        )
     )
     failed = int(calls["outcome"].isin(FAILURES).sum())
     return UnreportedRun(

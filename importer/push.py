@@ -200,19 +200,19 @@ async def _create_or_modify(
             attempts += missing.attempts
     if action == Action.MODIFY:
         try:
-            answer = await ocean.modify(_sent(payload, "modify"))
+            answer = await ocean.modify(_sent(payload, Action.MODIFY))
             return answer, attempts + answer.attempts
         except MissionNotFound as missing:  # gone from Ocean (deleted by hand?): create it
             attempts += missing.attempts
     state.record_intent(key, feed=feed, when=times)
     try:
-        answer = await ocean.create(_sent(payload, "create"))
+        answer = await ocean.create(_sent(payload, Action.CREATE))
         return answer, attempts + answer.attempts
     except MissionExists as exists:
         # Ocean has it already (a lost answer, or made by hand): check, then bring it in line.
         attempts += exists.attempts
         found = await ocean.status(key[1], customer)
-        answer = await ocean.modify(_sent(payload, "modify"))
+        answer = await ocean.modify(_sent(payload, Action.MODIFY))
         return answer, attempts + found.attempts + answer.attempts
 
 
@@ -220,7 +220,7 @@ def _sent(payload: dict[str, str], action: str) -> dict[str, str]:
     """What goes on the wire: a create leaves blanks out; a modify sends them empty, to clear
     them (whether Ocean clears omitted fields is undocumented). An empty customerId is never
     sent: it means the login's own customer."""
-    if action == "create":
+    if action == Action.CREATE:
         return {name: value for name, value in payload.items() if value != ""}
     return {name: value for name, value in payload.items() if value != "" or name != "customerId"}
 

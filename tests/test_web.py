@@ -8,7 +8,9 @@ login, a forged form, an oversized upload. Screenshots of each step: test-output
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
+import re
 import shutil
 import socket
 import threading
@@ -26,7 +28,7 @@ from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account
 from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
-from tests.helpers import ROOT, SAMPLE_CONFIG
+from tests.helpers import ROOT, SAMPLE_CONFIG, mission, upcoming, write_planning
 from tests.hostile_files import sparse_xlsx
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -213,3 +215,45 @@ def test_a_workbook_that_would_kill_the_reader_gets_a_sentence_and_the_server_li
     colleague.goto(web.url + "/")
     assert colleague.url == web.url + "/" and "Importer un planning" in colleague.content()
     assert web.thread.is_alive()
+
+
+def logged_in_client(url: str) -> httpx.Client:
+    """An HTTP client with a logged-in session (the form's CSRF token read from the page)."""
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    answer = client.post("/login", data={"user": USER, "password": PASSWORD, "csrf": token[1]})
+    assert answer.status_code == 303
+    return client
+
+
+def test_reading_and_planning_an_upload_leave_the_page_free_for_others(
+    web: WebServer, tmp_path: Path
+) -> None:
+    """The review of a big planning runs in the thread pool: a colleague's page is served
+    while it is under way (were it on the event loop, the colleague would wait for it)."""
+    rows = [mission(idMission=f"G-{n:05d}", jourHeureInter=upcoming(1, 7) + dt.timedelta(
+        seconds=n)) for n in range(20_000)]  # fmt: skip
+    planning = write_planning(tmp_path / "grand.csv", rows)
+    dispatcher, colleague = logged_in_client(web.url), logged_in_client(web.url)
+    token = re.search(r'name="csrf" value="([^"]+)"', dispatcher.get("/").text)
+    assert token is not None
+    answered: list[str] = []
+
+    def upload() -> None:
+        files = {"planning": ("grand.csv", planning.read_bytes(), "text/csv")}
+        review = dispatcher.post("/upload", data={"csrf": token[1]}, files=files)
+        assert review.status_code == 200, review.text
+        answered.append("review")
+
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    work = tmp_path / "work"
+    while uploading.is_alive() and not any(p.suffix == ".csv" for p in work.rglob("*.csv")):
+        threading.Event().wait(0.005)  # the upload is kept: its review starts now
+    assert colleague.get("/").status_code == 200
+    answered.append("colleague")
+    uploading.join(120)
+    assert answered == ["colleague", "review"]
+    dispatcher.close()
+    colleague.close()

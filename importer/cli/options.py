@@ -64,7 +64,7 @@ state_option = path_option(
 )
 
 
-def _with(options: Sequence[Any], command: Callable[..., Any]) -> Callable[..., Any]:
+def apply_options(options: Sequence[Any], command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
@@ -109,7 +109,7 @@ def settings_options(*, ca_bundle: bool = False) -> Decorator:
             )  # fmt: skip
             return command(*args, **kwargs)
 
-        return _with(flags, with_settings)
+        return apply_options(flags, with_settings)
 
     return decorate
 
@@ -141,7 +141,7 @@ def output_options(*, default_verbosity: int = 0) -> Decorator:
             configure_logging(verbosity, quiet, log_format)
             return command(*args, output=Output(as_json, quiet), **kwargs)
 
-        return _with(flags, with_output)
+        return apply_options(flags, with_output)
 
     return decorate
 
@@ -180,12 +180,12 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
         )
         return command(*args, **kwargs)
 
-    return _with(flags, with_options)
+    return apply_options(flags, with_options)
 
 
 def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--report --no-report``: ``report_path`` (None with ``--no-report``) and ``no_report``."""
-    return _with(
+    return apply_options(
         [
             path_option(
                 "--report",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import click
 
-from importer.cli.options import load, log_format_option, state_option, valued
+from importer.cli.options import apply_options, load, log_format_option, state_option, valued
 from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
 from importer.logs import configure_logging
@@ -152,6 +154,76 @@ def _fail_missions(entries: tuple[str, ...]) -> list[tuple[str, list[str]]]:
 _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
 
 
+def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The faults the sandbox starts with (all off by default): ``faults``."""
+    flags = [
+        valued("--latency", float, 0, "Fault: milliseconds added to every answer.", shown=False),
+        valued(
+            "--jitter", float, 0, "Fault: plus up to this many random milliseconds.", shown=False
+        ),
+        valued(
+            "--error-share",
+            _SHARE,
+            0,
+            "Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
+            shown=False,
+        ),
+        valued(
+            "--rate-limit",
+            float,
+            0,
+            "Fault: requests per second beyond which it answers 429 (0: no limit).",
+            shown=False,
+        ),
+        click.option(
+            "--no-retry-after", is_flag=True, help="Fault: send 429 without a Retry-After header."
+        ),
+        valued(
+            "--drop-before",
+            _SHARE,
+            0,
+            "Fault: share of connections dropped before the change is applied.",
+            shown=False,
+        ),
+        valued(
+            "--drop-after",
+            _SHARE,
+            0,
+            "Fault: share of connections dropped after the change is applied "
+            "(the ambiguous timeout).",
+            shown=False,
+        ),
+        valued(
+            "--token-lifetime",
+            float,
+            12 * 3600,
+            "Fault: seconds a token stays valid (Ocean: 12 hours).",
+        ),
+        valued("--slow-seconds", float, 60, "How long a 'slow' scripted failure waits."),
+        valued(
+            "--status-step",
+            float,
+            30,
+            "Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
+        ),
+        valued("--refuse-share", _SHARE, 0.1, "Share of sent missions that drivers refuse."),
+    ]
+
+    @wraps(command)
+    def with_faults(*args: Any, latency: float, jitter: float, no_retry_after: bool,
+                    drop_before: float, drop_after: float, **kwargs: Any) -> Any:  # fmt: skip
+        names = ("error_share", "rate_limit", "token_lifetime", "slow_seconds", "status_step",
+                 "refuse_share")  # fmt: skip
+        kwargs["faults"] = Faults(
+            latency=latency / 1000, jitter=jitter / 1000, retry_after=not no_retry_after,
+            drop_before_share=drop_before, drop_after_share=drop_after,
+            **{name: kwargs.pop(name) for name in names},
+        )  # fmt: skip
+        return command(*args, **kwargs)
+
+    return apply_options(flags, with_faults)
+
+
 @click.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
@@ -173,45 +245,6 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
     90,
     "passwordExpirationRemainingDays it answers (14 or less: the client warns).",
 )
-@valued("--latency", float, 0, "Fault: milliseconds added to every answer.", shown=False)
-@valued("--jitter", float, 0, "Fault: plus up to this many random milliseconds.", shown=False)
-@valued(
-    "--error-share",
-    _SHARE,
-    0,
-    "Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
-    shown=False,
-)
-@valued(
-    "--rate-limit",
-    float,
-    0,
-    "Fault: requests per second beyond which it answers 429 (0: no limit).",
-    shown=False,
-)
-@click.option(
-    "--no-retry-after", is_flag=True, help="Fault: send 429 without a Retry-After header."
-)
-@valued(
-    "--drop-before",
-    _SHARE,
-    0,
-    "Fault: share of connections dropped before the change is applied.",
-    shown=False,
-)
-@valued(
-    "--drop-after",
-    _SHARE,
-    0,
-    "Fault: share of connections dropped after the change is applied (the ambiguous timeout).",
-    shown=False,
-)
-@valued(
-    "--token-lifetime",
-    float,
-    12 * 3600,
-    "Fault: seconds a token stays valid (Ocean: 12 hours).",
-)
 @click.option(
     "--fail-mission",
     multiple=True,
@@ -219,14 +252,7 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
     help="Fault: the next requests about mission ID fail, one KIND each, in order. "
     "KIND: " + "; ".join(f"{kind} = {what}" for kind, what in FAILURE_KINDS.items()) + ".",
 )
-@valued("--slow-seconds", float, 60, "How long a 'slow' scripted failure waits.")
-@valued(
-    "--status-step",
-    float,
-    30,
-    "Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
-)
-@valued("--refuse-share", _SHARE, 0.1, "Share of sent missions that drivers refuse.")
+@_fault_options
 @valued(
     "--echo-id",
     click.Choice(ECHO_STYLES),
@@ -243,18 +269,8 @@ def sandbox(
     password: str | None,
     customers: tuple[int, ...],
     password_days: int,
-    latency: float,
-    jitter: float,
-    error_share: float,
-    rate_limit: float,
-    no_retry_after: bool,
-    drop_before: float,
-    drop_after: float,
-    token_lifetime: float,
     fail_mission: tuple[str, ...],
-    slow_seconds: float,
-    status_step: float,
-    refuse_share: float,
+    faults: Faults,
     echo_id: str,
     seed: int | None,
     verbose: bool,
@@ -272,19 +288,6 @@ def sandbox(
         password or os.environ.get("OCEAN_PASSWORD") or DEFAULT_PASSWORD,
         customers=customers or DEFAULT_CUSTOMERS,
         password_days=password_days,
-    )
-    faults = Faults(
-        latency=latency / 1000,
-        jitter=jitter / 1000,
-        error_share=error_share,
-        rate_limit=rate_limit,
-        retry_after=not no_retry_after,
-        drop_before_share=drop_before,
-        drop_after_share=drop_after,
-        slow_seconds=slow_seconds,
-        token_lifetime=token_lifetime,
-        status_step=status_step,
-        refuse_share=refuse_share,
     )
     world = World([account], faults=faults, seed=seed, echo_id=echo_id)
     # The server side (Starlette, uvicorn) is loaded only by the commands that serve.

@@ -1,0 +1,57 @@
+"""The layout is the architecture: which module may import which, read from the code itself."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "importer"
+FACES = ["cli", "watch.py", "web"]
+# What only the pipeline (and the stages under it) may touch: a face goes through the pipeline.
+BEHIND_THE_PIPELINE = {"importer.ocean", "importer.push", "importer.state", "importer.store"}
+
+
+def modules(*names: str) -> list[Path]:
+    found: list[Path] = []
+    for name in names:
+        path = PACKAGE / name
+        found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (a lazy import inside a function too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("face", modules(*FACES), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_a_face_reaches_ocean_and_the_state_only_through_the_pipeline(face: Path) -> None:
+    assert imported(face) & BEHIND_THE_PIPELINE == set()
+
+
+@pytest.mark.parametrize(("library", "owner"), [("httpx", "ocean.py"), ("sqlite3", "state.py")])
+def test_only_one_module_speaks_http_and_one_sql(library: str, owner: str) -> None:
+    speakers = [p.relative_to(PACKAGE).as_posix() for p in modules(".")
+                if library in imported(p) and "sandbox" not in p.parts]  # fmt: skip
+    assert speakers == [owner]
+
+
+def test_the_diff_does_no_io() -> None:
+    io = {"httpx", "sqlite3", "importer.state", "importer.store", "importer.ocean", "os", "io"}
+    assert imported(PACKAGE / "diff.py") & io == set()
+
+
+def test_no_module_is_over_500_lines() -> None:
+    lengths = {p.relative_to(PACKAGE).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
+               for p in modules(".")}  # fmt: skip
+    assert {name: n for name, n in lengths.items() if n > 500} == {}
