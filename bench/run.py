@@ -39,17 +39,12 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 
-from importer.config import Settings  # noqa: E402
-from importer.diff import NO_CUSTOMER, payload_hashes, payloads  # noqa: E402
-from importer.pipeline import (  # noqa: E402  # noqa: E402
-    RESULT_COLUMNS,
-    ImportOptions,
-    ImportRun,
-    check_file,
-    import_report,
-    make_plan,
-)
+from importer.config import ImportOptions, Settings  # noqa: E402
+from importer.diff import payload_hashes, payloads  # noqa: E402
+from importer.pipeline import check_file, import_report, make_plan  # noqa: E402
 from importer.report import ReportContent, _results_frame  # noqa: E402
+from importer.results import RESULT_COLUMNS, ImportRun  # noqa: E402
+from importer.schemas.state import NO_CUSTOMER  # noqa: E402
 from importer.state import StateStore  # noqa: E402
 
 CLI = [sys.executable, "-m", "importer"]

@@ -260,17 +260,16 @@ def test_an_unconfirmed_create_is_checked_before_it_is_sent_again(importer: Impo
 
 
 def test_the_run_converges_through_faults_without_creating_twice(tmp_path: Path) -> None:
-    # The retries wait a fiftieth of their backoff (recorded in full): the run lasts about
-    # a second, so the tokens live half of one, and expire during it.
+    # The retries wait a fiftieth of their backoff (recorded in full).
     faults = Faults(latency=0.005, jitter=0.01, error_share=0.15, rate_limit=30,
-                    token_lifetime=0.5, drop_after_share=0.1, drop_before_share=0.05)  # fmt: skip
+                    token_lifetime=2.0, drop_after_share=0.1, drop_before_share=0.05)  # fmt: skip
     sleeps = RecordedSleeps(scale=0.02)
     with SandboxServer(World(faults=faults, seed=3)) as sandbox:
         importer = Importer(sandbox, tmp_path)
         rows = rows_for(1, 40)
-        # Random faults, and one of each kind for sure.
-        for row, kinds in zip(rows, (["429", "429"], ["drop-after"], ["503"], ["drop-before"]),
-                              strict=False):  # fmt: skip
+        # Random faults, and one of each kind for sure (a token expiring mid-run too).
+        scripted = (["429", "429"], ["drop-after"], ["503"], ["drop-before"], ["expired"])
+        for row, kinds in zip(rows, scripted, strict=False):
             sandbox.world.script(row["idMission"], *kinds)
         planning = importer.planning("tournee.xlsx", rows)
         codes = [importer.run_with_sleep(planning, sleeps)]

@@ -390,6 +390,18 @@ def test_a_scripted_refusal_is_a_200_whose_message_reports_failure(
     assert sandbox.world.missions() == []
 
 
+def test_a_scripted_expiry_is_a_401_and_the_next_call_goes_through(
+    http: httpx.Client, sandbox: SandboxServer
+) -> None:
+    sandbox.world.script("LIV-001", "expired")
+    headers = token_for(http)
+    refused = http.post("geomission/ajoutMission", params=MISSION, headers=headers)
+    assert refused.status_code == 401 and "expiré" in refused.json()["message"]
+    assert sandbox.world.missions() == []
+    again = http.post("geomission/ajoutMission", params=MISSION, headers=token_for(http))
+    assert again.status_code == 201 and len(sandbox.world.missions()) == 1
+
+
 def test_latency_delays_every_answer() -> None:
     world = World(faults=Faults(latency=0.2, jitter=0.05))
     with SandboxServer(world) as sandbox, httpx.Client(base_url=sandbox.base_url + "/") as http:

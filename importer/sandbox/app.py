@@ -215,6 +215,9 @@ def _scripted(world: World, scripted: str | None, entry: Logged) -> tuple[Respon
         return _too_many(world), False
     if scripted == "drop-before":
         return Response(), True
+    if scripted == "expired":
+        entry.http_status = 401
+        return answer(401, {"message": _EXPIRED}), False
     if scripted == "refuse":
         entry.http_status = 200
         message = (
@@ -246,7 +249,10 @@ def _server_error(http_status: int) -> Response:
 def _unauthorised_message(request: Request) -> str:
     if not request.headers.get("X-AUTH-TOKEN"):
         return "Authentification requise : en-tête X-AUTH-TOKEN absent."
-    return "Jeton d'authentification invalide ou expiré : authentifiez-vous à nouveau."
+    return _EXPIRED
+
+
+_EXPIRED = "Jeton d'authentification invalide ou expiré : authentifiez-vous à nouveau."
 
 
 # -- authentication ----------------------------------------------------------------------

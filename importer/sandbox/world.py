@@ -58,6 +58,7 @@ FAILURE_KINDS = {
     "drop-before": "drop the connection before answering, change not applied",
     "drop-after": "apply the change, then drop the connection before answering",
     "refuse": "answer 200 with a message that reports a failure, change not applied",
+    "expired": "answer 401 as for an expired token (the client logs in again), change not applied",
     "slow": "answer after a long pause (past a client's read timeout), change applied",
 }
 
