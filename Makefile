@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: install browser samples demo serve test test-future lint bench clean
+.PHONY: install browser samples demo serve test test-future lint bench clean messages
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,17 @@ test: install browser
 FAKETIME_LIB = $$($(BIN)/python -c 'import libfaketime, pathlib; print(pathlib.Path(libfaketime.__file__).parent / "vendor/libfaketime/src/libfaketime.so.1")')
 test-future: install browser
 	FAKETIME=+365d FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD=$(FAKETIME_LIB) $(BIN)/python -m pytest
+
+# The translations: extract every message of the code into the template, then bring each
+# catalog (importer/locale/LANG/LC_MESSAGES/messages.po) up to date with it; a translator
+# then fills in the new msgstr lines. The catalogs are read as they are (no compile step).
+MESSAGES_POT = build/messages.pot
+messages: install
+	@mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -k lazy -k count:2,3 --add-location=file --sort-by-file \
+		--project=ocean-import --copyright-holder="ocean-import" -o $(MESSAGES_POT) importer
+	$(BIN)/pybabel update -i $(MESSAGES_POT) -d importer/locale -D messages \
+		--no-fuzzy-matching --ignore-obsolete
 
 lint: install
 	$(BIN)/ruff check importer tests bench samples

@@ -25,9 +25,16 @@ A configuration file looks like this (every key is optional)::
     [columns]                      # a site's own headers, mapped once for good
     "Chauffeur" = "nomIndi"
 
+    [ui]
+    lang = "fr"                    # fr (the default) or en; also OCEAN_IMPORT_LANG, --lang
+
     [web]                          # ocean-import serve: who may log in
     max_upload_mb = 20
     users = { marie = "scrypt$16384$8$1$..." }   # from `ocean-import hash-password`
+
+    [web.users.paul]               # or a table per user, with the language of his pages
+    hash = "scrypt$16384$8$1$..."
+    lang = "en"
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from importer.errors import ConfigError
+from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from importer.schemas.api import MISSION_FIELDS
 
 DEFAULT_TIMEZONE = "UTC"
@@ -134,7 +142,9 @@ class Settings:
     max_rows: int = DEFAULT_MAX_ROWS
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
     ocean: OceanSettings = field(default_factory=OceanSettings)
+    lang: str = DEFAULT_LANGUAGE  # what a person reads: fr or en
     web_users: Mapping[str, str] = field(default_factory=dict, repr=False)  # name: hash
+    web_langs: Mapping[str, str] = field(default_factory=dict)  # name: lang, when set
     web_max_upload_mb: float = 20.0
 
     @property
@@ -155,6 +165,7 @@ _TOP_KEYS = {
     "limits",
     "ocean",
     "columns",
+    "ui",
     "web",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows", "max_memory_mb"}
@@ -191,6 +202,8 @@ def load_settings(
         ocean["password"] = _read_password_file(Path(env["OCEAN_PASSWORD_FILE"]))
     if env.get("OCEAN_PASSWORD"):
         ocean["password"] = Secret(env["OCEAN_PASSWORD"])
+    if env.get("OCEAN_IMPORT_LANG"):
+        values["lang"] = env["OCEAN_IMPORT_LANG"]
     if env.get("OCEAN_CUSTOMER_ID"):
         values["customer_id"] = _as_int(env["OCEAN_CUSTOMER_ID"], "OCEAN_CUSTOMER_ID")
     ocean_flags = {k: flags.pop(k) for k in ("ca_bundle",) if k in flags}
@@ -211,14 +224,16 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
-    values = {k: v for k, v in data.items() if k not in {"limits", "ocean", "columns", "web"}}
+    tables = {"limits", "ocean", "columns", "ui", "web"}
+    values = {k: v for k, v in data.items() if k not in tables}
+    ui = _table(data, "ui", path)
+    _refuse_unknown(ui, {"lang"}, path, "ui.")
+    if "lang" in ui:
+        values["lang"] = str(ui["lang"])
     web = _table(data, "web", path)
     _refuse_unknown(web, {"users", "max_upload_mb"}, path, "web.")
     if "users" in web:
-        users = web["users"]
-        if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
-            raise ConfigError(f"[web] users in {path} must map names to password hashes")
-        values["web_users"] = dict(users)
+        values["web_users"], values["web_langs"] = _web_users(web["users"], path)
     if "max_upload_mb" in web:
         values["web_max_upload_mb"] = float(web["max_upload_mb"])
     limits = _table(data, "limits", path)
@@ -237,6 +252,24 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "password" in ocean_table:
         ocean["password"] = Secret(str(ocean_table["password"]))
     return values, ocean
+
+
+def _web_users(users: object, path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """``name = "hash"``, or ``[web.users.NAME]`` with ``hash`` and ``lang``."""
+    if not isinstance(users, dict):
+        raise ConfigError(f"[web] users in {path} must map names to password hashes")
+    hashes, langs = {}, {}
+    for name, user in users.items():
+        if isinstance(user, str):
+            hashes[name] = user
+            continue
+        if not isinstance(user, dict) or not isinstance(user.get("hash"), str):
+            raise ConfigError(f"[web.users.{name}] in {path} needs a hash (and may set lang)")
+        _refuse_unknown(user, {"hash", "lang"}, path, f"web.users.{name}.")
+        hashes[name] = user["hash"]
+        if "lang" in user:
+            langs[name] = str(user["lang"])
+    return hashes, langs
 
 
 def _table(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
@@ -271,6 +304,11 @@ def _as_int(value: Any, where: str) -> int:
 
 
 def _check(settings: Settings) -> None:
+    for lang in (settings.lang, *settings.web_langs.values()):
+        if lang not in LANGUAGES:
+            raise ConfigError(
+                f"unknown language {lang!r}: ocean-import speaks {' and '.join(LANGUAGES)}"
+            )
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):

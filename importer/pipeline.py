@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -46,10 +47,10 @@ from importer.results import (
     RunRecord,
     ValidationRun,
     row_messages,
-    status_table,
 )
 from importer.schemas.aliases import alias_table
-from importer.schemas.state import Key, mission_keys
+from importer.schemas.api import API_DATE_FORMAT
+from importer.schemas.state import Key, customer_of, mission_keys
 from importer.store import DEFAULT_STATE_PATH, Store, open_state
 from importer.validate import Checked, validate
 
@@ -425,3 +426,41 @@ def check_connection_settings(settings: Settings) -> None:
 def history(state: Store, limit: int = 50) -> list[RunRecord]:
     """The state's latest runs, newest first."""
     return state.runs(limit=limit)
+
+
+def status_table(
+    keys: list[Key], statuses: dict[Key, MissionStatus], zone: ZoneInfo
+) -> pd.DataFrame:
+    """One line per mission; ``time`` in the planning's zone, named (Ocean sends UTC)."""
+    rows = []
+    for key in keys:
+        found = statuses.get(key)
+        rows.append(
+            {
+                "idMission": key[1],
+                "customerId": customer_of(key[0]),
+                "status": found.status if found else None,
+                "statusCode": found.status_code if found else None,
+                "time": _zoned(found.time, zone) if found else None,
+                "complement": found.complement if found else "unknown to Ocean, or no answer",
+                "commentRefuseReason": found.refuse_reason if found else None,
+                "externalMissionId": found.external_id if found else None,
+                "refused": bool(found and found.refused),
+            }
+        )
+    columns = ["idMission", "customerId", "status", "statusCode", "time", "complement",
+               "commentRefuseReason", "externalMissionId", "refused"]  # fmt: skip
+    # object columns keep None for what is missing (never a NaN printed as "nan")
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
+    """Ocean's UTC ``dd/MM/yyyy HH:mm`` as the planning's local time, with its zone's name."""
+    if not ocean_time:
+        return None
+    try:
+        moment = dt.datetime.strptime(ocean_time, API_DATE_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return f"{ocean_time} (as Ocean wrote it)"
+    local = moment.astimezone(zone)
+    return f"{local.strftime(API_DATE_FORMAT)} {local.tzname()}"

@@ -31,8 +31,10 @@ from xlsxwriter.worksheet import Worksheet
 from importer.cells import MAX_CELL_CHARS
 from importer.columns import Sheet
 from importer.errors import OutputError
+from importer.i18n import pgettext
 from importer.paths import cannot_write_in, remove_stale_temporaries, temporary_prefix
 from importer.problems import Problem
+from importer.results import vocabulary
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 DATE_TIME_FORMAT = "dd/mm/yyyy hh:mm"
@@ -93,9 +95,10 @@ def write_report(path: Path, content: ReportContent) -> Path:
     def fill(book: xlsxwriter.Workbook, styles: _Styles) -> None:
         frame, failed = _results_frame(content)
         colours = [_FAILED_COLOUR if flag else None for flag in failed]
-        _write_frame(book.add_worksheet("Results"), styles, frame, colours)
-        _write_errors(book.add_worksheet("Errors"), styles, content.problems)
-        _write_summary(book.add_worksheet("Summary"), styles, content.summary)
+        _write_frame(book.add_worksheet(pgettext("sheet", "Results")), styles,
+                     _translated(frame, list(content.added.columns)), colours)  # fmt: skip
+        _write_errors(book.add_worksheet(pgettext("sheet", "Errors")), styles, content.problems)
+        _write_summary(book.add_worksheet(pgettext("sheet", "Summary")), styles, content.summary)
 
     return _save(Path(path), fill)
 
@@ -255,11 +258,42 @@ def _writable(value: Any) -> Any:
     return _fit(_ILLEGAL.sub("\ufffd", text) if _ILLEGAL.search(text) else text)
 
 
+def _labels() -> dict[str, str]:
+    """The headers of the columns a workbook adds, in the language in force."""
+    return {
+        "row": pgettext("column", "row"),
+        "action": pgettext("column", "action"),
+        "outcome": pgettext("column", "outcome"),
+        "http_status": pgettext("column", "http_status"),
+        "message": pgettext("column", "message"),
+        "attempts": pgettext("column", "attempts"),
+        "remote_status": pgettext("column", "remote_status"),
+        "verdict": pgettext("column", "verdict"),
+        "cell": pgettext("column", "cell"),
+        "column": pgettext("column", "column"),
+        "value": pgettext("column", "value"),
+        "problem": pgettext("column", "problem"),
+        "severity": pgettext("column", "severity"),
+    }
+
+
+def _translated(frame: pd.DataFrame, added: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the columns a workbook adds, and their words, in the language in force
+    (the planning's own columns and cells as they are)."""
+    labels, values = _labels(), vocabulary()
+    frame = frame.copy()
+    for name in added:
+        if name in values:
+            frame[name] = frame[name].map(lambda v, words=values[name]: words.get(v, v))
+    return frame.rename(columns={name: labels.get(name, name) for name in added})
+
+
 def _write_errors(ws: Worksheet, styles: _Styles, problems: Sequence[Problem]) -> None:
     frame = pd.DataFrame(
         [(p.row, p.cell, p.column, p.value, p.message, p.severity) for p in problems],
         columns=list(ERRORS_HEADER),
     )
+    frame = _translated(frame, ["severity"]).rename(columns=_labels())
     colours = [_FAILED_COLOUR if p.is_error else _WARNING_COLOUR for p in problems]
     _write_frame(ws, styles, frame, colours, colour_only=ERRORS_HEADER.index("severity"))
 
@@ -267,7 +301,7 @@ def _write_errors(ws: Worksheet, styles: _Styles, problems: Sequence[Problem]) -
 def _write_summary(ws: Worksheet, styles: _Styles, summary: Sequence[tuple[str, Any]]) -> None:
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 70)
-    ws.write_row(0, 0, ["item", "value"], styles.header)
+    ws.write_row(0, 0, [pgettext("column", "item"), pgettext("column", "value")], styles.header)
     for row, (key, value) in enumerate(summary, start=1):
         ws.write_row(row, 0, [_writable(key), _writable(value)])
 

@@ -13,20 +13,18 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from importer.config import ImportOptions
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED
+from importer.i18n import _, pgettext
 from importer.problems import Problem
-from importer.schemas.api import API_DATE_FORMAT
 from importer.schemas.state import Key, customer_of, mission_keys
 
 if TYPE_CHECKING:
     from importer.diff import Plan
-    from importer.ocean import MissionStatus
     from importer.validate import Checked
 
 
@@ -143,9 +141,9 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
     lines["remote_status"] = None
     problems = row_messages(checked)
     invalid = lines["action"] == Action.INVALID
-    lines.loc[invalid, "message"] = [problems.get(row, "invalid") for row in index[invalid]]
+    lines.loc[invalid, "message"] = [problems.get(row, _("invalid")) for row in index[invalid]]
     unchanged = lines["action"] == Action.UNCHANGED
-    lines.loc[unchanged, "message"] = "unchanged since the last import: no call"
+    lines.loc[unchanged, "message"] = _("unchanged since the last import: no call")
     if run.remote_statuses:
         customers, ids = mission_keys(checked.missions)
         keys = zip(customers.tolist(), ids.tolist(), strict=True)
@@ -189,17 +187,17 @@ def _call_lines(run: ImportRun) -> pd.DataFrame:
     has_row = changes["row"].notna().to_numpy()
     detail = np.select(
         [action == Action.MODIFY, (action == Action.DELETE) & ~has_row, action == Action.DELETE],
-        ["changes", "no longer in the file", "cancelled by the action column"],
-        "new mission",
+        [_("changes"), _("no longer in the file"), _("cancelled by the action column")],
+        _("new mission"),
     ).astype(object)
     customers, ids = changes["customer_id"].tolist(), changes["id_mission"].tolist()
     for position in np.flatnonzero(action == Action.MODIFY).tolist():
         if fields := run.plan.differs.get((int(customers[position]), str(ids[position]))):
-            detail[position] = f"changes: {', '.join(fields)}"
+            detail[position] = _("changes: {fields}").format(fields=", ".join(fields))
     if run.stopped:
-        suffix = "; not attempted: the run stopped (see Summary)"
+        suffix = "; " + _("not attempted: the run stopped (see Summary)")
     else:
-        suffix = "; planned (dry run)" if run.options.dry_run else "; not attempted"
+        suffix = "; " + (_("planned (dry run)") if run.options.dry_run else _("not attempted"))
     return pd.DataFrame(
         {
             "row": changes["row"].to_numpy(),
@@ -321,30 +319,68 @@ class RunSummary:
                 "exit_code": self.exit_code}  # fmt: skip
 
     def sheet_rows(self) -> list[tuple[str, object]]:
-        """The workbook's Summary sheet."""
+        """The workbook's Summary sheet, in the language in force."""
         rows: list[tuple[str, object]] = [
-            ("command", "plan (dry run)" if self.dry_run else "run"),
-            ("input file", str(self.file)),
-            ("input SHA-256", self.sha256),
-            ("sheet", self.sheet or ""),
-            ("feed", self.feed),
-            ("scope", self.scope),
-            ("time zone", self.timezone),
-            ("started", self.started.isoformat(timespec="seconds")),
-            ("finished", self.finished.isoformat(timespec="seconds")),
-            ("Ocean", self.base_url or "not contacted"),
-            ("state", self.state_path or ""),
-            ("dry run", "yes: nothing was sent" if self.dry_run else "no"),
-            ("stopped", self.stopped or "no: went to the end"),
-            ("rows read", self.rows),
-            ("invalid rows", self.invalid),
-            ("deletions (missions no longer in the file)", self.deletions),
-            ("kept: absent but already past", self.kept_past),
-            ("forgotten: past their expiry", self.forgotten),
+            (_("command"), _("plan (dry run)") if self.dry_run else _("run")),
+            (_("input file"), str(self.file)),
+            (_("input SHA-256"), self.sha256),
+            (_("sheet"), self.sheet or ""),
+            (_("feed"), self.feed),
+            (_("scope"), self.scope),
+            (_("time zone"), self.timezone),
+            (_("started"), self.started.isoformat(timespec="seconds")),
+            (_("finished"), self.finished.isoformat(timespec="seconds")),
+            (_("Ocean"), self.base_url or _("not contacted")),
+            (_("state"), self.state_path or ""),
+            (_("dry run"), _("yes: nothing was sent") if self.dry_run else _("no")),
+            (_("stopped"), self.stopped or _("no: went to the end")),
+            (_("rows read"), self.rows),
+            (_("invalid rows"), self.invalid),
+            (_("deletions (missions no longer in the file)"), self.deletions),
+            (_("kept: absent but already past"), self.kept_past),
+            (_("forgotten: past their expiry"), self.forgotten),
         ]
-        rows += sorted(self.counts().items())
-        rows.append(("exit code", self.exit_code))
+        counted = [(pgettext("summary", "action {action}").format(action=words("action", k)), n)
+                   for k, n in self.actions.items()]  # fmt: skip
+        counted += [(pgettext("summary", "outcome {outcome}").format(outcome=words("outcome", k)),
+                     n) for k, n in self.outcomes.items()]  # fmt: skip
+        rows += sorted(counted)
+        rows.append((_("exit code"), self.exit_code))
         return rows
+
+
+def vocabulary() -> dict[str, dict[str, str]]:
+    """The words of the added columns (the code's values are the same in every language)."""
+    return {
+        "action": {
+            "create": pgettext("action", "create"),
+            "modify": pgettext("action", "modify"),
+            "unchanged": pgettext("action", "unchanged"),
+            "delete": pgettext("action", "delete"),
+            "invalid": pgettext("action", "invalid"),
+        },
+        "outcome": {
+            "ok": pgettext("outcome", "ok"),
+            "failed": pgettext("outcome", "failed"),
+            "unknown": pgettext("outcome", "unknown"),
+            "skipped": pgettext("outcome", "skipped"),
+            "not_attempted": pgettext("outcome", "not_attempted"),
+        },
+        "verdict": {
+            "valid": pgettext("verdict", "valid"),
+            "warning": pgettext("verdict", "warning"),
+            "invalid": pgettext("verdict", "invalid"),
+        },
+        "severity": {
+            "error": pgettext("severity", "error"),
+            "warning": pgettext("severity", "warning"),
+        },
+    }
+
+
+def words(column: str, value: str) -> str:
+    """The word a workbook shows for ``value`` in ``column`` (action, outcome, verdict...)."""
+    return vocabulary().get(column, {}).get(value, value)
 
 
 def _counted(values: pd.Series) -> dict[str, int]:
@@ -369,25 +405,25 @@ class ValidationRun:
         checked = self.checked
         raw = checked.sheet.raw
         return [
-            ("command", "validate"),
-            ("input file", str(raw.path)),
-            ("input SHA-256", raw.sha256),
+            (_("command"), _("validate")),
+            (_("input file"), str(raw.path)),
+            (_("input SHA-256"), raw.sha256),
             (
-                "format",
+                _("format"),
                 raw.file_format + (f" ({raw.encoding}, '{raw.delimiter}')" if raw.encoding else ""),
             ),
-            ("sheet", raw.sheet_name or ""),
-            ("header row", checked.sheet.header_row),
-            ("feed", self.feed),
-            ("time zone", checked.timezone),
-            ("started", self.started.isoformat(timespec="seconds")),
-            ("finished", self.finished.isoformat(timespec="seconds")),
-            ("dry run", "yes (validation only, Ocean not contacted)"),
-            ("rows read", checked.row_count),
-            ("valid rows", checked.valid_count),
-            ("invalid rows", checked.invalid_count),
-            ("errors", checked.error_count),
-            ("warnings", checked.warning_count),
+            (_("sheet"), raw.sheet_name or ""),
+            (_("header row"), checked.sheet.header_row),
+            (_("feed"), self.feed),
+            (_("time zone"), checked.timezone),
+            (_("started"), self.started.isoformat(timespec="seconds")),
+            (_("finished"), self.finished.isoformat(timespec="seconds")),
+            (_("dry run"), _("yes (validation only, Ocean not contacted)")),
+            (_("rows read"), checked.row_count),
+            (_("valid rows"), checked.valid_count),
+            (_("invalid rows"), checked.invalid_count),
+            (_("errors"), checked.error_count),
+            (_("warnings"), checked.warning_count),
         ]
 
     def as_json(self, report: Path | None) -> dict[str, Any]:
@@ -425,41 +461,3 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
         "severity": problem.severity,
         "kind": problem.kind,
     }
-
-
-def status_table(
-    keys: list[Key], statuses: dict[Key, MissionStatus], zone: ZoneInfo
-) -> pd.DataFrame:
-    """One line per mission; ``time`` in the planning's zone, named (Ocean sends UTC)."""
-    rows = []
-    for key in keys:
-        found = statuses.get(key)
-        rows.append(
-            {
-                "idMission": key[1],
-                "customerId": customer_of(key[0]),
-                "status": found.status if found else None,
-                "statusCode": found.status_code if found else None,
-                "time": _zoned(found.time, zone) if found else None,
-                "complement": found.complement if found else "unknown to Ocean, or no answer",
-                "commentRefuseReason": found.refuse_reason if found else None,
-                "externalMissionId": found.external_id if found else None,
-                "refused": bool(found and found.refused),
-            }
-        )
-    columns = ["idMission", "customerId", "status", "statusCode", "time", "complement",
-               "commentRefuseReason", "externalMissionId", "refused"]  # fmt: skip
-    # object columns keep None for what is missing (never a NaN printed as "nan")
-    return pd.DataFrame(rows, columns=columns, dtype=object)
-
-
-def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
-    """Ocean's UTC ``dd/MM/yyyy HH:mm`` as the planning's local time, with its zone's name."""
-    if not ocean_time:
-        return None
-    try:
-        moment = dt.datetime.strptime(ocean_time, API_DATE_FORMAT).replace(tzinfo=dt.UTC)
-    except ValueError:
-        return f"{ocean_time} (as Ocean wrote it)"
-    local = moment.astimezone(zone)
-    return f"{local.strftime(API_DATE_FORMAT)} {local.tzname()}"

@@ -20,6 +20,7 @@ import pandera.pandas as pa
 from importer import cells
 from importer.columns import Sheet
 from importer.config import Settings
+from importer.i18n import _, lazy, number
 from importer.problems import Problem, Severity
 from importer.schemas.aliases import ACTION_COLUMN
 from importer.schemas.api import (
@@ -39,142 +40,190 @@ class Kind(NamedTuple):
     message: str  # formatted with value=, zone=, shown=
 
 
-_DATE_FORMATS = "dd/MM/yyyy HH:mm (24/11/2026 08:30) or yyyy-MM-dd HH:mm"
 MAX_CELL_CHARS = cells.MAX_CELL_CHARS
 
 KINDS: dict[str, Kind] = {
     # errors
     "id_required": Kind(
-        "error", "mission id missing", "the mission id is empty: every row needs one"
+        "error",
+        lazy("mission id missing"),
+        lazy("the mission id is empty: every row needs one"),
     ),
     "duplicate_id": Kind(
         "error",
-        "mission id used twice",
-        "mission id {value} is on more than one row ({shown}): give each mission its own id",
+        lazy("mission id used twice"),
+        lazy("mission id {value} is on more than one row ({shown}): give each mission its own id"),
     ),
     "customer_required": Kind(
         "error",
-        "customerId missing",
-        "customerId is empty, and the account is multi-client: say which Ocean customer",
+        lazy("customerId missing"),
+        lazy("customerId is empty, and the account is multi-client: say which Ocean customer"),
     ),
     "not_an_integer": Kind(
-        "error", "customerId not a whole number", "{value} is not a customer id (a whole number)"
+        "error",
+        lazy("customerId not a whole number"),
+        lazy("{value} is not a customer id (a whole number)"),
     ),
     "date_required": Kind(
         "error",
-        "intervention date missing",
-        "the intervention date is empty: every mission needs one",
+        lazy("intervention date missing"),
+        lazy("the intervention date is empty: every mission needs one"),
     ),
     "date_format": Kind(
-        "error", "not a date", "{value} is not a date: write it as " + _DATE_FORMATS
+        "error",
+        lazy("not a date"),
+        lazy(
+            "{value} is not a date: write it as dd/MM/yyyy HH:mm (24/11/2026 08:30) or yyyy-MM-dd "
+            "HH:mm"
+        ),
     ),
     "two_digit_year": Kind(
         "error",
-        "two-digit year",
-        "{value} has a two-digit year, which is ambiguous: write the year in full (2026)",
+        lazy("two-digit year"),
+        lazy("{value} has a two-digit year, which is ambiguous: write the year in full (2026)"),
     ),
-    "impossible_date": Kind("error", "impossible date", "{value} is not a real date or time"),
+    "impossible_date": Kind(
+        "error",
+        lazy("impossible date"),
+        lazy("{value} is not a real date or time"),
+    ),
     "implausible_year": Kind(
-        "error", "implausible year", "{value} is not a plausible mission date: check the year"
+        "error",
+        lazy("implausible year"),
+        lazy("{value} is not a plausible mission date: check the year"),
     ),
     "number_not_date": Kind(
         "error",
-        "number instead of a date",
-        "the number {value} is not a date: format the cell as a date, or write " + _DATE_FORMATS,
+        lazy("number instead of a date"),
+        lazy(
+            "the number {value} is not a date: format the cell as a date, or write dd/MM/yyyy "
+            "HH:mm (24/11/2026 08:30) or yyyy-MM-dd HH:mm"
+        ),
     ),
     "time_without_date": Kind(
-        "error", "time without a date", "{value} is a time with no date: write " + _DATE_FORMATS
+        "error",
+        lazy("time without a date"),
+        lazy(
+            "{value} is a time with no date: write dd/MM/yyyy HH:mm (24/11/2026 08:30) or "
+            "yyyy-MM-dd HH:mm"
+        ),
     ),
     "time_in_clock_change_gap": Kind(
         "error",
-        "time skipped by a clock change",
-        "{value} does not exist in {zone} (the clocks go forward that night): pick another time",
+        lazy("time skipped by a clock change"),
+        lazy(
+            "{value} does not exist in {zone} (the clocks go forward that night): pick another time"
+        ),
     ),
     "expiry_not_after_intervention": Kind(
         "error",
-        "expiry not after intervention",
-        "the expiry date {value} is not after the intervention date: the mission would leave "
-        "the cab's screen before it is due",
+        lazy("expiry not after intervention"),
+        lazy(
+            "the expiry date {value} is not after the intervention date: the mission would leave "
+            "the cab's screen before it is due"
+        ),
     ),
     "no_recipient": Kind(
         "error",
-        "no vehicle or individual",
-        "no vehicle (nomVeh) and no individual (nomIndi with prenomIndi, or nomPrenom): "
-        "say who does the mission",
+        lazy("no vehicle or individual"),
+        lazy(
+            "no vehicle (nomVeh) and no individual (nomIndi with prenomIndi, or nomPrenom): say "
+            "who does the mission"
+        ),
     ),
-    "not_a_number": Kind("error", "not a number", "{value} is not a number (decimal degrees)"),
+    "not_a_number": Kind(
+        "error",
+        lazy("not a number"),
+        lazy("{value} is not a number (decimal degrees)"),
+    ),
     "latitude_range": Kind(
         "error",
-        "latitude out of range",
-        "latitude {value} is out of range: it must be within -90..90",
+        lazy("latitude out of range"),
+        lazy("latitude {value} is out of range: it must be within -90..90"),
     ),
     "longitude_range": Kind(
         "error",
-        "longitude out of range",
-        "longitude {value} is out of range: it must be within -180..180",
+        lazy("longitude out of range"),
+        lazy("longitude {value} is out of range: it must be within -180..180"),
     ),
     "latitude_without_longitude": Kind(
         "error",
-        "latitude without longitude",
-        "a latitude without a longitude: give both or neither",
+        lazy("latitude without longitude"),
+        lazy("a latitude without a longitude: give both or neither"),
     ),
     "longitude_without_latitude": Kind(
         "error",
-        "longitude without latitude",
-        "a longitude without a latitude: give both or neither",
+        lazy("longitude without latitude"),
+        lazy("a longitude without a latitude: give both or neither"),
     ),
     "flag_value": Kind(
         "error",
-        "not a yes/no value",
-        "{value} is not a yes/no value: write oui/non, vrai/faux, true/false, 1/0, or x",
+        lazy("not a yes/no value"),
+        lazy("{value} is not a yes/no value: write oui/non, vrai/faux, true/false, 1/0, or x"),
     ),
     "action_value": Kind(
         "error",
-        "unknown action",
-        "{value} is not an action: leave it blank, or write supprimer (delete) "
-        "to cancel the mission",
+        lazy("unknown action"),
+        lazy(
+            "{value} is not an action: leave it blank, or write supprimer (delete) to cancel the "
+            "mission"
+        ),
     ),
     # warnings
-    "unknown_column": Kind("warning", "unknown column", "{value}"),
+    "unknown_column": Kind(
+        "warning",
+        lazy("unknown column"),
+        lazy("{value}"),
+    ),
     "seconds_dropped": Kind(
-        "warning", "seconds dropped", "the seconds of {value} are dropped: Ocean takes minutes"
+        "warning",
+        lazy("seconds dropped"),
+        lazy("the seconds of {value} are dropped: Ocean takes minutes"),
     ),
     "date_without_time": Kind(
-        "warning", "date without a time", "{value} has no time of day: it is read as 00:00"
+        "warning",
+        lazy("date without a time"),
+        lazy("{value} has no time of day: it is read as 00:00"),
     ),
     "time_repeated_by_clock_change": Kind(
         "warning",
-        "time repeated by a clock change",
-        "{value} happens twice in {zone} (the clocks go back that night): the first one is used",
+        lazy("time repeated by a clock change"),
+        lazy(
+            "{value} happens twice in {zone} (the clocks go back that night): the first one is used"
+        ),
     ),
     "past_intervention": Kind(
-        "warning", "intervention already past", "the intervention time {value} is already past"
+        "warning",
+        lazy("intervention already past"),
+        lazy("the intervention time {value} is already past"),
     ),
     "postcode_zero_restored": Kind(
         "warning",
-        "postcode lost its leading zero",
-        "postcode {value} lost its leading zero: it is sent as {shown}",
+        lazy("postcode lost its leading zero"),
+        lazy("postcode {value} lost its leading zero: it is sent as {shown}"),
     ),
     "vehicle_and_individual": Kind(
         "warning",
-        "vehicle and individual both given",
-        "both a vehicle and an individual are given: the vehicle is used, as Ocean does",
+        lazy("vehicle and individual both given"),
+        lazy("both a vehicle and an individual are given: the vehicle is used, as Ocean does"),
     ),
     "no_location": Kind(
         "warning",
-        "no destination",
-        "no coordinates and no address: the driver is given no destination",
+        lazy("no destination"),
+        lazy("no coordinates and no address: the driver is given no destination"),
     ),
     "address_name_long": Kind(
         "warning",
-        "address name too long",
-        f"over {ADDRESS_NAME_SHOWN_CHARS} characters: the cab shows only {{shown}}",
+        lazy("address name too long"),
+        lazy("over {name_chars} characters: the cab shows only {shown}"),
     ),
     "text_too_long": Kind(
         "error",
-        "text too long",
-        f"{{shown}} characters, more than a spreadsheet cell holds ({MAX_CELL_CHARS:,}): Ocean "
-        "would not take it whole and nothing is cut without a word; shorten it",
+        lazy("text too long"),
+        lazy(
+            "{shown} characters, more than a spreadsheet cell holds ({max_chars}): Ocean would not "
+            "take it whole and nothing is cut without a word; shorten it"
+        ),
     ),
 }
 
@@ -362,7 +411,11 @@ def _describe(
                     column=label,
                     value=value,
                     message=info.message.format(
-                        value=_quote(value), zone=zone, shown=shown.get(row, "")
+                        value=_quote(value),
+                        zone=zone,
+                        shown=shown.get(row, ""),
+                        max_chars=number(MAX_CELL_CHARS),
+                        name_chars=ADDRESS_NAME_SHOWN_CHARS,
                     ),
                     severity=info.severity,
                     kind=kind,
@@ -380,7 +433,7 @@ def _shown(
     if kind == "postcode_zero_restored":
         return {int(r): str(missions.at[r, field]) for r in rows}
     if kind == "text_too_long":
-        return {int(r): f"{len(str(missions.at[r, field])):,}" for r in rows}
+        return {int(r): number(len(str(missions.at[r, field]))) for r in rows}
     if kind == "address_name_long":
         return {int(r): _quote(str(missions.at[r, field])[:ADDRESS_NAME_SHOWN_CHARS]) for r in rows}
     if kind == "duplicate_id":
@@ -388,7 +441,7 @@ def _shown(
         groups = subset.groupby(["customerId", "idMission"], dropna=False).groups
         shown: dict[int, str] = {}
         for members in groups.values():
-            label = "rows " + ", ".join(str(int(r)) for r in sorted(members))
+            label = _("rows {rows}").format(rows=", ".join(str(int(r)) for r in sorted(members)))
             shown.update({int(r): label for r in members})
         return shown
     return {}

@@ -9,9 +9,27 @@ from pathlib import Path
 
 import pytest
 
+from importer import i18n
 from importer.config import Settings
 from importer.sandbox import SandboxServer, World
 from tests.helpers import load_make_samples
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The suite reads the English words unless a test asks for French (``french``): French
+    is the product's default, and its own tests say so (test_language.py)."""
+    monkeypatch.setenv("OCEAN_IMPORT_LANG", "en")
+    with i18n.speaking("en"):
+        yield
+
+
+@pytest.fixture
+def french(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The product as a French dispatcher gets it by default: no language set anywhere."""
+    monkeypatch.delenv("OCEAN_IMPORT_LANG", raising=False)
+    with i18n.speaking("fr"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.browser
 class WebServer:
     """The page on a free loopback port, in a thread, importing into a sandbox."""
 
-    def __init__(self, folder: Path, max_upload_mb: float = 20) -> None:
+    def __init__(self, folder: Path, max_upload_mb: float = 20, lang: str = "fr") -> None:
         self.sandbox = SandboxServer(World([Account("demo", "demo", customers=(4242,))])).start()
         settings = load_settings(SAMPLE_CONFIG, {})
         settings = replace(
@@ -52,6 +52,7 @@ class WebServer:
                 base_url=self.sandbox.base_url, login="demo", password=Secret("demo")
             ),
             web_users={USER: hash_password(PASSWORD)},
+            lang=lang,  # the site's language: French unless a test asks for English
             web_max_upload_mb=max_upload_mb,
         )
         app = create_web_app(WebConfig(settings, folder / "state.db", folder / "work",
@@ -118,49 +119,86 @@ def log_in(page: object, url: str) -> None:
     page.click("button[type=submit]")  # type: ignore[attr-defined]
 
 
+# What each language's pages say, and words of the other language they must not hold.
+SAYS = {
+    "fr": {"refused": "mot de passe incorrect", "invalid": "invalides", "create": "à créer",
+           "problem": "l'identifiant de mission est vide", "severity": "erreur",
+           "results": "Résultats", "home": "Importer un planning"},
+    "en": {"refused": "wrong password", "invalid": "invalid", "create": "to create",
+           "problem": "the mission id is empty", "severity": "error",
+           "results": "Results", "home": "Import a planning"},
+}  # fmt: skip
+NEVER = {
+    "fr": ["Import a planning", "Check the file", "to create", "Problems to fix", "Log out",
+           "is empty", "Confirm and send", "Earlier imports", "Download the results"],
+    "en": ["Importer un planning", "Vérifier le fichier", "à créer", "Problèmes à corriger",
+           "Se déconnecter", "est vide", "Confirmer et envoyer", "Imports précédents",
+           "Télécharger le classeur", "lignes"],
+}  # fmt: skip
+
+
+def assert_speaks(page: object, lang: str) -> None:
+    text = page.text_content("body") or ""  # type: ignore[attr-defined]
+    assert [words for words in NEVER[lang] if words in text] == []
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
 def test_upload_review_confirm_download(
-    web: WebServer, browser: object, tmp_path: Path, samples: Path
+    lang: str, browser: object, tmp_path: Path, samples: Path
 ) -> None:
-    page = browser.new_page(accept_downloads=True)  # type: ignore[attr-defined]
-    page.goto(web.url + "/")
-    assert page.url.endswith("/login")
-    shot(page, "1-login")
-    page.fill("input[name=user]", USER)
-    page.fill("input[name=password]", "wrong")
-    page.click("button[type=submit]")
-    assert "wrong password" in page.text_content("[role=alert]")
-    log_in(page, web.url)
-    assert page.url == web.url + "/"
-    shot(page, "2-home")
+    web, says, prefix = WebServer(tmp_path, lang=lang), SAYS[lang], "" if lang == "fr" else "en-"
+    try:
+        page = browser.new_page(accept_downloads=True)  # type: ignore[attr-defined]
+        page.goto(web.url + "/")
+        assert page.url.endswith("/login")
+        assert_speaks(page, lang)
+        shot(page, f"{prefix}1-login")
+        page.fill("input[name=user]", USER)
+        page.fill("input[name=password]", "wrong")
+        page.click("button[type=submit]")
+        assert says["refused"] in page.text_content("[role=alert]")
+        log_in(page, web.url)
+        assert page.url == web.url + "/"
+        assert_speaks(page, lang)
+        shot(page, f"{prefix}2-home")
 
-    page.set_input_files("input[name=planning]", str(samples / "planning-broken.xlsx"))
-    page.click("#check")
-    problems = page.text_content("#problems ~ table")
-    assert "N° mission" in problems and "erreur" in problems
-    assert page.text_content("#counts").count("invalides") == 1
-    shot(page, "3-broken-sample-errors")
+        page.set_input_files("input[name=planning]", str(samples / "planning-broken.xlsx"))
+        page.click("#check")
+        problems = page.text_content("#problems ~ table")
+        assert "N° mission" in problems and says["severity"] in problems
+        assert says["problem"] in problems
+        assert page.text_content("#counts").count(says["invalid"]) == 1
+        assert_speaks(page, lang)
+        shot(page, f"{prefix}3-broken-sample-errors")
 
-    page.goto(web.url + "/")
-    page.set_input_files("input[name=planning]", str(samples / "planning-clean.xlsx"))
-    page.click("#check")
-    assert "36" in page.text_content("#counts") and "à créer" in page.text_content("#counts")
-    shot(page, "4-clean-sample-plan")
-    assert web.sandbox.world.missions() == []  # nothing sent before the confirmation
+        page.goto(web.url + "/")
+        page.set_input_files("input[name=planning]", str(samples / "planning-clean.xlsx"))
+        page.click("#check")
+        assert "36" in page.text_content("#counts")
+        assert says["create"] in page.text_content("#counts")
+        assert_speaks(page, lang)
+        shot(page, f"{prefix}4-clean-sample-plan")
+        assert web.sandbox.world.missions() == []  # nothing sent before the confirmation
 
-    page.click("#confirm")
-    page.wait_for_selector("#result", timeout=60_000)
-    shot(page, "5-results")
-    with page.expect_download() as download:
-        page.click("#download")
-    saved = tmp_path / "resultats.xlsx"
-    download.value.save_as(saved)
-    results = list(openpyxl.load_workbook(saved)["Results"].iter_rows(min_row=2, values_only=True))
-    assert len(results) == 36
-    assert len(web.sandbox.world.missions()) == 36
+        page.click("#confirm")
+        page.wait_for_selector("#result", timeout=60_000)
+        assert_speaks(page, lang)
+        shot(page, f"{prefix}5-results")
+        with page.expect_download() as download:
+            page.click("#download")
+        saved = tmp_path / "resultats.xlsx"
+        download.value.save_as(saved)
+        book = openpyxl.load_workbook(saved)
+        results = list(book[says["results"]].iter_rows(min_row=2, values_only=True))
+        assert len(results) == 36
+        assert len(web.sandbox.world.missions()) == 36
 
-    page.goto(web.url + "/")
-    assert "planning-clean.xlsx" in page.text_content("table")
-    shot(page, "6-history")
+        page.goto(web.url + "/")
+        assert "planning-clean.xlsx" in page.text_content("table")
+        assert_speaks(page, lang)
+        shot(page, f"{prefix}6-history")
+    finally:
+        web.stop()
 
 
 def test_nothing_without_login(web: WebServer) -> None:
@@ -192,7 +230,7 @@ def test_an_oversized_upload_is_refused(tmp_path: Path, browser: object) -> None
         page.set_input_files("input[name=planning]", files=[{
             "name": "enorme.csv", "mimeType": "text/csv", "buffer": b"x" * (3 * 1024 * 1024)}])  # fmt: skip
         page.click("#check")
-        assert "over the 1 MB limit" in page.text_content("[role=alert]")
+        assert "dépasse la limite de 1 Mo" in page.text_content("[role=alert]")
         shot(page, "8-oversized-upload-refused")
     finally:
         web.stop()

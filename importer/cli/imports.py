@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from importer.cli.options import (
+    Localised,
     Output,
     check_outputs,
     concurrency_option,
@@ -38,7 +39,7 @@ def _target(file: Path, command: str, report_path: Path | None, no_report: bool)
     return None if no_report else (report_path or default_report_path(file, command))
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
 @click.option("--feed", default=None, help="Planning stream name (default: from the file name).")
@@ -64,7 +65,7 @@ def validate(
     return run.exit_code
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
 @path_option("--out", "out_path", "Save the exact plan as JSON, to apply later with `run --plan`.")
@@ -116,7 +117,7 @@ def _plan(
     return run.exit_code
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
 @click.option("--dry-run", is_flag=True, help="Only show the plan (the same as `plan`).")

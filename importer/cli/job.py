@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from importer.cli.options import (
+    Localised,
     Output,
     concurrency_option,
     import_options,
@@ -30,7 +31,7 @@ from importer.watch import (
 )
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--once", is_flag=True, help="Process what is there, then exit (for a timer).")
 @valued(
@@ -84,7 +85,7 @@ def watch(
     return job_exit_code(results)
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.argument("ids", nargs=-1)
 @path_option("--report", "report_path", "Also write the statuses to this workbook.")
 @concurrency_option

@@ -21,6 +21,7 @@ from importer.config import (
     load_settings,
 )
 from importer.errors import UsageError
+from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, lazy, use
 from importer.logs import FORMATS, configure_logging
 from importer.pipeline import DEFAULT_STATE_PATH
 from importer.report import check_writable
@@ -116,10 +117,37 @@ def settings_options(*, ca_bundle: bool = False) -> Decorator:
 
 def load(config_file: Path | None, **flags: Any) -> Settings:
     """The settings: flags over the environment over the file (``--config`` or
-    ``OCEAN_IMPORT_CONFIG``) over the defaults."""
+    ``OCEAN_IMPORT_CONFIG``) over the defaults; from now on, the command speaks their
+    language (``--lang``, ``OCEAN_IMPORT_LANG``, ``[ui] lang``)."""
     if config_file is None and os.environ.get("OCEAN_IMPORT_CONFIG"):
         config_file = Path(os.environ["OCEAN_IMPORT_CONFIG"])
-    return load_settings(config_file, os.environ, **flags)
+    context = click.get_current_context(silent=True)
+    lang = context.meta.get("lang") if context else None
+    settings = load_settings(config_file, os.environ, lang=lang, **flags)
+    use(settings.lang)
+    return settings
+
+
+class Localised(click.Command):
+    """A command that speaks ``--lang`` (else ``OCEAN_IMPORT_LANG``, else the configuration's
+    ``[ui] lang``, else French): every command is one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["--lang"],
+                type=click.Choice(LANGUAGES),
+                default=None,
+                help=lazy("Language of what it prints and writes (also OCEAN_IMPORT_LANG)."),
+            )
+        )
+
+    def invoke(self, ctx: click.Context) -> Any:
+        flag = ctx.params.pop("lang", None)
+        ctx.meta["lang"] = flag  # over the environment and the file, when the settings load
+        use(flag or os.environ.get("OCEAN_IMPORT_LANG") or DEFAULT_LANGUAGE)
+        return super().invoke(ctx)
 
 
 def output_options(*, default_verbosity: int = 0) -> Decorator:

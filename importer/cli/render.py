@@ -7,7 +7,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from gettext import ngettext
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from importer.cli.options import Output
+from importer.i18n import _, ngettext, number
 from importer.problems import Problem
-from importer.results import CALLS, FAILURES, Action, ImportRun, OutcomeRecord, ValidationRun
+from importer.results import (
+    CALLS,
+    FAILURES,
+    Action,
+    ImportRun,
+    OutcomeRecord,
+    ValidationRun,
+    words,
+)
 from importer.validate import KINDS, problems_by_kind
 
 EXAMPLES_PER_KIND = 5
@@ -28,10 +36,13 @@ CHANGES_SHOWN = 20
 FAILURES_SHOWN = 10
 log = logging.getLogger("importer")
 
-_FEED_ORIGINS = {
-    "name": ", from the file's name",
-    "legacy": ", as earlier imports named this file's feed (--feed to set another)",
-}
+
+def _feed_origin(origin: str | None) -> str:
+    if origin == "name":
+        return _(", from the file's name")
+    if origin == "legacy":
+        return _(", as earlier imports named this file's feed (--feed to set another)")
+    return ""
 
 
 def _console() -> Console:
@@ -39,8 +50,25 @@ def _console() -> Console:
 
 
 def count(n: int, singular: str, plural: str) -> str:
-    """``1 warning``, ``2 warnings``."""
-    return f"{n} {ngettext(singular, plural, n)}"
+    """``1 warning``, ``2 warnings``: ``singular`` and ``plural`` hold ``{n}``."""
+    return ngettext(singular, plural, n).format(n=number(n))
+
+
+def counted(column: str, value: str, n: int) -> str:
+    """``3 create``, ``1 failed`` (``3 créations``, ``1 échec``): a count of actions or outcomes."""
+    forms = {
+        ("action", "create"): ngettext("{n} create", "{n} create", n),
+        ("action", "modify"): ngettext("{n} modify", "{n} modify", n),
+        ("action", "unchanged"): ngettext("{n} unchanged", "{n} unchanged", n),
+        ("action", "delete"): ngettext("{n} delete", "{n} delete", n),
+        ("action", "invalid"): ngettext("{n} invalid", "{n} invalid", n),
+        ("outcome", "ok"): ngettext("{n} ok", "{n} ok", n),
+        ("outcome", "failed"): ngettext("{n} failed", "{n} failed", n),
+        ("outcome", "unknown"): ngettext("{n} unknown", "{n} unknown", n),
+        ("outcome", "skipped"): ngettext("{n} skipped", "{n} skipped", n),
+        ("outcome", "not_attempted"): ngettext("{n} not_attempted", "{n} not_attempted", n),
+    }
+    return forms.get((column, value), f"{{n}} {value}").format(n=number(n))
 
 
 def echo_json(data: object) -> None:
@@ -57,18 +85,26 @@ def show_validation(run: ValidationRun, report: Path | None, output: Output) -> 
     checked = run.checked
     console = _console()
     raw = checked.sheet.raw
-    where = f"sheet {raw.sheet_name!r}, " if raw.sheet_name else ""
+    where = _("sheet {name}, ").format(name=repr(raw.sheet_name)) if raw.sheet_name else ""
+    invalid = count(checked.invalid_count, "{n} invalid", "{n} invalid")
     console.print(
-        f"[bold]{escape(raw.path.name)}[/] ({where}header on row {checked.sheet.header_row}): "
-        f"{count(checked.row_count, 'row', 'rows')} read, [green]{checked.valid_count} valid[/], "
-        + (f"[red]{checked.invalid_count} invalid[/]" if checked.invalid_count else "0 invalid")
-        + f"; {count(checked.error_count, 'error', 'errors')}, "
-        + count(checked.warning_count, "warning", "warnings")
+        f"[bold]{escape(raw.path.name)}[/] ("
+        + _("{sheet}header on row {row}").format(sheet=where, row=checked.sheet.header_row)
+        + "): "
+        + _("{rows} read, {valid}, {invalid}").format(
+            rows=count(checked.row_count, "{n} row", "{n} rows"),
+            valid="[green]" + count(checked.valid_count, "{n} valid", "{n} valid") + "[/]",
+            invalid=f"[red]{invalid}[/]" if checked.invalid_count else invalid,
+        )
+        + "; "
+        + count(checked.error_count, "{n} error", "{n} errors")
+        + ", "
+        + count(checked.warning_count, "{n} warning", "{n} warnings")
     )
     if not output.quiet:
         _print_problems(console, checked.problems)
     if report:
-        console.print(f"Report: {escape(str(report))}")
+        console.print(_("Report: {path}").format(path=escape(str(report))))
 
 
 def _print_problems(console: Console, problems: list[Problem]) -> None:
@@ -78,19 +114,20 @@ def _print_problems(console: Console, problems: list[Problem]) -> None:
         if severity != heading:
             heading = severity
             colour = "red" if severity == "error" else "yellow"
-            console.print(f"\n[bold {colour}]{'Errors' if severity == 'error' else 'Warnings'}[/]")
-        console.print(f"  [bold]{escape(KINDS[kind].title)}[/] ({len(group)})")
+            title = _("Errors") if severity == "error" else _("Warnings")
+            console.print(f"\n[bold {colour}]{title}[/]")
+        console.print(f"  [bold]{escape(str(KINDS[kind].title))}[/] ({len(group)})")
         for problem in group[:EXAMPLES_PER_KIND]:
             console.print("    " + escape(_locate(problem) + problem.message))
         if len(group) > EXAMPLES_PER_KIND:
-            console.print(f"    ...and {len(group) - EXAMPLES_PER_KIND} more")
+            console.print("    " + _("...and {n} more").format(n=len(group) - EXAMPLES_PER_KIND))
 
 
 def _locate(problem: Problem) -> str:
-    parts = [f"row {problem.row}"] if problem.row is not None else []
+    parts = [_("row {row}").format(row=problem.row)] if problem.row is not None else []
     if problem.column:
         parts.append(f"{problem.column}" + (f" ({problem.cell})" if problem.cell else ""))
-    return (", ".join(parts) + ": ") if parts else ""
+    return _("{where}: ").format(where=", ".join(parts)) if parts else ""
 
 
 # --- plan and run ---------------------------------------------------------------------------
@@ -104,28 +141,38 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
         return
     console = _console()
     lines = run.lines()
-    what = ", ".join(f"{summary.actions[a]} {a}" for a in Action if summary.actions.get(a, 0))
+    what = ", ".join(
+        counted("action", a, summary.actions[a]) for a in Action if summary.actions.get(a, 0)
+    )
     console.print(
-        f"[bold]{escape(summary.file.name)}[/] "
-        f"(feed {escape(summary.feed)}{_FEED_ORIGINS.get(summary.feed_origin or '', '')}): "
-        f"{count(summary.rows, 'row', 'rows')}, {what or 'nothing to do'}"
+        f"[bold]{escape(summary.file.name)}[/] ("
+        + _("feed {feed}{origin}").format(
+            feed=escape(summary.feed), origin=_feed_origin(summary.feed_origin)
+        )
+        + "): "
+        + count(summary.rows, "{n} row", "{n} rows")
+        + ", "
+        + (what or _("nothing to do"))
     )
     if summary.pushed:
-        console.print(
-            "Ocean: "
-            + (", ".join(f"{n} {o}" for o, n in summary.call_outcomes.items()) or "no call")
+        done = ", ".join(
+            f"{number(n)} {words('outcome', o)}" for o, n in summary.call_outcomes.items()
         )
+        console.print(_("Ocean: {outcomes}").format(outcomes=done or _("no call")))
     elif not output.quiet and run.plan.mutating:
-        console.print("It would do:" if summary.dry_run else "It would have done:")
+        console.print(_("It would do:") if summary.dry_run else _("It would have done:"))
         changes = lines[lines["action"].isin(CALLS)]
         for line in changes.head(CHANGES_SHOWN).to_dict(orient="records"):
             detail = str(line["message"]).split("; ")[0]
-            console.print(f"  {line['action']:<7} {escape(_where(line))}: {escape(detail)}")
+            action = words("action", line["action"])
+            console.print(f"  {action:<7} {escape(_where(line))}: {escape(detail)}")
         if (more := len(changes) - CHANGES_SHOWN) > 0:
-            console.print(f"  ...and {more} more (see the workbook)")
+            console.print("  " + _("...and {n} more (see the workbook)").format(n=number(more)))
     if summary.mass_delete_guard and summary.dry_run:
         console.print(
-            f"[red]Mass-delete guard[/]: run would stop: {escape(summary.mass_delete_guard)}"
+            _("[red]Mass-delete guard[/]: run would stop: {reason}").format(
+                reason=escape(summary.mass_delete_guard)
+            )
         )
     if summary.kept_past:
         console.print(
@@ -133,32 +180,35 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
                 "{n} absent mission already past is kept (--delete-past)",
                 "{n} absent missions already past are kept (--delete-past)",
                 summary.kept_past,
-            ).format(n=summary.kept_past)
+            ).format(n=number(summary.kept_past))
         )
     if summary.stopped:
-        console.print(f"[red]Stopped[/]: {escape(summary.stopped)}")
+        console.print(_("[red]Stopped[/]: {reason}").format(reason=escape(summary.stopped)))
     if not output.quiet:
         failed = lines[lines["outcome"].isin(FAILURES)]
         for line in failed.head(FAILURES_SHOWN).to_dict(orient="records"):
             message = escape(str(line["message"]))
-            console.print(f"  [red]{line['outcome']}[/] {escape(_where(line))}: {message}")
+            outcome = words("outcome", line["outcome"])
+            console.print(f"  [red]{outcome}[/] {escape(_where(line))}: {message}")
         if summary.invalid:
             console.print(
                 ngettext(
                     "{n} invalid row was not sent (see the Errors sheet)",
                     "{n} invalid rows were not sent (see the Errors sheet)",
                     summary.invalid,
-                ).format(n=summary.invalid)
+                ).format(n=number(summary.invalid))
             )
     if saved:
-        console.print(f"Plan saved: {escape(str(saved))}")
+        console.print(_("Plan saved: {path}").format(path=escape(str(saved))))
     if report:
-        console.print(f"Report: {escape(str(report))}")
+        console.print(_("Report: {path}").format(path=escape(str(report))))
 
 
 def _where(line: dict[Any, Any]) -> str:
     """Where a results line points: its row, or the mission for a deletion."""
-    return f"row {int(line['row'])}" if pd.notna(line["row"]) else f"mission {line['idMission']}"
+    if pd.notna(line["row"]):
+        return _("row {row}").format(row=int(line["row"]))
+    return _("mission {id}").format(id=line["idMission"])
 
 
 Tick = Callable[[OutcomeRecord], None]
@@ -222,9 +272,10 @@ def show_statuses(table: pd.DataFrame, report: Path | None, output: Output) -> N
     counts = table["status"].fillna("?").value_counts()
     refused = int(table["refused"].sum())
     console.print(
-        f"{count(len(table), 'mission', 'missions')}: "
+        count(len(table), "{n} mission", "{n} missions")
+        + ": "
         + ", ".join(f"{n} {s}" for s, n in counts.items())
-        + (f"; [bold red]{refused} refused[/]" if refused else "")
+        + ("; [bold red]" + _("{n} refused").format(n=refused) + "[/]" if refused else "")
     )
     if report:
-        console.print(f"Report: {escape(str(report))}")
+        console.print(_("Report: {path}").format(path=escape(str(report))))

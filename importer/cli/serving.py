@@ -13,7 +13,14 @@ from typing import Any
 
 import click
 
-from importer.cli.options import apply_options, load, log_format_option, state_option, valued
+from importer.cli.options import (
+    Localised,
+    apply_options,
+    load,
+    log_format_option,
+    state_option,
+    valued,
+)
 from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
 from importer.logs import configure_logging
@@ -50,7 +57,7 @@ def demo_sandbox(settings: Settings) -> Iterator[Settings]:
         )
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option(
@@ -132,7 +139,7 @@ def serve(
     return EXIT_OK
 
 
-@click.command("hash-password")
+@click.command("hash-password", cls=Localised)
 def hash_password_command() -> None:
     """Print the hash of a password, for [web] users in the configuration."""
     from importer.web.passwords import hash_password
@@ -224,7 +231,7 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return apply_options(flags, with_faults)
 
 
-@click.command()
+@click.command(cls=Localised)
 @click.option("--host", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option("--login", default=None, help="Login it accepts (else OCEAN_LOGIN, else demo).")

@@ -32,11 +32,18 @@ from starlette.templating import Jinja2Templates
 
 from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
+from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
-from importer.results import FAILURES, Action, ImportRun, OutcomeRecord
+from importer.results import FAILURES, Action, ImportRun, OutcomeRecord, words
 from importer.web.passwords import check_password
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.add_extension("jinja2.ext.i18n")
+# The templates speak the request's language: {{ _("...") }}, and the workbook's words.
+TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=_, ngettext=ngettext, pgettext=pgettext, newstyle=True
+)
+TEMPLATES.env.globals["words"] = words
 _SAFE_NAME = re.compile(r"[^\w.\- ()]+")
 SHOWN_LINES = 500
 
@@ -184,7 +191,7 @@ def _page(request: Request, name: str, status_code: int = 200, **context: Any) -
     return TEMPLATES.TemplateResponse(
         request,
         name,
-        {"csrf": _csrf_token(request), "user": _user_of(request), **context},
+        {"csrf": _csrf_token(request), "user": _user_of(request), "lang": language(), **context},
         status_code=status_code,
     )
 
@@ -194,14 +201,21 @@ def _message(request: Request, status_code: int, title: str, message: str = "") 
 
 
 def _forbidden(request: Request) -> Response:
-    return _message(request, 403, "Refused",
-                    "This form has expired or did not come from this page: reload it.")  # fmt: skip
+    expired = _("This form has expired or did not come from this page: reload it.")
+    return _message(request, 403, _("Refused"), expired)
+
+
+def _language_of(request: Request) -> str:
+    """The user's language (``[web.users.NAME] lang``), else the site's."""
+    settings = _config(request).settings
+    return settings.web_langs.get(_user_of(request) or "", settings.lang)
 
 
 def _needs_login(handler: Any) -> Any:
     async def guarded(request: Request) -> Response:
         if _user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
+        use(_language_of(request))  # this request only: each runs in its own context
         return await handler(request)
 
     return guarded
@@ -211,6 +225,7 @@ def _needs_login(handler: Any) -> Any:
 
 
 async def login(request: Request) -> Response:
+    use(_config(request).settings.lang)
     if request.method == "GET":
         return _page(request, "login.html")
     form = await _checked_form(request)
@@ -219,7 +234,7 @@ async def login(request: Request) -> Response:
     name, password = str(form.get("user", "")), str(form.get("password", ""))
     stored = _config(request).settings.web_users.get(name)
     if stored is None or not await run_in_threadpool(check_password, password, stored):
-        return _page(request, "login.html", 401, error="Unknown user or wrong password.")
+        return _page(request, "login.html", 401, error=_("Unknown user or wrong password."))
     request.session.clear()
     request.session["user"] = name
     return RedirectResponse("/", status_code=303)
@@ -248,21 +263,21 @@ async def upload(request: Request) -> Response:
     max_bytes = _max_bytes(request)
     declared = int(request.headers.get("content-length") or 0)
     if declared > max_bytes + 64 * 1024:
-        return _message(request, 413, "File too large",
-                        f"The file is over the {config.settings.web_max_upload_mb:g} MB "
-                        "limit of this page.")  # fmt: skip
+        return _message(request, 413, _("File too large"),
+                        _("The file is over the {mb} MB limit of this page.").format(
+                            mb=f"{config.settings.web_max_upload_mb:g}"))  # fmt: skip
     try:
         form = await _checked_form(request)
     except Exception:  # multipart parser refusing an oversized or broken body
-        return _message(request, 413, "File refused",
-                        "The upload could not be read (too large, or cut short).")  # fmt: skip
+        return _message(request, 413, _("File refused"),
+                        _("The upload could not be read (too large, or cut short)."))  # fmt: skip
     if form is None:
         return _forbidden(request)
     filename, data = form.get("planning") or ("", b"")
     if not filename:
-        return _message(request, 400, "No file", "Choose a file.")
+        return _message(request, 400, _("No file"), _("Choose a file."))
     if len(data) > max_bytes:
-        return _message(request, 413, "File too large", "The file is over the upload limit.")
+        return _message(request, 413, _("File too large"), _("The file is over the upload limit."))
     job_id = secrets.token_urlsafe(12)
     folder = config.work / job_id
     name = _SAFE_NAME.sub("_", Path(filename).name) or "planning.xlsx"
@@ -308,25 +323,26 @@ async def confirm(request: Request) -> Response:
     jobs = _jobs(request)
     job = jobs.of(request.path_params["job"], _user_of(request))
     if job is None:
-        return _message(request, 404, "Unknown upload")
+        return _message(request, 404, _("Unknown upload"))
     if await _checked_form(request) is None:
         return _forbidden(request)
     if jobs.start(job):
-        threading.Thread(target=_run_job, args=(_config(request), jobs, job), daemon=True).start()
+        work = (_config(request), jobs, job, _language_of(request))
+        threading.Thread(target=_run_job, args=work, daemon=True).start()
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 async def job_page(request: Request) -> Response:
     job = _jobs(request).of(request.path_params["job"], _user_of(request))
     if job is None:
-        return _message(request, 404, "Unknown upload")
+        return _message(request, 404, _("Unknown upload"))
     return _page(request, "job.html", job=job)
 
 
 async def download(request: Request) -> Response:
     job = _jobs(request).of(request.path_params["job"], _user_of(request))
     if job is None or not job.result.get("report"):
-        return _message(request, 404, "No workbook")
+        return _message(request, 404, _("No workbook"))
     report = Path(job.result["report"])
     return FileResponse(
         report,
@@ -335,8 +351,14 @@ async def download(request: Request) -> Response:
     )
 
 
-def _run_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
-    """Apply the reviewed plan (in a worker thread); the page polls ``job`` for progress."""
+def _run_job(config: WebConfig, jobs: Jobs, job: Job, lang: str) -> None:
+    """Apply the reviewed plan (in a worker thread, in the user's language); the page polls
+    ``job`` for progress."""
+    with speaking(lang):
+        _import_job(config, jobs, job)
+
+
+def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
 
     def progress(total: int) -> tuple[Any, Any]:
         jobs.advance(job, total)
