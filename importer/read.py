@@ -25,6 +25,7 @@ import python_calamine
 
 from importer.cells import map_distinct
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
+from importer.i18n import _, language, number, use
 from importer.isolation import ChildDied, run_capped
 from importer.screening import (
     damaged as _damaged,
@@ -55,7 +56,10 @@ _UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2\x80[\x93-\xa6]")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Office saves a password-protected .xlsx as an OLE container holding this stream.
 _ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
-_PROTECTED = "is protected by a password: save an unprotected copy and import that"
+
+
+def _protected() -> str:
+    return _("is protected by a password: save an unprotected copy and import that")
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,15 @@ def read_planning(
     """
     path = Path(path)
     if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        what = _("is a folder, not a file") if path.is_dir() else _("does not exist")
         raise UnreadableFileError(path, f"{what} ({path})")
     suffix = path.suffix.lower()
     if suffix not in WORKBOOK_SUFFIXES + TEXT_SUFFIXES:
         raise UnreadableFileError(
-            path, f"'{suffix or path.name}' files are not planning files; use one of {SUPPORTED}"
+            path,
+            _("'{suffix}' files are not planning files; use one of {supported}").format(
+                suffix=suffix or path.name, supported=SUPPORTED
+            ),
         )
     data = _read_bytes(path, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
@@ -106,20 +113,32 @@ def read_planning(
         return _read_workbook(path, data, suffix, sheet, digest, row_cap)
     try:
         return run_capped(
-            _read_workbook, path, data, suffix, sheet, digest, row_cap,
+            _read_workbook_in, language(), path, data, suffix, sheet, digest, row_cap,
             memory_bytes=max_memory_bytes, seconds=max_seconds,
         )  # fmt: skip
     except ChildDied as death:
         if death.over_time:
-            limit = f"takes more than {max_seconds:g} s to read ({death})"
+            limit = _("takes more than {seconds} s to read ({why})").format(
+                seconds=f"{max_seconds:g}", why=death
+            )
         else:
-            limit = f"needs more than {max_memory_bytes / 1024 / 1024:,.0f} MB to read ({death})"
+            limit = _("needs more than {mb} MB to read ({why})").format(
+                mb=number(round(max_memory_bytes / 1024 / 1024)), why=death
+            )
         raise FileLimitError(
             path,
-            f"is over the limits: it {limit}, far beyond any real planning; open it in your "
-            "spreadsheet program, delete the empty rows and columns after the table, and save "
-            "it again (limits.max_memory_mb in the configuration)",
+            _(
+                "is over the limits: it {limit}, far beyond any real planning; open it in your "
+                "spreadsheet program, delete the empty rows and columns after the table, and "
+                "save it again (limits.max_memory_mb in the configuration)"
+            ).format(limit=limit),
         ) from None
+
+
+def _read_workbook_in(lang: str, *args: Any) -> RawSheet:
+    """``_read_workbook`` in a child, speaking its parent's language."""
+    use(lang)
+    return _read_workbook(*args)
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -128,14 +147,17 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise FileLimitError(
                 path,
-                f"is {size / 1024 / 1024:.1f} MB, over the {max_bytes / 1024 / 1024:.0f} MB "
-                "limit (limits.max_file_mb in the configuration)",
-            )
+                _("is {size} MB, over the {limit} MB limit (limits.max_file_mb in the "
+                  "configuration)").format(size=f"{size / 1024 / 1024:.1f}",
+                                           limit=f"{max_bytes / 1024 / 1024:.0f}"),
+            )  # fmt: skip
         if size == 0:
-            raise LayoutError(path, "is empty (0 bytes)")
+            raise LayoutError(path, _("is empty (0 bytes)"))
         return path.read_bytes()
     except OSError as exc:
-        raise UnreadableFileError(path, f"cannot be opened: {exc.strerror or exc}") from None
+        raise UnreadableFileError(
+            path, _("cannot be opened: {why}").format(why=exc.strerror or exc)
+        ) from None
 
 
 # --- workbooks --------------------------------------------------------------------------------
@@ -147,10 +169,12 @@ def _read_workbook(
     kind = suffix.lstrip(".")
     expected = _OLE_MAGIC if suffix == ".xls" else _ZIP_MAGIC
     if suffix != ".xls" and data.startswith(_OLE_MAGIC) and _ENCRYPTED_MARK in data:
-        raise UnreadableFileError(path, _PROTECTED)
+        raise UnreadableFileError(path, _protected())
     if not data.startswith(expected):
         hint = _looks_like(data)
-        raise UnreadableFileError(path, f"is not a valid .{kind} workbook{hint}")
+        raise UnreadableFileError(
+            path, _("is not a valid .{kind} workbook{hint}").format(kind=kind, hint=hint)
+        )
     if expected == _ZIP_MAGIC:
         refuse_zip_bomb(path, data, kind)
         refuse_other_documents(path, data)
@@ -158,7 +182,7 @@ def _read_workbook(
     try:
         grid, first_row, first_column, sheet_name = _read_fast(path, data, sheet, row_cap)
     except python_calamine.PasswordError:
-        raise UnreadableFileError(path, _PROTECTED) from None
+        raise UnreadableFileError(path, _protected()) from None
     except (UnreadableFileError, LayoutError, FileLimitError):
         raise
     except BaseException as exc:  # calamine's errors share no base class; a Rust panic neither
@@ -202,9 +226,7 @@ def _read_standard(path: Path, data: bytes, kind: str, wanted: str | None, row_c
             sheets = _odf_sheets(data)
         names = [name for name, _ in sheets]
         if wanted is not None and wanted not in names:
-            raise LayoutError(
-                path, f"has no sheet named {wanted!r}; its sheets are {_quoted(names)}"
-            )
+            raise LayoutError(path, _no_sheet(wanted, names))
         for name, rows in sheets:
             if wanted not in (None, name):
                 continue
@@ -215,7 +237,7 @@ def _read_standard(path: Path, data: bytes, kind: str, wanted: str | None, row_c
                     raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
             if any(any(cell is not None and cell != "" for cell in row) for row in grid):
                 return grid, 0, 0, name
-        raise LayoutError(path, "has no sheet with any content")
+        raise LayoutError(path, _("has no sheet with any content"))
     except (LayoutError, FileLimitError):
         raise
     except Exception as exc:  # each reader raises its own kinds of error on a broken file
@@ -262,7 +284,7 @@ def _choose_sheet(
     if wanted is not None:
         if wanted in names:
             return workbook.get_sheet_by_name(wanted)
-        raise LayoutError(path, f"has no sheet named {wanted!r}; its sheets are {_quoted(names)}")
+        raise LayoutError(path, _no_sheet(wanted, names))
     for meta in workbook.sheets_metadata:
         visible = meta.visible == python_calamine.SheetVisibleEnum.Visible
         if not visible or meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
@@ -270,7 +292,7 @@ def _choose_sheet(
         candidate = workbook.get_sheet_by_name(meta.name)
         if candidate.height > 0:
             return candidate
-    raise LayoutError(path, "has no sheet with any content")
+    raise LayoutError(path, _("has no sheet with any content"))
 
 
 def _typed_grid(grid: list[list[Any]], numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,10 +327,10 @@ def _typed(cell: Any) -> Any:
 
 def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
     if data.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        raise UnreadableFileError(path, f"is not a text (CSV) file{_looks_like(data)}")
+        raise UnreadableFileError(path, _not_text(data))
     text, encoding = _decode(path, data)
     if "\x00" in text:
-        raise UnreadableFileError(path, f"is not a text (CSV) file{_looks_like(data)}")
+        raise UnreadableFileError(path, _not_text(data))
     delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows: list[list[str]] = []
@@ -326,11 +348,11 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
         if "field larger than field limit" in str(exc):
             raise UnreadableFileError(
                 path,
-                f"line {reader.line_num} has a cell of more than "
-                f"{csv.field_size_limit() // 1024} KB: not a planning cell (a quote left open?)",
-            ) from None
+                _("line {line} has a cell of more than {kb} KB: not a planning cell (a quote "
+                  "left open?)").format(line=reader.line_num, kb=csv.field_size_limit() // 1024),
+            ) from None  # fmt: skip
         raise UnreadableFileError(
-            path, f"line {reader.line_num} is not valid CSV ({exc})"
+            path, _("line {line} is not valid CSV ({why})").format(line=reader.line_num, why=exc)
         ) from None
     cells, numbers = _typed_grid(rows, np.array(starts, dtype=np.int64))
     return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter)
@@ -350,9 +372,9 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError as exc:
                 raise UnreadableFileError(
                     path,
-                    f"starts as UTF-16 text but is broken at byte {exc.start + len(bom)} "
-                    "(cut short?): save it again",
-                ) from None
+                    _("starts as UTF-16 text but is broken at byte {byte} (cut short?): save it "
+                      "again").format(byte=exc.start + len(bom)),
+                ) from None  # fmt: skip
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -364,17 +386,18 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         line = data.count(b"\n", 0, utf8.start()) + 1
         raise UnreadableFileError(
             path,
-            f"mixes UTF-8 text (line {line}) with Windows-1252 text: open it in your "
-            "spreadsheet program, fix the garbled accents and save it again as 'CSV UTF-8'",
-        )
+            _("mixes UTF-8 text (line {line}) with Windows-1252 text: open it in your "
+              "spreadsheet program, fix the garbled accents and save it again as 'CSV UTF-8'"
+              ).format(line=line),
+        )  # fmt: skip
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(
             path,
-            f"is neither UTF-8 nor Windows-1252 text (byte {exc.start}): "
-            "save it again as 'CSV UTF-8'",
-        ) from None
+            _("is neither UTF-8 nor Windows-1252 text (byte {byte}): save it again as "
+              "'CSV UTF-8'").format(byte=exc.start),
+        ) from None  # fmt: skip
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -400,14 +423,24 @@ def _sniff_delimiter(text: str) -> str:
 
 def _looks_like(data: bytes) -> str:
     if data.startswith(_ZIP_MAGIC):
-        return " (it looks like a zip or a workbook: check the file's extension)"
+        return _(" (it looks like a zip or a workbook: check the file's extension)")
     if data.startswith(_OLE_MAGIC):
-        return " (it looks like an old Excel .xls workbook: check the file's extension)"
+        return _(" (it looks like an old Excel .xls workbook: check the file's extension)")
     if data.startswith(b"%PDF"):
-        return " (it is a PDF document)"
+        return _(" (it is a PDF document)")
     if data[:1] in (b"<", b"\xef") and b"<html" in data[:512].lower():
-        return " (it is a web page)"
+        return _(" (it is a web page)")
     return ""
+
+
+def _not_text(data: bytes) -> str:
+    return _("is not a text (CSV) file{hint}").format(hint=_looks_like(data))
+
+
+def _no_sheet(wanted: str, names: list[str]) -> str:
+    return _("has no sheet named {wanted}; its sheets are {names}").format(
+        wanted=repr(wanted), names=_quoted(names)
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import FileLimitError, UnreadableFileError
+from importer.i18n import _, lazy, number
 
 MAX_INFLATE_RATIO = 100
 MAX_INFLATED_BYTES_PER_FILE_BYTE = 20
@@ -20,17 +21,19 @@ MAX_INFLATED_BYTES_PER_FILE_BYTE = 20
 def too_many_rows(path: Path, max_rows: int) -> FileLimitError:
     return FileLimitError(
         path,
-        f"has more than {max_rows:,} mission rows, over the row limit "
-        "(limits.max_rows in the configuration); split the planning",
+        _(
+            "has more than {n} mission rows, over the row limit (limits.max_rows in the "
+            "configuration); split the planning"
+        ).format(n=number(max_rows)),
     )
 
 
 def damaged(kind: str, reason: str | None = None) -> str:
-    because = f" ({reason})" if reason else " (truncated, or still being written?)"
-    return (
-        f"is damaged or not a real .{kind} workbook{because}: "
-        "open it in your spreadsheet program and save it again"
-    )
+    because = f" ({reason})" if reason else _(" (truncated, or still being written?)")
+    return _(
+        "is damaged or not a real .{kind} workbook{because}: open it in your spreadsheet "
+        "program and save it again"
+    ).format(kind=kind, because=because)
 
 
 def refuse_zip_bomb(path: Path, data: bytes, kind: str) -> None:
@@ -49,8 +52,10 @@ def refuse_zip_bomb(path: Path, data: bytes, kind: str) -> None:
     ):
         raise UnreadableFileError(
             path,
-            f"would inflate to {inflated / 1024 / 1024:,.0f} MB ({worst:,.0f} times its "
-            "compressed size): not a real planning (a 'zip bomb'?), refused unread",
+            _(
+                "would inflate to {mb} MB ({ratio} times its compressed size): not a real "
+                "planning (a 'zip bomb'?), refused unread"
+            ).format(mb=number(round(inflated / 1024 / 1024)), ratio=number(round(worst))),
         )
 
 
@@ -82,10 +87,14 @@ def refuse_huge_extent(path: Path, data: bytes, kind: str, max_rows: int, row_ca
             if columns > MAX_COLUMNS or rows * columns > MAX_CELLS:
                 raise FileLimitError(
                     path,
-                    f"is over the limits: its cells reach row {rows:,} and column {columns:,} "
-                    f"({rows * columns:,} cells to read), far beyond any real planning; open it "
-                    "in your spreadsheet program, delete the empty rows and columns after the "
-                    "table, and save it again",
+                    _(
+                        "is over the limits: its cells reach row {rows} and column {columns} "
+                        "({cells} cells to read), far beyond any real planning; open it in your "
+                        "spreadsheet program, delete the empty rows and columns after the table, "
+                        "and save it again"
+                    ).format(
+                        rows=number(rows), columns=number(columns), cells=number(rows * columns)
+                    ),
                 )
 
 
@@ -112,9 +121,9 @@ def _xlsx_extent(part: Any, row_cap: int) -> tuple[int, int]:
     while block:
         chunk, tail = tail + block, block[-32:]
         block = part.read(4 << 20)
-        for letters, number in _CELL_REF.findall(chunk):
+        for letters, digits in _CELL_REF.findall(chunk):
             columns = max(columns, _column_number(letters))
-            rows = max(rows, int(number))
+            rows = max(rows, int(digits))
     return rows, columns
 
 
@@ -164,10 +173,10 @@ def _ods_extent(xml: bytes, row_cap: int) -> tuple[int, int]:
 
 # Office documents are zips too: what a zip holds says which document it is.
 _OTHER_DOCUMENTS = {
-    "word/document.xml": "a Word document (.docx)",
-    "ppt/presentation.xml": "a PowerPoint presentation (.pptx)",
-    "application/vnd.oasis.opendocument.text": "a Writer text document (.odt)",
-    "application/vnd.oasis.opendocument.presentation": "an Impress presentation (.odp)",
+    "word/document.xml": lazy("a Word document (.docx)"),
+    "ppt/presentation.xml": lazy("a PowerPoint presentation (.pptx)"),
+    "application/vnd.oasis.opendocument.text": lazy("a Writer text document (.odt)"),
+    "application/vnd.oasis.opendocument.presentation": lazy("an Impress presentation (.odp)"),
 }
 
 
@@ -182,6 +191,8 @@ def refuse_other_documents(path: Path, data: bytes) -> None:
         if mark in marks:
             raise UnreadableFileError(
                 path,
-                f"is {document}, not a workbook: open the planning itself, or copy its table "
-                "into a spreadsheet and save that",
+                _(
+                    "is {document}, not a workbook: open the planning itself, or copy its "
+                    "table into a spreadsheet and save that"
+                ).format(document=document),
             )

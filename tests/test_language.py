@@ -121,3 +121,16 @@ def test_a_french_run_writes_its_results_in_french(
     assert "3 inchangées" in again.output
     json_run = json.loads(importer("run", planning, "--json").output)
     assert json_run["actions"] == {"unchanged": 3} and json_run["outcomes"] == {"skipped": 3}
+
+
+def test_a_file_refused_as_a_whole_is_told_in_french(french: None, tmp_path: Path) -> None:
+    """Said by the reading child (a process of its own): in its parent's language."""
+    import zipfile
+
+    word = tmp_path / "planning.xlsx"
+    with zipfile.ZipFile(word, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<document/>")
+    result = CliRunner().invoke(main, ["validate", str(word), "--no-report"])
+    assert result.exit_code == 2
+    assert "planning.xlsx: est un document Word (.docx), pas un classeur" in result.output

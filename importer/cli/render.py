@@ -247,7 +247,7 @@ def show_statuses(table: pd.DataFrame, report: Path | None, output: Output) -> N
         echo_json(table.astype(object).where(table.notna(), None).to_dict(orient="records"))
         return
     console = _console()
-    view = Table("idMission", "status", "time", "details", box=None, pad_edge=False)
+    view = Table("idMission", _("status"), _("time"), _("details"), box=None, pad_edge=False)
     for line in table.to_dict(orient="records"):
         line = {name: "" if value is None else value for name, value in line.items()}
         if line["refused"]:
