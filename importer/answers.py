@@ -1,10 +1,15 @@
-"""How Ocean's answers are read: its messages are free text, in French, and a 200 may say
-that the call failed ("Échec : véhicule inconnu"). Pure text functions, no HTTP."""
+"""How Ocean's answers are read, and how its failures are told: its messages are free text, in
+French, and a 200 may say that the call failed ("Échec : véhicule inconnu"). Pure text
+functions, no HTTP."""
 
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
+from email.utils import parsedate_to_datetime
+
+from importer.i18n import _
 
 # Ocean's messages are free text (French). These words, accents and case aside, mean the
 # operation failed even when the HTTP status says 200. They are looked for as the start of a
@@ -58,3 +63,38 @@ def says_not_found(message: str, id_mission: str) -> bool:
 def says_exists(message: str, id_mission: str) -> bool:
     """Whether Ocean's message says the mission exists already (to a create)."""
     return _says(own_words(message, id_mission), _EXISTS_WORDS)
+
+
+def unavailable(operation: str) -> str:
+    """The sentence for a call still failing after its retries ({id}, {attempts}, {why})."""
+    return {
+        "create": _("Ocean did not create mission {id} after {attempts} attempts: {why}"),
+        "modify": _("Ocean did not modify mission {id} after {attempts} attempts: {why}"),
+        "status": _("Ocean did not query mission {id} after {attempts} attempts: {why}"),
+        "delete": _("Ocean did not delete mission {id} after {attempts} attempts: {why}"),
+    }[operation]
+
+
+def refused(operation: str) -> str:
+    """The sentence for a change Ocean refused ({id}, {status}, {message})."""
+    return {
+        "create": _("Ocean refused to create mission {id} (HTTP {status}): {message}"),
+        "modify": _("Ocean refused to modify mission {id} (HTTP {status}): {message}"),
+        "status": _("Ocean refused to query mission {id} (HTTP {status}): {message}"),
+        "delete": _("Ocean refused to delete mission {id} (HTTP {status}): {message}"),
+    }[operation]
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (a number or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

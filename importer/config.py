@@ -48,7 +48,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from importer.errors import ConfigError
-from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, _
 from importer.schemas.api import MISSION_FIELDS
 
 DEFAULT_TIMEZONE = "UTC"
@@ -218,11 +218,15 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
+        raise ConfigError(_("configuration file {path} does not exist").format(path=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"configuration file {path} cannot be read: {exc}") from None
+        raise ConfigError(
+            _("configuration file {path} cannot be read: {why}").format(path=path, why=exc)
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(
+            _("configuration file {path} is not valid TOML: {why}").format(path=path, why=exc)
+        ) from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
     tables = {"limits", "ocean", "columns", "ui", "web"}
     values = {k: v for k, v in data.items() if k not in tables}
@@ -240,7 +244,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     _refuse_unknown(limits, _LIMIT_KEYS, path, "limits.")
     values.update(limits)
     if "customer_id" in values:
-        values["customer_id"] = _as_int(values["customer_id"], f"customer_id in {path}")
+        values["customer_id"] = _as_int(
+            values["customer_id"], _("customer_id in {path}").format(path=path)
+        )
     columns = _table(data, "columns", path)
     if columns:
         values["columns"] = {str(k): str(v) for k, v in columns.items()}
@@ -257,14 +263,20 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def _web_users(users: object, path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """``name = "hash"``, or ``[web.users.NAME]`` with ``hash`` and ``lang``."""
     if not isinstance(users, dict):
-        raise ConfigError(f"[web] users in {path} must map names to password hashes")
+        raise ConfigError(
+            _("[web] users in {path} must map names to password hashes").format(path=path)
+        )
     hashes, langs = {}, {}
     for name, user in users.items():
         if isinstance(user, str):
             hashes[name] = user
             continue
         if not isinstance(user, dict) or not isinstance(user.get("hash"), str):
-            raise ConfigError(f"[web.users.{name}] in {path} needs a hash (and may set lang)")
+            raise ConfigError(
+                _("[web.users.{name}] in {path} needs a hash (and may set lang)").format(
+                    name=name, path=path
+                )
+            )
         _refuse_unknown(user, {"hash", "lang"}, path, f"web.users.{name}.")
         hashes[name] = user["hash"]
         if "lang" in user:
@@ -275,7 +287,7 @@ def _web_users(users: object, path: Path) -> tuple[dict[str, str], dict[str, str
 def _table(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
     table = data.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(f"[{name}] in {path} must be a table")
+        raise ConfigError(_("[{name}] in {path} must be a table").format(name=name, path=path))
     return table
 
 
@@ -283,15 +295,19 @@ def _refuse_unknown(data: Mapping[str, Any], known: set[str], path: Path, prefix
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-            raise ConfigError(f"unknown setting {prefix}{key} in {path}{hint}")
+            hint = _(" (did you mean {name}?)").format(name=prefix + close[0]) if close else ""
+            raise ConfigError(
+                _("unknown setting {name} in {path}{hint}").format(
+                    name=prefix + key, path=path, hint=hint
+                )
+            )
 
 
 def _read_password_file(path: Path) -> Secret:
     try:
         return Secret(path.read_text(encoding="utf-8").strip())
     except OSError:
-        raise ConfigError(f"password file {path} cannot be read") from None
+        raise ConfigError(_("password file {path} cannot be read").format(path=path)) from None
 
 
 def _as_int(value: Any, where: str) -> int:
@@ -300,29 +316,37 @@ def _as_int(value: Any, where: str) -> int:
             raise ValueError
         return int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
+        raise ConfigError(
+            _("{where} must be a whole number, not {value}").format(where=where, value=repr(value))
+        ) from None
 
 
 def _check(settings: Settings) -> None:
     for lang in (settings.lang, *settings.web_langs.values()):
         if lang not in LANGUAGES:
             raise ConfigError(
-                f"unknown language {lang!r}: ocean-import speaks {' and '.join(LANGUAGES)}"
+                _("unknown language {lang}: ocean-import speaks {languages}").format(
+                    lang=repr(lang), languages=" / ".join(LANGUAGES)
+                )
             )
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"unknown time zone {settings.timezone!r}: use an IANA name such as Europe/Paris"
+            _("unknown time zone {zone}: use an IANA name such as Europe/Paris").format(
+                zone=repr(settings.timezone)
+            )
         ) from None
     if settings.max_rows < 1 or settings.max_file_mb <= 0 or settings.max_memory_mb <= 0:
         raise ConfigError(
-            "limits.max_rows, limits.max_file_mb and limits.max_memory_mb must be positive"
+            _("limits.max_rows, limits.max_file_mb and limits.max_memory_mb must be positive")
         )
     for header, target in settings.columns.items():
         if target not in MISSION_FIELDS and target != "action":
             close = difflib.get_close_matches(target, [*MISSION_FIELDS, "action"], n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = _(" (did you mean {name}?)").format(name=close[0]) if close else ""
             raise ConfigError(
-                f"[columns] maps {header!r} to {target!r}, which is not a mission field{hint}"
+                _("[columns] maps {header} to {target}, which is not a mission field{hint}").format(
+                    header=repr(header), target=repr(target), hint=hint
+                )
             )

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from importer.config import MASS_DELETE_FLOOR, Guard, Scope
+from importer.i18n import _, number
 from importer.results import Action
 from importer.schemas.aliases import ACTION_COLUMN
 from importer.schemas.api import (
@@ -271,16 +272,16 @@ def _active_in_scope(
 
 def _mass_delete(deletions: int, active: int, guard: Guard) -> str | None:
     if deletions > guard.count:
-        return (
-            f"{deletions} missions would be deleted, more than the limit of {guard.count}: "
-            "check the file; if it is right, run again with --allow-mass-delete"
-        )
+        return _(
+            "{n} missions would be deleted, more than the limit of {limit}: check the file; if "
+            "it is right, run again with --allow-mass-delete"
+        ).format(n=number(deletions), limit=number(guard.count))
     if deletions >= MASS_DELETE_FLOOR and active and deletions > guard.share * active:
-        return (
-            f"{deletions} of the {active} active missions the file covers would be deleted "
-            f"(more than {guard.share:.0%}): a truncated or wrong file? If it is right, "
-            "run again with --allow-mass-delete"
-        )
+        return _(
+            "{n} of the {active} active missions the file covers would be deleted (more than "
+            "{share}): a truncated or wrong file? If it is right, run again with "
+            "--allow-mass-delete"
+        ).format(n=number(deletions), active=number(active), share=f"{guard.share:.0%}")
     return None
 
 

@@ -33,6 +33,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from importer.i18n import _
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_NOTHING_DONE = 2
@@ -66,7 +68,7 @@ class PlanningFileError(OceanImportError):
     def __init__(self, path: Path | str, problem: str) -> None:
         self.path = Path(path)
         self.problem = problem
-        super().__init__(f"{self.path.name}: {problem}")
+        super().__init__(_("{file}: {problem}").format(file=self.path.name, problem=problem))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Raised in the reading child (isolation.py) and raised again here: pickled whole.

@@ -29,7 +29,6 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,8 +37,7 @@ import certifi
 import httpx
 from tenacity import RetryCallState
 
-from importer import __version__
-from importer.answers import plain, reports_failure, says_exists, says_not_found
+from importer import __version__, answers
 from importer.config import OceanSettings, Secret
 from importer.errors import (
     AuthenticationError,
@@ -49,6 +47,7 @@ from importer.errors import (
     MissionRejected,
     OceanUnavailable,
 )
+from importer.i18n import _
 from importer.resilience import CircuitBreaker, RetryPolicy, TransientFailure
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,6 @@ _PATHS = {
     "status": "geomission/statutMission",
     "delete": "geomission/supprimerMission",
 }
-_VERBS = {"create": "create", "modify": "modify", "status": "query", "delete": "delete"}
 
 # Transport errors raised before the request could reach Ocean: nothing can have been applied.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -99,7 +97,7 @@ class MissionStatus:
 
     @property
     def refused(self) -> bool:
-        return bool(self.refuse_reason) or "refus" in plain(self.status)
+        return bool(self.refuse_reason) or "refus" in answers.plain(self.status)
 
     def describe(self) -> str:
         """One line for a workbook cell: the status, and the reason of a refusal."""
@@ -166,22 +164,27 @@ class OceanClient:
         ]
         if missing:
             raise ConfigError(
-                "the Ocean connection is not configured: set "
-                + ", ".join(missing)
-                + " (or [ocean] base_url, login, password_file in the configuration file)"
+                _(
+                    "the Ocean connection is not configured: set {variables} (or [ocean] "
+                    "base_url, login, password_file in the configuration file)"
+                ).format(variables=", ".join(missing))
             )
         assert settings.base_url and settings.login and settings.password
         verify: bool | ssl.SSLContext = True  # never off
         if settings.ca_bundle:
             if not Path(settings.ca_bundle).is_file():
-                raise ConfigError(f"the CA bundle {settings.ca_bundle} does not exist")
+                raise ConfigError(
+                    _("the CA bundle {path} does not exist").format(path=settings.ca_bundle)
+                )
             # The usual authorities, and this one besides (a company proxy's).
             verify = ssl.create_default_context(cafile=certifi.where())
             try:
                 verify.load_verify_locations(cafile=settings.ca_bundle)
             except ssl.SSLError:
                 raise ConfigError(
-                    f"the CA bundle {settings.ca_bundle} is not a PEM certificate file"
+                    _("the CA bundle {path} is not a PEM certificate file").format(
+                        path=settings.ca_bundle
+                    )
                 ) from None
         timeout = httpx.Timeout(
             settings.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), pool=60.0
@@ -253,7 +256,7 @@ class OceanClient:
         id_mission = params["idMission"]
         response, attempts = await self._call(operation, params)
         message = str(_json(response).get("message") or response.text[:500])
-        if response.status_code in (200, 201) and not reports_failure(message, id_mission):
+        if response.status_code in (200, 201) and not answers.reports_failure(message, id_mission):
             return Answer(operation, id_mission, response.status_code, message, attempts)
         raise _rejection(operation, id_mission, response, attempts)
 
@@ -273,8 +276,9 @@ class OceanClient:
                         raise
         except TransientFailure as last:
             raise OceanUnavailable(
-                f"Ocean did not {_VERBS[operation]} mission {params['idMission']} after "
-                f"{attempts} attempts: {last.reason}",
+                answers.unavailable(operation).format(
+                    id=params["idMission"], attempts=attempts, why=last.reason
+                ),
                 http_status=last.http_status,
                 vendor_message=last.vendor_message,
                 attempts=attempts,
@@ -291,8 +295,9 @@ class OceanClient:
             response = await self._exchange(self._mission_request(operation, params, token))
             if response.status_code == 401:
                 raise AuthenticationError(
-                    f"Ocean refused a fresh token for login {self.login!r} (HTTP 401): "
-                    f"{_json(response).get('message', '')}",
+                    _("Ocean refused a fresh token for login {login} (HTTP 401): {message}").format(
+                        login=repr(self.login), message=_json(response).get("message", "")
+                    ),
                     http_status=401,
                     vendor_message=str(_json(response).get("message", "")),
                 )
@@ -317,9 +322,11 @@ class OceanClient:
         except httpx.ConnectError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # no retry can fix that
                 raise OceanUnavailable(
-                    f"Ocean's TLS certificate at {_host(self.base_url)} is not trusted: if a "
-                    "company proxy signs it, give its CA bundle ([ocean] ca_bundle, "
-                    "OCEAN_CA_BUNDLE or --ca-bundle)"
+                    _(
+                        "Ocean's TLS certificate at {host} is not trusted: if a company proxy "
+                        "signs it, give its CA bundle ([ocean] ca_bundle, OCEAN_CA_BUNDLE or "
+                        "--ca-bundle)"
+                    ).format(host=_host(self.base_url))
                 ) from None
             self.breaker.record_failure()
             raise TransientFailure(_describe(exc), maybe_applied=False) from None
@@ -377,7 +384,9 @@ class OceanClient:
                     )
         except TransientFailure as failure:
             raise OceanUnavailable(
-                f"Ocean could not be reached to log in at {_host(self.base_url)}: {failure.reason}",
+                _("Ocean could not be reached to log in at {host}: {why}").format(
+                    host=_host(self.base_url), why=failure.reason
+                ),
                 http_status=failure.http_status,
             ) from None
         body = _json(response)
@@ -385,9 +394,14 @@ class OceanClient:
         if response.status_code not in (200, 201) or not token:
             message = str(body.get("message") or "")
             raise AuthenticationError(
-                f"Ocean refused the login {self.login!r} (HTTP {response.status_code}"
-                + (f" « {message} »" if message else "")
-                + "): check the login and password (OCEAN_LOGIN, OCEAN_PASSWORD)",
+                _(
+                    "Ocean refused the login {login} (HTTP {status}{message}): check the login "
+                    "and password (OCEAN_LOGIN, OCEAN_PASSWORD)"
+                ).format(
+                    login=repr(self.login),
+                    status=response.status_code,
+                    message=f" « {message} »" if message else "",
+                ),
                 http_status=response.status_code,
                 vendor_message=message,
             )
@@ -424,13 +438,14 @@ def _rejection(
     """The exception for an answer that refuses the change (never retried)."""
     message = str(_json(response).get("message") or response.text[:500])
     kind: type[MissionRejected] = MissionRejected
-    if response.status_code == 404 or says_not_found(message, id_mission):
+    if response.status_code == 404 or answers.says_not_found(message, id_mission):
         kind = MissionNotFound
-    if operation == "create" and says_exists(message, id_mission):
+    if operation == "create" and answers.says_exists(message, id_mission):
         kind = MissionExists
     return kind(
-        f"Ocean refused to {_VERBS[operation]} mission {id_mission} "
-        f"(HTTP {response.status_code}): {message or 'no message'}",
+        answers.refused(operation).format(
+            id=id_mission, status=response.status_code, message=message or _("no message")
+        ),
         http_status=response.status_code,
         vendor_message=message,
         attempts=attempts,
@@ -446,31 +461,20 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), or None."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+    return answers.retry_after_seconds(response.headers.get("Retry-After"))
 
 
 def _describe(exc: httpx.TransportError) -> str:
+    name = type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
-        return f"cannot connect ({type(exc).__name__})"
+        return _("cannot connect ({error})").format(error=name)
     if isinstance(exc, httpx.PoolTimeout):
-        return "no free connection in time"
+        return _("no free connection in time")
     if isinstance(exc, httpx.TimeoutException):
-        return f"no answer in time ({type(exc).__name__})"
+        return _("no answer in time ({error})").format(error=name)
     if isinstance(exc, httpx.RemoteProtocolError):
-        return "the connection was dropped before the answer"
-    return f"network error ({type(exc).__name__})"
+        return _("the connection was dropped before the answer")
+    return _("network error ({error})").format(error=name)
 
 
 def _host(url: str) -> str:

@@ -31,6 +31,7 @@ from importer.config import ImportOptions, Settings
 from importer.diff import Plan, diff, differing_fields
 from importer.errors import OutputError, StateUnavailable, UnreportedRun
 from importer.feeds import default_feed, with_feed
+from importer.i18n import _
 from importer.ocean import MissionStatus, OceanClient
 from importer.plans import fingerprint, load_plan, save_plan
 from importer.push import fetch_statuses, push
@@ -221,14 +222,20 @@ def import_file(
         written = import_report(run, report_path) if report_path else None
     except OutputError as exc:
         failure = unreported(run, exc)
-        run = replace(run, stopped=f"the results workbook could not be written: {exc}")
+        run = replace(
+            run, stopped=_("the results workbook could not be written: {why}").format(why=exc)
+        )
         with contextlib.suppress(StateUnavailable):  # the sentence already says what is lost
             finish_run(run, state, None)
         raise failure from None
     try:
         finish_run(run, state, written)
     except StateUnavailable as exc:
-        where = f"; the results workbook {written} has what was done" if written else ""
+        where = (
+            "; " + _("the results workbook {path} has what was done").format(path=written)
+            if written
+            else ""
+        )
         raise StateUnavailable(f"{exc}{where}") from None
     return run, written
 
@@ -256,7 +263,7 @@ async def _push_and_refresh(
             run_id = state.begin_run(options.command, file=str(raw.path), sha256=raw.sha256,
                                      feed=options.feed, dry_run=False)  # fmt: skip
             if plan.guard_message:
-                stopped = f"mass-delete guard: {plan.guard_message}"
+                stopped = _("mass-delete guard: {why}").format(why=plan.guard_message)
             else:
                 pushed = await push(plan, ocean, state, run_id, concurrency=options.concurrency,
                                     stop=stop, on_outcome=on_outcome)  # fmt: skip
@@ -292,20 +299,17 @@ def unreported(run: ImportRun, failure: OutputError) -> UnreportedRun:
     calls = run.lines()
     calls = calls[calls["action"].isin(CALLS)]
     done = calls.loc[calls["outcome"] == Outcome.OK, "action"].value_counts()
-    applied = ", ".join(
-        f"{int(done.get(action, 0))} {verb}"
-        for action, verb in (
-            (Action.CREATE, "created"),
-            (Action.MODIFY, "modified"),
-            (Action.DELETE, "deleted"),
-        )
-    )
     failed = int(calls["outcome"].isin(FAILURES).sum())
     return UnreportedRun(
-        f"Ocean was changed ({applied}; {failed} failed) but {failure}; every row's outcome "
-        f"is in the state (run {run.run_id}): the same command again writes a workbook "
-        "and sends only what is still to do"
-    )
+        _(
+            "Ocean was changed ({created} created, {modified} modified, {deleted} deleted; "
+            "{failed} failed) but {why}; every row's outcome is in the state (run {run}): the "
+            "same command again writes a workbook and sends only what is still to do"
+        ).format(
+            created=int(done.get(Action.CREATE, 0)), modified=int(done.get(Action.MODIFY, 0)),
+            deleted=int(done.get(Action.DELETE, 0)), failed=failed, why=failure, run=run.run_id,
+        )
+    )  # fmt: skip
 
 
 async def interruptible(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
@@ -442,7 +446,7 @@ def status_table(
                 "status": found.status if found else None,
                 "statusCode": found.status_code if found else None,
                 "time": _zoned(found.time, zone) if found else None,
-                "complement": found.complement if found else "unknown to Ocean, or no answer",
+                "complement": found.complement if found else _("unknown to Ocean, or no answer"),
                 "commentRefuseReason": found.refuse_reason if found else None,
                 "externalMissionId": found.external_id if found else None,
                 "refused": bool(found and found.refused),
@@ -461,6 +465,6 @@ def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
     try:
         moment = dt.datetime.strptime(ocean_time, API_DATE_FORMAT).replace(tzinfo=dt.UTC)
     except ValueError:
-        return f"{ocean_time} (as Ocean wrote it)"
+        return _("{time} (as Ocean wrote it)").format(time=ocean_time)
     local = moment.astimezone(zone)
     return f"{local.strftime(API_DATE_FORMAT)} {local.tzname()}"

@@ -27,6 +27,7 @@ import pandas as pd
 from importer.config import ImportOptions, Settings
 from importer.diff import CHANGE_COLUMNS, Plan
 from importer.errors import OutputError, UsageError
+from importer.i18n import _, lazy
 from importer.paths import remove_stale_temporaries, temporary_prefix
 from importer.schemas.api import MISSION_FIELDS
 
@@ -34,19 +35,19 @@ FORMAT = 1
 
 # The settings that shape a plan, each with the words that name it for a person.
 PLAN_SETTINGS = {
-    "timezone": "the time zone (--timezone, timezone)",
-    "customer_id": "the customer id (--customer-id, customer_id)",
-    "multi_client": "multi_client",
-    "send_by_default": "the default of « À envoyer » (send_by_default)",
-    "columns": "the column mapping ([columns])",
-    "sheet": "the sheet (--sheet, sheet)",
-    "feed": "the feed (--feed)",
-    "scope": "the scope (--scope)",
-    "delete_past": "--delete-past",
-    "never_delete": "--no-delete",
-    "allow_mass_delete": "--allow-mass-delete",
-    "mass_delete_share": "the mass-delete share",
-    "mass_delete_count": "the mass-delete count",
+    "timezone": lazy("the time zone (--timezone, timezone)"),
+    "customer_id": lazy("the customer id (--customer-id, customer_id)"),
+    "multi_client": lazy("multi_client"),
+    "send_by_default": lazy("the default of « À envoyer » (send_by_default)"),
+    "columns": lazy("the column mapping ([columns])"),
+    "sheet": lazy("the sheet (--sheet, sheet)"),
+    "feed": lazy("the feed (--feed)"),
+    "scope": lazy("the scope (--scope)"),
+    "delete_past": lazy("--delete-past"),
+    "never_delete": lazy("--no-delete"),
+    "allow_mass_delete": lazy("--allow-mass-delete"),
+    "mass_delete_share": lazy("the mass-delete share"),
+    "mass_delete_count": lazy("the mass-delete count"),
 }
 
 
@@ -101,12 +102,18 @@ def load_plan(path: Path, now: Fingerprint, file_name: str) -> Plan:
         data = json.loads(path.read_text(encoding="utf-8"))
         version = data.get("format", FORMAT)  # the first saved plans carried no number
         if version != FORMAT:
-            raise ValueError(f"format {version}, this ocean-import reads format {FORMAT}")
+            raise ValueError(
+                _("format {version}, this ocean-import reads format {format}").format(
+                    version=version, format=FORMAT
+                )
+            )
         then = Fingerprint(data["input_sha256"], data["state_generation"], data["settings"])
         plan = plan_from_json(data)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(
-            f"{path} is not a plan saved by `ocean-import plan --out`: {exc}"
+            _("{path} is not a plan saved by `ocean-import plan --out`: {why}").format(
+                path=path, why=exc
+            )
         ) from None
     if reason := stale_reason(then, now, path.name, file_name):
         raise UsageError(reason)
@@ -118,17 +125,19 @@ def stale_reason(then: Fingerprint, now: Fingerprint, plan_name: str, file_name:
     for name, words in PLAN_SETTINGS.items():
         before, after = then.settings.get(name), now.settings[name]
         if before != after:
-            return (
-                f"the plan {plan_name} is stale: it was made with {words} = {_shown(before)}, "
-                f"and this run has {_shown(after)}; make a new plan, or run with the same setting"
-            )
+            return _(
+                "the plan {plan} is stale: it was made with {setting} = {before}, and this run "
+                "has {after}; make a new plan, or run with the same setting"
+            ).format(plan=plan_name, setting=words, before=_shown(before), after=_shown(after))
     if then.input_sha256 != now.input_sha256:
-        return f"the plan {plan_name} was made from another version of {file_name}: make a new plan"
-    if then.state_generation != now.state_generation:
-        return (
-            f"the plan {plan_name} is stale: the state changed since it was made "
-            "(another run imported in between); make a new plan"
+        return _("the plan {plan} was made from another version of {file}: make a new plan").format(
+            plan=plan_name, file=file_name
         )
+    if then.state_generation != now.state_generation:
+        return _(
+            "the plan {plan} is stale: the state changed since it was made (another run "
+            "imported in between); make a new plan"
+        ).format(plan=plan_name)
     return None
 
 
@@ -180,7 +189,7 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
 
 
 def _shown(value: object) -> str:
-    return "none" if value is None or value == {} else json.dumps(value, ensure_ascii=False)
+    return _("none") if value is None or value == {} else json.dumps(value, ensure_ascii=False)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -191,4 +200,8 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(temporary, path)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise OutputError(f"the plan {path} could not be written ({exc.strerror or exc})") from None
+        raise OutputError(
+            _("the plan {path} could not be written ({why})").format(
+                path=path, why=exc.strerror or exc
+            )
+        ) from None

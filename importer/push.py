@@ -37,6 +37,7 @@ from importer.errors import (
     OceanUnavailable,
     StateUnavailable,
 )
+from importer.i18n import _
 from importer.ocean import Answer, MissionStatus, OceanClient
 from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.api import MISSION_FIELDS
@@ -101,10 +102,12 @@ async def push(
                 # next run checks it (statutMission) before anything is sent again.
                 result.stopped = result.stopped or str(exc)
                 stop.set()
-                outcome = _outcome(line, run_id, Outcome.UNKNOWN, message=f"not recorded: {exc}")
+                outcome = _outcome(
+                    line, run_id, Outcome.UNKNOWN, message=_("not recorded: {why}").format(why=exc)
+                )
             except asyncio.CancelledError:
                 outcome = _outcome(line, run_id, Outcome.UNKNOWN,
-                                   message="interrupted while waiting for Ocean")  # fmt: skip
+                                   message=_("interrupted while waiting for Ocean"))  # fmt: skip
                 state.record_outcome(outcome)
                 done[position] = outcome
                 raise
@@ -151,7 +154,10 @@ async def _apply(
                 message, status = answer.message, answer.http_status
                 attempts += answer.attempts
             except MissionNotFound as gone:
-                message, status = f"already gone from Ocean: {gone.vendor_message}", 404
+                message = _("already gone from Ocean: {message}").format(
+                    message=gone.vendor_message
+                )
+                status = 404
                 attempts += gone.attempts
             outcome = _outcome(line, run_id, Outcome.OK, status, message, attempts)
             state.confirm_deleted(key, outcome=outcome)
@@ -256,7 +262,7 @@ def _outcome(
 
 def _not_attempted(line: dict[str, Any], run_id: int, message: str = "") -> OutcomeRecord:
     return _outcome(line, run_id, Outcome.NOT_ATTEMPTED,
-                    message=message or "not attempted: the run stopped")  # fmt: skip
+                    message=message or _("not attempted: the run stopped"))  # fmt: skip
 
 
 async def fetch_statuses(

@@ -31,7 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 from importer.cells import MAX_CELL_CHARS
 from importer.columns import Sheet
 from importer.errors import OutputError
-from importer.i18n import pgettext
+from importer.i18n import _, number, pgettext
 from importer.paths import cannot_write_in, remove_stale_temporaries, temporary_prefix
 from importer.problems import Problem
 from importer.results import vocabulary
@@ -112,16 +112,20 @@ def check_writable(path: Path, option: str = "--report") -> None:
     where = f"{option} {path}"
     if path.name.startswith("-"):
         raise OutputError(
-            f"{where}: a file name that starts with '-' is an option taken as a value "
-            f"(was a value forgotten?); write ./{path.name} if that is really the name"
+            _(
+                "{where}: a file name that starts with '-' is an option taken as a value (was a "
+                "value forgotten?); write ./{name} if that is really the name"
+            ).format(where=where, name=path.name)
         )
     if path.is_dir():
-        raise OutputError(f"{where} is a folder: give the path of a file")
+        raise OutputError(_("{where} is a folder: give the path of a file").format(where=where))
     problem = cannot_write_in(path.parent)
     if problem:
         raise OutputError(
-            f"{where}: nothing can be written in the folder {path.parent} ({problem}); "
-            "choose another path"
+            _(
+                "{where}: nothing can be written in the folder {folder} ({why}); choose another "
+                "path"
+            ).format(where=where, folder=path.parent, why=problem)
         )
 
 
@@ -132,7 +136,9 @@ def _save(path: Path, fill: Any) -> Path:
     except (OSError, XlsxFileError) as exc:
         cause = exc.args[0] if isinstance(exc, XlsxFileError) and exc.args else exc
         reason = getattr(cause, "strerror", None) or str(cause)
-        raise OutputError(f"the workbook {path} could not be written ({reason})") from None
+        raise OutputError(
+            _("the workbook {path} could not be written ({why})").format(path=path, why=reason)
+        ) from None
 
 
 def _save_through_temporary(path: Path, fill: Any) -> Path:
@@ -245,7 +251,9 @@ def _fit(text: str) -> str:
     """A text as a cell can hold it: a longer one is cut with a mark that says so."""
     if len(text) <= MAX_CELL_CHARS:
         return text
-    mark = f" […] ({len(text):,} characters: cut here to fit a spreadsheet cell)"
+    mark = " […] " + _("({n} characters: cut here to fit a spreadsheet cell)").format(
+        n=number(len(text))
+    )
     return text[: MAX_CELL_CHARS - len(mark)] + mark
 
 

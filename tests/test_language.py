@@ -133,4 +133,4 @@ def test_a_file_refused_as_a_whole_is_told_in_french(french: None, tmp_path: Pat
         archive.writestr("word/document.xml", "<document/>")
     result = CliRunner().invoke(main, ["validate", str(word), "--no-report"])
     assert result.exit_code == 2
-    assert "planning.xlsx: est un document Word (.docx), pas un classeur" in result.output
+    assert "planning.xlsx\u00a0: est un document Word (.docx), pas un classeur" in result.output

@@ -248,7 +248,7 @@ def test_a_workbook_that_would_kill_the_reader_gets_a_sentence_and_the_server_li
     dispatcher.set_input_files("input[name=planning]", str(far))
     dispatcher.click("#check")
     alert = dispatcher.text_content("[role=alert]")
-    assert "loin.xlsx: is over the limits" in alert and "600 MB" in alert
+    assert "loin.xlsx\u00a0: dépasse les limites" in alert and "600 Mo" in alert
     shot(dispatcher, "9-far-cell-refused")
     colleague.goto(web.url + "/")
     assert colleague.url == web.url + "/" and "Importer un planning" in colleague.content()
