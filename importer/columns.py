@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from importer.errors import LayoutError
+from importer.i18n import _
 from importer.problems import Problem
 from importer.read import HEADER_SEARCH_ROWS, RawSheet, too_many_rows
 from importer.schemas.aliases import normalise_header
@@ -65,8 +66,10 @@ def map_columns(raw: RawSheet, aliases: Mapping[str, str], *, max_rows: int) -> 
     if not len(data):
         raise LayoutError(
             raw.path,
-            f"has a header (row {header_row}) but no mission rows; "
-            "an empty planning is refused so that it can never delete a day's missions",
+            _(
+                "has a header (row {row}) but no mission rows; an empty planning is refused so "
+                "that it can never delete a day's missions"
+            ).format(row=header_row),
         )
     if len(data) > max_rows:
         raise too_many_rows(raw.path, max_rows)
@@ -89,14 +92,18 @@ def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:
             if ID_FIELD not in fields:
                 raise LayoutError(
                     raw.path,
-                    f"has no mission id column: the header (row {int(raw.row_numbers[index])}) "
-                    f"needs a column named idMission or 'N° mission'",
+                    _(
+                        "has no mission id column: the header (row {row}) needs a column named "
+                        "idMission or 'N° mission'"
+                    ).format(row=int(raw.row_numbers[index])),
                 )
             return index
     raise LayoutError(
         raw.path,
-        f"has no header row in its first {HEADER_SEARCH_ROWS} rows: expected column names "
-        "such as idMission ('N° mission'), jourHeureInter ('Date d'intervention'), nomVeh",
+        _(
+            "has no header row in its first {n} rows: expected column names such as idMission "
+            "('N° mission'), jourHeureInter ('Date d'intervention'), nomVeh"
+        ).format(n=HEADER_SEARCH_ROWS),
     )
 
 
@@ -132,8 +139,16 @@ def _columns(
             first = field_owner[target]
             raise LayoutError(
                 raw.path,
-                f"columns {first.letter} ({first.label!r}) and {letter} ({written!r}) both mean "
-                f"{target}: rename or remove one, or map it in the [columns] configuration",
+                _(
+                    "columns {first} ({first_label}) and {second} ({second_label}) both mean "
+                    "{field}: rename or remove one, or map it in the [columns] configuration"
+                ).format(
+                    first=first.letter,
+                    first_label=repr(first.label),
+                    second=letter,
+                    second_label=repr(written),
+                    field=target,
+                ),
             )
         if target is not None:
             field_owner[target] = column
@@ -144,12 +159,14 @@ def _columns(
 
 def _unknown_column_warning(column: Column, header_row: int, aliases: Mapping[str, str]) -> Problem:
     suggestion = _closest_field(column.label, aliases)
-    hint = f"; did you mean {suggestion}?" if suggestion else ""
+    hint = _("; did you mean {field}?").format(field=suggestion) if suggestion else ""
     return Problem(
         row=header_row,
         column=column.label,
         value=column.label,
-        message=f"unknown column, carried through to the report untouched{hint}",
+        message=_("unknown column, carried through to the report untouched{hint}").format(
+            hint=hint
+        ),
         severity="warning",
         kind="unknown_column",
         cell=f"{column.letter}{header_row}",

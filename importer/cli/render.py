@@ -90,8 +90,8 @@ def show_validation(run: ValidationRun, report: Path | None, output: Output) -> 
     console.print(
         f"[bold]{escape(raw.path.name)}[/] ("
         + _("{sheet}header on row {row}").format(sheet=where, row=checked.sheet.header_row)
-        + "): "
-        + _("{rows} read, {valid}, {invalid}").format(
+        + ")"
+        + _(": {rows} read, {valid}, {invalid}").format(
             rows=count(checked.row_count, "{n} row", "{n} rows"),
             valid="[green]" + count(checked.valid_count, "{n} valid", "{n} valid") + "[/]",
             invalid=f"[red]{invalid}[/]" if checked.invalid_count else invalid,
@@ -145,14 +145,13 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
         counted("action", a, summary.actions[a]) for a in Action if summary.actions.get(a, 0)
     )
     console.print(
-        f"[bold]{escape(summary.file.name)}[/] ("
-        + _("feed {feed}{origin}").format(
-            feed=escape(summary.feed), origin=_feed_origin(summary.feed_origin)
+        _("{file} (feed {feed}{origin}): {rows}, {what}").format(
+            file=f"[bold]{escape(summary.file.name)}[/]",
+            feed=escape(summary.feed),
+            origin=_feed_origin(summary.feed_origin),
+            rows=count(summary.rows, "{n} row", "{n} rows"),
+            what=what or _("nothing to do"),
         )
-        + "): "
-        + count(summary.rows, "{n} row", "{n} rows")
-        + ", "
-        + (what or _("nothing to do"))
     )
     if summary.pushed:
         done = ", ".join(
