@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from importer.errors import StateError, StateLocked, StateUnavailable
+from importer.i18n import _
 from importer.paths import cannot_write_in, try_lock
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import KNOWN_COLUMNS, Key
@@ -290,7 +291,11 @@ class StateStore:
             "AND exit_code IN (0, 1) ORDER BY id LIMIT 1",
             (sha256,),
         ).fetchone()
-        return None if row is None else f"{Path(row[0]).name} imported at {row[1]}"
+        return (
+            None
+            if row is None
+            else _("{file} imported at {when}").format(file=Path(row[0]).name, when=row[1])
+        )
 
     def outcomes(self, run_id: int) -> list[dict[str, Any]]:
         cursor = self._db.execute(
@@ -324,7 +329,7 @@ class StateStore:
         row = self._db.execute(
             "SELECT started_at, pid FROM reading WHERE sha256 = ?", (sha256,)
         ).fetchone()
-        return None if row is None else f"at {row[0]} (pid {row[1]})"
+        return None if row is None else _("at {when} (pid {pid})").format(when=row[0], pid=row[1])
 
     def begin_run(
         self, command: str, *, file: str | None, sha256: str | None, feed: str | None, dry_run: bool

@@ -39,6 +39,7 @@ from importer.errors import (
     StateUnavailable,
     UsageError,
 )
+from importer.i18n import _
 from importer.paths import try_lock
 from importer.pipeline import Store, default_feed, import_file
 from importer.results import RunSummary
@@ -70,14 +71,17 @@ def inbox_lock(inbox: Path) -> Iterator[None]:
         handle, holder = try_lock(inbox / LOCK_NAME)
     except OSError as exc:
         raise UsageError(
-            f"the inbox {inbox} cannot be locked ({exc.strerror or exc}): the job needs to "
-            "write in it (its lock, archive/ and failed/)"
+            _(
+                "the inbox {inbox} cannot be locked ({why}): the job needs to write in it (its "
+                "lock, archive/ and failed/)"
+            ).format(inbox=inbox, why=exc.strerror or exc)
         ) from None
     if handle is None:
         raise InboxBusy(
-            f"another ocean-import watch is working on the inbox {inbox}"
-            + (f" ({holder})" if holder else "")
-            + ": one job per inbox; this one takes no file"
+            _(
+                "another ocean-import watch is working on the inbox {inbox}{holder}: one job per "
+                "inbox; this one takes no file"
+            ).format(inbox=inbox, holder=f" ({holder})" if holder else "")
         )
     try:
         yield
@@ -189,10 +193,9 @@ class Watcher:
     def _settling(self, path: Path, ready_at: float) -> FileResult:
         """Say that a file is left for a later pass, and from when it will be taken."""
         when = dt.datetime.fromtimestamp(ready_at).astimezone().strftime("%H:%M:%S %Z")
-        message = (
-            f"still being written: taken once unchanged for {self.settle:g} s, "
-            f"by a pass from {when} on"
-        )
+        message = _(
+            "still being written: taken once unchanged for {seconds} s, by a pass from {when} on"
+        ).format(seconds=f"{self.settle:g}", when=when)
         log.info(
             "%s: %s",
             path.name,
@@ -222,22 +225,24 @@ class Watcher:
         started = time.monotonic()
         if path.is_symlink():
             # A link could point anywhere on the server: only real files dropped are read.
-            reason = f"{path.name}: is a symbolic link; copy the planning itself into the inbox"
+            reason = _(
+                "{file}: is a symbolic link; copy the planning itself into the inbox"
+            ).format(file=path.name)
             moved = self._quarantine(path, reason)
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
         sha256 = sha256_of(path)
         earlier = self.state.imported(sha256)
         if earlier is not None:
             moved = self._archive(path, None)
-            return self._done(path, EXIT_OK, "duplicate", moved,
-                              f"same content as {earlier}: nothing to do", started)  # fmt: skip
+            same = _("same content as {earlier}: nothing to do").format(earlier=earlier)
+            return self._done(path, EXIT_OK, "duplicate", moved, same, started)
         if (when := self.state.died_reading(sha256)) is not None:
             # The pass that read it last never came back: a file that kills the reader must
             # not block the inbox (one dead pass at most).
-            reason = (
-                f"{path.name}: the job died while reading it {when}: set aside so that the "
-                "files behind it go through; check it, save it again and drop it back"
-            )
+            reason = _(
+                "{file}: the job died while reading it {when}: set aside so that the files "
+                "behind it go through; check it, save it again and drop it back"
+            ).format(file=path.name, when=when)
             moved = self._quarantine(path, reason)
             self.state.finish_reading(sha256)
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
@@ -271,11 +276,13 @@ class Watcher:
                 written = written.rename(
                     _free_name(written.with_name(f"{path.stem}.earlier-version.results.xlsx"))
                 )
-            message = (
-                "changed while it was imported: the version read is the one sent (its "
-                f"results: {written.relative_to(self.inbox) if written else 'none'}); "
-                + ("the new version stays in the inbox for the next pass" if now_sha else
-                   "the file is gone from the inbox")
+            message = _(
+                "changed while it was imported: the version read is the one sent (its results: "
+                "{results}); {then}"
+            ).format(
+                results=written.relative_to(self.inbox) if written else _("none"),
+                then=_("the new version stays in the inbox for the next pass") if now_sha
+                else _("the file is gone from the inbox"),
             )  # fmt: skip
             return self._done(path, run.exit_code, "left", None, message, started,
                               run.summary(written))  # fmt: skip
