@@ -17,7 +17,6 @@ saved plan, exit codes) never go through here.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gettext as _gettext
 import io
 from collections.abc import Iterator
@@ -25,7 +24,6 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -93,8 +91,3 @@ def lazy(message: str) -> str:
 def number(value: float) -> str:
     """``1 234`` in French, ``1,234`` in English."""
     return format_decimal(value, locale=language())
-
-
-def moment(value: dt.datetime) -> str:
-    """A date and time as a dispatcher reads it: ``24/11/2026 08:30`` in both languages."""
-    return format_datetime(value, "dd/MM/yyyy HH:mm", locale=language())

@@ -65,8 +65,7 @@ def test_a_french_dispatcher_reads_the_validation_in_french(
     errors = read_sheet(report, "Erreurs")
     assert {"ligne", "cellule", "colonne", "valeur", "problème", "gravité"} <= set(errors[0])
     assert {line["gravité"] for line in errors} == {"erreur", "avertissement"}
-    summary = dict((k, v) for k, v in read_sheet(report, "Résumé")[0].items())
-    assert summary == {"élément": "commande", "valeur": "vérification"}
+    assert read_sheet(report, "Résumé")[0] == {"élément": "commande", "valeur": "vérification"}
 
 
 def test_english_is_one_setting_away_flag_over_environment_over_file(
