@@ -90,6 +90,25 @@ class LayoutError(PlanningFileError):
 class StateError(OceanImportError):
     """The state store cannot be used (unreadable, damaged, or from a newer version)."""
 
+    @classmethod
+    def damaged(cls, store: object, cause: object) -> StateError:
+        return cls(
+            _(
+                "the state store {store} cannot be used ({cause}): it is damaged or not a "
+                "state file; move it aside to start afresh (the next run then re-creates "
+                "every mission)"
+            ).format(store=store, cause=cause)
+        )
+
+    @classmethod
+    def newer(cls, store: object, version: int, known: int) -> StateError:
+        return cls(
+            _(
+                "the state store {store} was written by a newer ocean-import (schema "
+                "{version}, this one knows {known}): upgrade ocean-import"
+            ).format(store=store, version=version, known=known)
+        )
+
 
 class StateUnavailable(StateError):
     """The state store cannot be written (its folder or file read-only, a full disk, a mount
@@ -97,11 +116,60 @@ class StateUnavailable(StateError):
 
     exit_code = EXIT_STOPPED
 
+    @classmethod
+    def unwritable(cls, store: object, cause: object) -> StateUnavailable:
+        return cls(
+            _(
+                "the state store {store} could not be written ({cause}): the run stops "
+                "here; free space or mend the disk, then run again: the next run picks up, "
+                "and nothing is sent twice"
+            ).format(store=store, cause=cause)
+        )
+
+    @classmethod
+    def no_folder(cls, store: object, folder: object, cause: object) -> StateUnavailable:
+        return cls(
+            _(
+                "the state store {store} cannot be used: its folder {folder} cannot be "
+                "created ({cause}); create it, or choose another --state"
+            ).format(store=store, folder=folder, cause=cause)
+        )
+
+    @classmethod
+    def folder_read_only(cls, store: object, folder: object, cause: object) -> StateUnavailable:
+        return cls(
+            _(
+                "the state store {store} cannot be used: its folder {folder} is not "
+                "writable ({cause}), and the store writes its journal beside it; give this "
+                "user write access to the folder, or choose another --state (a permission "
+                "problem: do not move the store aside)"
+            ).format(store=store, folder=folder, cause=cause)
+        )
+
+    @classmethod
+    def read_only(cls, store: object, cause: object) -> StateUnavailable:
+        return cls(
+            _(
+                "the state store {store} is read-only ({cause}): give this user write access "
+                "to it (a permission problem: do not move the store aside)"
+            ).format(store=store, cause=cause)
+        )
+
 
 class StateLocked(StateError):
     """Another run holds the state store (or the feed it imports)."""
 
     exit_code = EXIT_STOPPED
+
+    @classmethod
+    def held(cls, store: object, holder: str) -> StateLocked:
+        sentence = _("another ocean-import run is using the state {store}: wait for it to finish")
+        if holder:
+            sentence = _(
+                "another ocean-import run is using the state {store} ({holder}): wait for it "
+                "to finish"
+            )
+        return cls(sentence.format(store=store, holder=holder))
 
 
 class InboxBusy(OceanImportError):

@@ -17,13 +17,17 @@ saved plan, exit codes) never go through here.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import errno
 import gettext as _gettext
 import io
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
+from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -34,7 +38,16 @@ DEFAULT_LANGUAGE = "fr"
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 
-_language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
+
+def _from_environment() -> str:
+    asked = os.environ.get("OCEAN_IMPORT_LANG", "")
+    return asked if asked in LANGUAGES else DEFAULT_LANGUAGE
+
+
+# A process speaks ``OCEAN_IMPORT_LANG`` (else French) until told otherwise: the command line
+# and the web page set it from the settings; a script using the library follows the variable.
+_PROCESS_LANGUAGE = _from_environment()
+_language: ContextVar[str] = ContextVar("language")
 
 
 @cache
@@ -52,7 +65,7 @@ def translations(language: str) -> _gettext.NullTranslations:
 
 
 def language() -> str:
-    return _language.get()
+    return _language.get(_PROCESS_LANGUAGE)
 
 
 def use(lang: str) -> None:
@@ -82,6 +95,12 @@ def pgettext(context: str, message: str) -> str:
     return translations(language()).pgettext(context, message)
 
 
+def N_(message: str) -> str:
+    """A message for the catalog, translated where it is shown rather than here (click keeps
+    an option's help as a plain string, fixed before the language is known)."""
+    return message
+
+
 def lazy(message: str) -> str:
     """A message translated when it is shown, not when the module is imported (``--help``
     texts, the titles of the problem kinds): it acts as a string."""
@@ -91,3 +110,35 @@ def lazy(message: str) -> str:
 def number(value: float) -> str:
     """``1 234`` in French, ``1,234`` in English."""
     return format_decimal(value, locale=language())
+
+
+def moment(when: dt.datetime) -> str:
+    """A moment in this machine's time zone: ``02/12/2026 03:40`` in French."""
+    local = when.astimezone() if when.tzinfo else when
+    return format_datetime(local, "short", tzinfo=local.tzinfo, locale=language())
+
+
+# The system's own reasons are English (the C library's): the usual ones, said in the
+# reader's language; any other is shown as the system gives it.
+_SYSTEM_REASONS = {
+    errno.EACCES: lazy("permission denied"),
+    errno.EPERM: lazy("operation not permitted"),
+    errno.ENOENT: lazy("no such file or folder"),
+    errno.ENOSPC: lazy("no space left on the disk"),
+    errno.EDQUOT: lazy("disk quota exceeded"),
+    errno.EROFS: lazy("read-only file system"),
+    errno.EISDIR: lazy("it is a folder"),
+    errno.ENOTDIR: lazy("a part of the path is not a folder"),
+    errno.EEXIST: lazy("it already exists"),
+    errno.EADDRINUSE: lazy("the address is already in use"),
+    errno.EADDRNOTAVAIL: lazy("the address is not available on this machine"),
+    errno.ENAMETOOLONG: lazy("the name is too long"),
+}
+
+
+def system_reason(error: BaseException) -> str:
+    """Why the system refused (``OSError``), in the reader's language."""
+    code = getattr(error, "errno", None)
+    if code in _SYSTEM_REASONS:
+        return str(_SYSTEM_REASONS[code])
+    return getattr(error, "strerror", None) or str(error)

@@ -47,7 +47,7 @@ from importer.errors import (
     MissionRejected,
     OceanUnavailable,
 )
-from importer.i18n import _
+from importer.i18n import _, ngettext
 from importer.resilience import CircuitBreaker, RetryPolicy, TransientFailure
 
 log = logging.getLogger(__name__)
@@ -416,10 +416,17 @@ class OceanClient:
         first = self.password_expires_in_days is None
         self.password_expires_in_days = days
         if first and days <= PASSWORD_WARNING_DAYS:
-            when = "today (or the account does not report it)" if days == 0 else f"in {days} days"
+            when = (
+                _("today (or the account does not report it)")
+                if days == 0
+                else ngettext("in {n} day", "in {n} days", days).format(n=days)
+            )
             log.warning(
-                "The Ocean password of login %r expires %s: change it, then update "
-                "OCEAN_PASSWORD or the password file, or scheduled imports will start failing.",
+                _(
+                    "The Ocean password of login %r expires %s: change it, then update "
+                    "OCEAN_PASSWORD or the password file, or scheduled imports will start "
+                    "failing."
+                ),
                 self.login,
                 when,
             )
@@ -486,7 +493,7 @@ def _log_retry(state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome else None
     reason = failure.reason if isinstance(failure, TransientFailure) else repr(failure)
     log.info(
-        "attempt %d failed (%s); next try in %.1f s",
+        _("attempt %d failed (%s); next try in %.1f s"),
         state.attempt_number,
         reason,
         state.upcoming_sleep,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import shutil
 import socket
 import tempfile
 from pathlib import Path
+
+from importer.i18n import _, moment, system_reason
 
 
 def cannot_write_in(folder: Path) -> str | None:
@@ -19,11 +22,11 @@ def cannot_write_in(folder: Path) -> str | None:
     the process runs as (``os.access`` says yes to root).
     """
     if not folder.is_dir():
-        return "it is not a folder" if folder.exists() else "it does not exist"
+        return _("it is not a folder") if folder.exists() else _("it does not exist")
     try:
         handle, probe = tempfile.mkstemp(prefix=".ocean-import-", suffix=".probe", dir=folder)
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return system_reason(exc)
     os.close(handle)
     os.unlink(probe)
     return None
@@ -76,10 +79,23 @@ def try_lock(path: Path) -> tuple[int | None, str]:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(handle, 200).decode(errors="replace").strip()
+        holder = os.read(handle, 400).decode(errors="replace").strip()
         os.close(handle)
-        return None, holder
+        return None, _holder_words(holder)
     os.ftruncate(handle, 0)
     since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    os.write(handle, f"pid {os.getpid()} on {socket.gethostname()} since {since}".encode())
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+    os.write(handle, json.dumps(holder).encode())
     return handle, ""
+
+
+def _holder_words(written: str) -> str:
+    """Who holds a lock, from what it wrote in the file, in the reader's language."""
+    try:
+        holder = json.loads(written)
+        since = dt.datetime.fromisoformat(holder["since"])
+        return _("pid {pid} on {host} since {since}").format(
+            pid=holder["pid"], host=holder["host"], since=moment(since)
+        )
+    except (ValueError, KeyError, TypeError):
+        return written  # written by an older version: shown as it is

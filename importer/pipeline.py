@@ -325,7 +325,7 @@ async def interruptible(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
             task.cancel()
             return
         stop.set()
-        log.warning("stopping after the calls in flight (again to cut them short)")
+        log.warning(_("stopping after the calls in flight (again to cut them short)"))
 
     # Signals reach the main thread only: an import run by the web page's worker thread
     # is stopped by its own ``stop`` event instead.

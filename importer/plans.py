@@ -27,7 +27,7 @@ import pandas as pd
 from importer.config import ImportOptions, Settings
 from importer.diff import CHANGE_COLUMNS, Plan
 from importer.errors import OutputError, UsageError
-from importer.i18n import _, lazy
+from importer.i18n import _, lazy, system_reason
 from importer.paths import remove_stale_temporaries, temporary_prefix
 from importer.schemas.api import MISSION_FIELDS
 
@@ -202,6 +202,6 @@ def _write_atomically(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
         raise OutputError(
             _("the plan {path} could not be written ({why})").format(
-                path=path, why=exc.strerror or exc
+                path=path, why=system_reason(exc)
             )
         ) from None

@@ -284,12 +284,12 @@ async def fetch_statuses(
             try:
                 status = await ocean.status(key[1], customer_of(key[0]))
             except MissionRejected as refused:
-                log.warning("status of mission %s: %s", key[1], refused)
+                log.warning(_("status of mission %s: %s"), key[1], refused)
                 return
             except OceanUnavailable as unavailable:
                 if isinstance(unavailable, CircuitOpen):
                     raise
-                log.warning("status of mission %s: %s", key[1], unavailable)
+                log.warning(_("status of mission %s: %s"), key[1], unavailable)
                 return
         found[key] = status
         state.store_status(key, status=status.status, code=status.status_code,

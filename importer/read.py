@@ -25,7 +25,7 @@ import python_calamine
 
 from importer.cells import map_distinct
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
-from importer.i18n import _, language, number, use
+from importer.i18n import _, language, number, system_reason, use
 from importer.isolation import ChildDied, run_capped
 from importer.screening import (
     damaged as _damaged,
@@ -156,7 +156,7 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(
-            path, _("cannot be opened: {why}").format(why=exc.strerror or exc)
+            path, _("cannot be opened: {why}").format(why=system_reason(exc))
         ) from None
 
 

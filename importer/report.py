@@ -31,7 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 from importer.cells import MAX_CELL_CHARS
 from importer.columns import Sheet
 from importer.errors import OutputError
-from importer.i18n import _, number, pgettext
+from importer.i18n import _, number, pgettext, system_reason
 from importer.paths import cannot_write_in, remove_stale_temporaries, temporary_prefix
 from importer.problems import Problem
 from importer.results import vocabulary
@@ -135,7 +135,7 @@ def _save(path: Path, fill: Any) -> Path:
         return _save_through_temporary(path, fill)
     except (OSError, XlsxFileError) as exc:
         cause = exc.args[0] if isinstance(exc, XlsxFileError) and exc.args else exc
-        reason = getattr(cause, "strerror", None) or str(cause)
+        reason = system_reason(cause) if isinstance(cause, BaseException) else str(cause)
         raise OutputError(
             _("the workbook {path} could not be written ({why})").format(path=path, why=reason)
         ) from None

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from importer.errors import StateError, StateLocked, StateUnavailable
-from importer.i18n import _
+from importer.i18n import _, lazy, moment, system_reason
 from importer.paths import cannot_write_in, try_lock
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import KNOWN_COLUMNS, Key
@@ -116,13 +116,12 @@ class StateStore:
             # quick check reads every page once (a few ms for a day's missions).
             verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
+                raise sqlite3.DatabaseError(
+                    _("integrity check failed: {verdict}").format(verdict=verdict)
+                )
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"the state store {path} cannot be used ({exc}): it is damaged or not a state "
-                "file; move it aside to start afresh (the next run then re-creates every mission)"
-            ) from None
+            raise StateError.damaged(path, _sqlite_reason(exc)) from None
         self._lock_file: int | None = None
 
     def close(self) -> None:
@@ -152,10 +151,7 @@ class StateStore:
     def _schema_version(self) -> int:
         version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StateError(
-                f"the state store {self.path} was written by a newer ocean-import "
-                f"(schema {version}, this one knows {SCHEMA_VERSION}): upgrade ocean-import"
-            )
+            raise StateError.newer(self.path, version, SCHEMA_VERSION)
         return version
 
     def lock(self) -> None:
@@ -164,11 +160,7 @@ class StateStore:
             return
         handle, holder = try_lock(self.path.with_name(self.path.name + ".lock"))
         if handle is None:
-            raise StateLocked(
-                f"another ocean-import run is using the state {self.path}"
-                + (f" ({holder})" if holder else "")
-                + ": wait for it to finish"
-            )
+            raise StateLocked.held(self.path, holder)
         self._lock_file = handle
 
     def unlock(self) -> None:
@@ -196,10 +188,8 @@ class StateStore:
             if self._db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
-            raise StateUnavailable(
-                f"the state store {self.path or ':memory:'} could not be written ({exc}): the "
-                "run stops here; free space or mend the disk, then run again: the next run "
-                "picks up, and nothing is sent twice"
+            raise StateUnavailable.unwritable(
+                self.path or ":memory:", _sqlite_reason(exc)
             ) from None
 
     def _bump(self) -> None:
@@ -294,7 +284,9 @@ class StateStore:
         return (
             None
             if row is None
-            else _("{file} imported at {when}").format(file=Path(row[0]).name, when=row[1])
+            else _("{file} imported at {when}").format(
+                file=Path(row[0]).name, when=moment(dt.datetime.fromisoformat(row[1]))
+            )
         )
 
     def outcomes(self, run_id: int) -> list[dict[str, Any]]:
@@ -329,7 +321,10 @@ class StateStore:
         row = self._db.execute(
             "SELECT started_at, pid FROM reading WHERE sha256 = ?", (sha256,)
         ).fetchone()
-        return None if row is None else _("at {when} (pid {pid})").format(when=row[0], pid=row[1])
+        if row is None:
+            return None
+        when = moment(dt.datetime.fromisoformat(row[0]))
+        return _("at {when} (pid {pid})").format(when=when, pid=row[1])
 
     def begin_run(
         self, command: str, *, file: str | None, sha256: str | None, feed: str | None, dry_run: bool
@@ -459,27 +454,33 @@ def _refuse_unwritable(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StateUnavailable(
-            f"the state store {path} cannot be used: its folder {folder} cannot be created "
-            f"({exc.strerror or exc}); create it, or choose another --state"
-        ) from None
+        raise StateUnavailable.no_folder(path, folder, system_reason(exc)) from None
     problem = cannot_write_in(folder)
     if problem:
-        raise StateUnavailable(
-            f"the state store {path} cannot be used: its folder {folder} is not writable "
-            f"({problem}), and the store writes its journal beside it; give this user write "
-            "access to the folder, or choose another --state (a permission problem: do not "
-            "move the store aside)"
-        )
+        raise StateUnavailable.folder_read_only(path, folder, problem)
     if path.is_file():
         try:
             with path.open("r+b"):
                 pass
         except OSError as exc:
-            raise StateUnavailable(
-                f"the state store {path} is read-only ({exc.strerror or exc}): give this user "
-                "write access to it (a permission problem: do not move the store aside)"
-            ) from None
+            raise StateUnavailable.read_only(path, system_reason(exc)) from None
+
+
+# SQLite's own words are English: the usual ones, said in the reader's language.
+_SQLITE_REASONS = {
+    "file is not a database": lazy("the file is not a database"),
+    "database disk image is malformed": lazy("the database is malformed"),
+    "database or disk is full": lazy("the disk is full"),
+    "attempt to write a readonly database": lazy("the database is read-only"),
+    "disk I/O error": lazy("input/output error on the disk"),
+    "unable to open database file": lazy("the database file cannot be opened"),
+    "database is locked": lazy("the database is locked by another process"),
+}
+
+
+def _sqlite_reason(error: sqlite3.Error) -> str:
+    words = str(error)
+    return str(_SQLITE_REASONS.get(words, words))
 
 
 def _run_record(

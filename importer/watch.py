@@ -39,7 +39,7 @@ from importer.errors import (
     StateUnavailable,
     UsageError,
 )
-from importer.i18n import _
+from importer.i18n import _, lazy, system_reason
 from importer.paths import try_lock
 from importer.pipeline import Store, default_feed, import_file
 from importer.results import RunSummary
@@ -74,7 +74,7 @@ def inbox_lock(inbox: Path) -> Iterator[None]:
             _(
                 "the inbox {inbox} cannot be locked ({why}): the job needs to write in it (its "
                 "lock, archive/ and failed/)"
-            ).format(inbox=inbox, why=exc.strerror or exc)
+            ).format(inbox=inbox, why=system_reason(exc))
         ) from None
     if handle is None:
         raise InboxBusy(
@@ -150,6 +150,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# What the log line says of a file (the JSON log's ``outcome`` keeps the code).
+_OUTCOME_WORDS = {
+    "imported": lazy("imported"),
+    "duplicate": lazy("already imported, set aside"),
+    "failed": lazy("failed, set aside"),
+    "left": lazy("left in the inbox for the next pass"),
+    "settling": lazy("still being written"),
+}
+
+
 class Watcher:
     """One job on one inbox and one state store (which it holds locked)."""
 
@@ -175,7 +185,7 @@ class Watcher:
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         if not self.stopping:
-            log.warning("stopping after the current file", extra={"event": "stopping"})
+            log.warning(_("stopping after the current file"), extra={"event": "stopping"})
         self.stopping = True
 
     def pass_once(self) -> list[FileResult]:
@@ -214,7 +224,7 @@ class Watcher:
             deadline = self.clock() + interval
             while not self.stopping and self.clock() < deadline:
                 time.sleep(min(0.2, interval))
-        log.info("stopped", extra={"event": "stopped"})
+        log.info(_("stopped"), extra={"event": "stopped"})
         return EXIT_STOPPED if worst == EXIT_STOPPED else EXIT_OK
 
     def _listen_for_signals(self) -> None:
@@ -336,13 +346,16 @@ class Watcher:
         summary: RunSummary | None = None,
     ) -> FileResult:
         duration = round(time.monotonic() - started, 3)
-        where = f" -> {moved.relative_to(self.inbox)}" if moved else ""
-        text = f"{path.name}: {outcome}, exit {exit_code}{where}" + (
-            f" ({message})" if message else ""
+        text = _("{file}: {outcome}, exit {code}").format(
+            file=path.name, outcome=_OUTCOME_WORDS[outcome], code=exit_code
         )
+        if moved:
+            text += f" -> {moved.relative_to(self.inbox)}"
+        if message:
+            text += f" ({message})"
         log.log(
             logging.WARNING if exit_code else logging.INFO,
-            "%s [%.1f s]",
+            _("%s [%.1f s]"),
             text,
             duration,
             extra={

@@ -1,24 +1,34 @@
 """French by default, English one setting away; the machine interfaces never change.
 
-Covered in French so far: the validation problems, the terminal summaries of validate, plan
-and run, and the workbooks (sheets, added columns, their words, the Summary).
+Every output a person reads is checked for sentences of the other language (``speech``): the
+terminal summaries of validate, plan, run, status and watch, the workbooks (all but the
+planning's own columns), every ``--help``, the mistyped command lines, the refusals (file,
+state, outputs). The web pages are checked the same way by the browser test (test_web.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
+import pytest
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
 
 from importer.cli import main
-from importer.i18n import LOCALE_DIR
+from importer.errors import StateError
+from importer.i18n import LOCALE_DIR, speaking
 from importer.sandbox import SandboxServer
+from importer.state import StateStore
 from tests.helpers import ROOT, SAMPLE_CONFIG, Importer, read_sheet, rows_for
+from tests.speech import foreign_sentences
+
+COMMANDS = ("validate", "plan", "run", "watch", "status", "serve", "sandbox", "hash-password")
 
 CATALOG = LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po"
 
@@ -133,3 +143,158 @@ def test_a_file_refused_as_a_whole_is_told_in_french(french: None, tmp_path: Pat
     result = CliRunner().invoke(main, ["validate", str(word), "--no-report"])
     assert result.exit_code == 2
     assert "planning.xlsx\u00a0: est un document Word (.docx), pas un classeur" in result.output
+
+
+def our_cells(workbook: Path, planning: Path | None = None) -> str:
+    """Every cell the tool wrote: all the sheets, but the planning's own columns (its data,
+    in whatever language the dispatcher wrote it)."""
+    theirs: set[object] = set()
+    if planning is not None:
+        rows = openpyxl.load_workbook(planning).active.iter_rows(values_only=True)
+        theirs = set(next(row for row in rows if sum(cell is not None for cell in row) >= 3))
+    said = []
+    for sheet in openpyxl.load_workbook(workbook):
+        rows = list(sheet.iter_rows(values_only=True))
+        ours = [i for i, header in enumerate(rows[0]) if header not in theirs] if rows else []
+        said += [str(row[i]) for row in rows for i in ours if row[i] is not None]
+    return "\n".join(said)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_whole_day_speaks_one_language(
+    french: None, lang: str, samples: Path, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Validate the broken sample, plan and run the clean one, change it and run again,
+    ask the statuses, let the job import a file: not one sentence of the other language."""
+    importer = Importer(sandbox, tmp_path)
+    importer.env.pop("OCEAN_IMPORT_LANG", None)
+    shutil.copy(SAMPLE_CONFIG, importer.config)  # the samples' columns
+    broken = shutil.copy(samples / "planning-broken.xlsx", tmp_path / "planning-broken.xlsx")
+    clean = shutil.copy(samples / "planning-clean.xlsx", tmp_path / "planning-clean.xlsx")
+    said: dict[str, str] = {}
+    validation = CliRunner().invoke(
+        main, ["validate", str(broken), "--config", str(SAMPLE_CONFIG), "--lang", lang]
+    )
+    said["validate"] = validation.output
+    said["validation workbook"] = our_cells(broken.with_name("planning-broken.validation.xlsx"),
+                                            broken)  # fmt: skip
+    said["plan"] = importer("plan", clean, "--lang", lang).output
+    said["plan workbook"] = our_cells(clean.with_name("planning-clean.plan.xlsx"), clean)
+    said["run"] = importer("run", clean, "--lang", lang).output
+    said["results workbook"] = our_cells(clean.with_name("planning-clean.results.xlsx"), clean)
+    changed = openpyxl.load_workbook(clean)
+    sheet = changed.active
+    sheet.delete_rows(sheet.max_row)  # its mission deleted
+    headers = next(row for row in sheet.iter_rows(values_only=True) if row.count(None) < 3)
+    for column, header in enumerate(headers, start=1):
+        if header == "Commentaire":
+            sheet.cell(sheet.max_row, column).value = "Sonnez deux fois"  # a mission modified
+    changed.save(clean)
+    said["run with changes"] = importer("run", clean, "--lang", lang).output
+    said["results workbook with changes"] = our_cells(
+        clean.with_name("planning-clean.results.xlsx"), clean
+    )
+    status = CliRunner().invoke(
+        main, ["status", "--config", str(importer.config), "--state", str(importer.state),
+               "--lang", lang, "--report", str(tmp_path / "statuses.xlsx")], env=importer.env,
+    )  # fmt: skip
+    said["status"] = status.output
+    said["status workbook"] = our_cells(tmp_path / "statuses.xlsx")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(samples / "planning-clean.xlsx", inbox / "tournee-lundi.xlsx")
+    watch = CliRunner().invoke(
+        main, ["watch", str(inbox), "--once", "--settle", "0", "--config", str(importer.config),
+               "--state", str(importer.state), "--lang", lang], env=importer.env,
+    )  # fmt: skip
+    said["watch"] = watch.output
+    assert validation.exit_code == 1 and watch.exit_code == 0
+    assert all(said.values())
+    assert {what: foreign_sentences(text, lang) for what, text in said.items()} == {
+        what: [] for what in said
+    }
+    modified, deleted = (
+        ("1 modification", "1 suppression") if lang == "fr" else ("1 modify", "1 delete")
+    )
+    assert modified in said["run with changes"] and deleted in said["run with changes"]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_every_help_and_every_mistyped_command_line_speaks_one_language(
+    french: None, lang: str
+) -> None:
+    said = {"--help": invoke("--help", "--lang", lang).output}
+    for command in COMMANDS:
+        said[f"{command} --help"] = invoke(command, "--help", "--lang", lang).output
+    mistakes = [("run",), ("run", "p.xlsx", "--concurrency", "0"), ("plan", "p.xlsx", "--nope"),
+                ("validate", "p.xlsx", "--report"), ("plan", "p.xlsx", "--scope", "weekly"),
+                ("imprt", "p.xlsx")]  # fmt: skip
+    for mistake in mistakes:
+        result = invoke(*mistake, "--lang", lang)
+        assert result.exit_code == 2, mistake
+        said[" ".join(mistake)] = result.output
+    assert {what: foreign_sentences(text, lang) for what, text in said.items()} == {
+        what: [] for what in said
+    }
+    if lang == "fr":
+        assert said["run --help"].startswith("Utilisation\u00a0: ")
+        assert " run [OPTIONS] FICHIER" in said["run --help"]
+        assert "Options\u00a0:" in said["run --help"] and "Commandes\u00a0:" in said["--help"]
+        assert " run\u00a0: FICHIER manque" in said["run"]
+        assert (
+            "valeur invalide pour --scope\u00a0: choisissez parmi days, feed"
+            in said["plan p.xlsx --scope weekly"]
+        )
+        assert "l'option --nope n'existe pas" in said["plan p.xlsx --nope"]
+    else:
+        assert (
+            said["run --help"].startswith("Usage: ") and " run [OPTIONS] FILE" in said["run --help"]
+        )
+        assert " run: FILE is missing" in said["run"]
+
+
+def test_the_refusals_are_told_in_french(french: None, samples: Path, tmp_path: Path) -> None:
+    """The sentences of an exit 2 or 3 that stops everything: the state, the outputs, the
+    command line's own checks."""
+    clean = shutil.copy(samples / "planning-clean.xlsx", tmp_path / "planning-clean.xlsx")
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database, but a file of the same name" * 100)
+    held = tmp_path / "held.db"
+    refusals = {
+        "damaged state": (2, "plan", str(clean), "--state", str(damaged)),
+        "state held": (3, "run", str(clean), "--state", str(held)),
+        "inbox is a file": (2, "watch", str(clean), "--once"),
+        "report over the planning": (2, "validate", str(clean), "--report", str(clean)),
+        "dry run and sandbox": (2, "run", str(clean), "--dry-run", "--sandbox"),
+    }
+    nowhere = {"OCEAN_IMPORT_CONFIG": "", "OCEAN_BASE_URL": "http://127.0.0.1:9/ocean/restapi",
+               "OCEAN_LOGIN": "demo", "OCEAN_PASSWORD": "demo"}  # fmt: skip
+    said = {}
+    with StateStore(held) as holder:
+        holder.lock()  # another run, in progress
+        for what, (code, *args) in refusals.items():
+            result = CliRunner().invoke(main, args, env=nowhere)
+            assert result.exit_code == code, (what, result.output)
+            said[what] = result.output
+    assert {what: foreign_sentences(text, "fr") for what, text in said.items()} == {
+        what: [] for what in said
+    }
+    assert "est inutilisable (le fichier n'est pas une base de données)" in said["damaged state"]
+    assert f"utilise l'état {held} (pid {os.getpid()} sur" in said["state held"]
+    assert "DÉPÔT\u00a0: un dossier, pas un fichier" in said["inbox is a file"]
+    assert "écraserait le planning lui-même" in said["report over the planning"]
+    assert "--dry-run montre seulement le plan" in said["dry run and sandbox"]
+
+
+def test_the_language_check_catches_a_sentence_of_the_other_language() -> None:
+    """The net the tests above rely on: a catalog sentence shown in the wrong language, and
+    English typed straight into the code, are both caught."""
+    with speaking("en"):
+        english = str(StateError.damaged("state.db", "?"))
+    with speaking("fr"):
+        french = str(StateError.damaged("state.db", "?"))
+    assert foreign_sentences(english, "fr") != [] and foreign_sentences(french, "fr") == []
+    assert foreign_sentences(french, "en") != [] and foreign_sentences(english, "en") == []
+    typed_in = "Rapport\u00a0: tournee.results.xlsx (the workbook was kept)"
+    assert foreign_sentences(typed_in, "fr") == ["the", "was"]
+    assert foreign_sentences("Ocean\u00a0: 36 ok, voir tournee.results.xlsx --report", "fr") == []

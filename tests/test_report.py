@@ -127,7 +127,7 @@ def test_a_failed_write_leaves_the_previous_report_and_no_temporary_file(
 
     # A full disk cannot be made real in a test: the save is the one thing replaced.
     monkeypatch.setattr(xlsxwriter.Workbook, "close", disk_full)
-    with pytest.raises(OutputError, match=r"could not be written \(No space left on device\)"):
+    with pytest.raises(OutputError, match=r"could not be written \(no space left on the disk\)"):
         write_report(report, content)
     assert report.read_bytes() == before
     assert sorted(p.name for p in report.parent.iterdir()) == [report.name]

@@ -100,7 +100,7 @@ def test_watch_once_imports_archives_and_quarantines(job: Job) -> None:
     again = job("watch", str(job.inbox), "--once", "--settle", "5")
     assert again.exit_code == 0
     assert job.creates() == creates
-    assert "duplicate" in again.output
+    assert "already imported, set aside" in again.output
     assert (day / "tournee-nord-copie.xlsx").exists()
 
 

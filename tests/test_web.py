@@ -30,6 +30,7 @@ from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
 from tests.helpers import ROOT, SAMPLE_CONFIG, mission, upcoming, write_planning
 from tests.hostile_files import sparse_xlsx
+from tests.speech import foreign_sentences
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "web"
@@ -138,8 +139,11 @@ NEVER = {
 
 
 def assert_speaks(page: object, lang: str) -> None:
-    text = page.text_content("body") or ""  # type: ignore[attr-defined]
+    """The page says nothing in the other language: its interface words, and any sentence of
+    the catalog or English phrasing (``speech``)."""
+    text = page.inner_text("body") or ""  # type: ignore[attr-defined]
     assert [words for words in NEVER[lang] if words in text] == []
+    assert foreign_sentences(text, lang) == []
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
@@ -197,6 +201,42 @@ def test_upload_review_confirm_download(
         assert "planning-clean.xlsx" in page.text_content("table")
         assert_speaks(page, lang)
         shot(page, f"{prefix}6-history")
+    finally:
+        web.stop()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_error_pages_speak_one_language(
+    lang: str, browser: object, tmp_path: Path, samples: Path
+) -> None:
+    """A form sent without its token, a file over the limit, an upload that does not exist,
+    a workbook not there: each page in the site's language only."""
+    web, prefix = WebServer(tmp_path, max_upload_mb=1, lang=lang), "" if lang == "fr" else "en-"
+    try:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        log_in(page, web.url)
+        forged = page.request.post(web.url + "/upload", multipart={
+            "planning": {"name": "p.xlsx", "mimeType": "application/octet-stream",
+                         "buffer": (samples / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
+        assert forged.status == 403
+        page.set_content(forged.text())
+        assert_speaks(page, lang)
+        for address in ("/jobs/nope", "/jobs/nope/download"):
+            assert page.goto(web.url + address).status == 404
+            assert_speaks(page, lang)
+        shot(page, f"{prefix}10-unknown-upload")
+        page.goto(web.url + "/")
+        page.set_input_files("input[name=planning]", files=[{
+            "name": "enorme.csv", "mimeType": "text/csv", "buffer": b"x" * (3 * 1024 * 1024)}])  # fmt: skip
+        page.click("#check")
+        limit = "dépasse la limite de 1 Mo" if lang == "fr" else "over the 1 MB limit"
+        assert limit in page.text_content("[role=alert]")
+        assert_speaks(page, lang)
+        page.goto(web.url + "/login")
+        page.fill("input[name=user]", USER)
+        page.fill("input[name=password]", "wrong")
+        page.click("button[type=submit]")
+        assert_speaks(page, lang)
     finally:
         web.stop()
 

@@ -3,20 +3,45 @@ function, and prints what it returns. Exit codes are handled here, once for all.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from importer import __version__
+from importer.cli import frame
 from importer.cli.imports import plan, run, validate
 from importer.cli.job import status, watch
 from importer.cli.serving import hash_password_command, sandbox, serve
 from importer.errors import OceanImportError
+from importer.i18n import LANGUAGES, _, lazy
 
 
-class _Commands(click.Group):
+class _Commands(frame.Framed, click.Group):
     """A command's return value is the exit code; the library's errors become one sentence
-    on stderr and the error's own exit code (never a traceback)."""
+    on stderr and the error's own exit code (never a traceback); a mistyped line, one
+    sentence in the reader's language (``frame``)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:  # fmt: skip
+        arguments = list(sys.argv[1:] if args is None else args)
+        frame.speak_as_asked(arguments)
+        if not standalone_mode:
+            return super().main(arguments, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(arguments, prog_name, complete_var, False, **extra)
+        except click.ClickException as error:
+            frame.usage_error(error)
+        except click.exceptions.Abort:
+            click.echo(_("Interrupted."), err=True)
+            sys.exit(1)
+        sys.exit(code or 0)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_options(ctx, formatter)  # Framed's: the options, in the reader's words
+        frame.format_commands(self, ctx, formatter)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -27,15 +52,25 @@ class _Commands(click.Group):
         ctx.exit(code or 0)
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ocean-import")
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=lazy(
+        "Keep Ocean's in-cab missions in step with a planning spreadsheet.\n\n"
+        "Exit codes: 0 all good; 1 finished, but some rows are invalid or some changes "
+        "failed; 2 nothing was done (bad usage, unreadable file, bad configuration); 3 the "
+        "run stopped before the end."
+    ),
+)
+@click.version_option(__version__, prog_name="ocean-import", help=frame.VERSION_OPTION)
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    expose_value=False,  # read before the line is parsed (frame.speak_as_asked)
+    help=frame.LANG_OPTION,
+)
 def main() -> None:
-    """Keep Ocean's in-cab missions in step with a planning spreadsheet.
-
-    Exit codes: 0 all good; 1 finished, but some rows are invalid or some changes failed;
-    2 nothing was done (bad usage, unreadable file, bad configuration); 3 the run stopped
-    before the end.
-    """
+    """The group of every command (its help is the ``help`` above, in the catalog)."""
 
 
 for command in (validate, plan, run, watch, status, serve, hash_password_command, sandbox):

@@ -20,10 +20,11 @@ from importer.cli.options import (
     report_options,
     settings_options,
 )
-from importer.cli.render import progress, show_import, show_validation
+from importer.cli.render import counted, progress, show_import, show_validation
 from importer.cli.serving import demo_sandbox
 from importer.config import ImportOptions, Settings
 from importer.errors import UsageError
+from importer.i18n import N_, _, lazy
 from importer.pipeline import (
     default_report_path,
     import_file,
@@ -39,10 +40,19 @@ def _target(file: Path, command: str, report_path: Path | None, no_report: bool)
     return None if no_report else (report_path or default_report_path(file, command))
 
 
-@click.command(cls=Localised)
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "Check every row of FILE and report every problem; Ocean is not contacted.\n\n"
+        "Exit 0 when every row is valid (warnings allowed), 1 when some rows are invalid, 2 when "
+        "the file cannot be used at all."
+    ),
+)
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
-@click.option("--feed", default=None, help="Planning stream name (default: from the file name).")
+@click.option(
+    "--feed", default=None, help=N_("Planning stream name (default: from the file name).")
+)
 @settings_options()
 @output_options()
 def validate(
@@ -53,11 +63,6 @@ def validate(
     settings: Settings,
     output: Output,
 ) -> int:
-    """Check every row of FILE and report every problem; Ocean is not contacted.
-
-    Exit 0 when every row is valid (warnings allowed), 1 when some rows are invalid,
-    2 when the file cannot be used at all.
-    """
     target = _target(file, "validate", report_path, no_report)
     check_outputs(file, target)
     run, written = validate_file(file, settings, feed=feed, report_path=target)
@@ -65,10 +70,19 @@ def validate(
     return run.exit_code
 
 
-@click.command(cls=Localised)
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "Show what `run` would do with FILE: the creates, modifies and deletes. No network.\n\n"
+        "Writes the plan workbook (every row with its planned action, the fields that differ) "
+        "and, with --out, the exact plan for `run --plan` to apply."
+    ),
+)
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
-@path_option("--out", "out_path", "Save the exact plan as JSON, to apply later with `run --plan`.")
+@path_option(
+    "--out", "out_path", N_("Save the exact plan as JSON, to apply later with `run --plan`.")
+)
 @import_options
 @settings_options()
 @output_options()
@@ -82,11 +96,6 @@ def plan(
     settings: Settings,
     output: Output,
 ) -> int:
-    """Show what `run` would do with FILE: the creates, modifies and deletes. No network.
-
-    Writes the plan workbook (every row with its planned action, the fields that differ)
-    and, with --out, the exact plan for `run --plan` to apply.
-    """
     target = _target(file, "plan", report_path, no_report)
     check_outputs(file, target, out_path)
     return _plan(file, settings, options, state_path, target, out_path, output)
@@ -108,36 +117,50 @@ def _plan(
         )
     summary = run.summary(written, out_path)
     log.info(
-        "planned %s: %s",
+        _("planned %s: %s"),
         file.name,
-        ", ".join(f"{n} {what}" for what, n in sorted(summary.counts().items())),
+        ", ".join(
+            [counted("action", action, n) for action, n in summary.actions.items()]
+            + [counted("outcome", outcome, n) for outcome, n in summary.outcomes.items()]
+        ),
         extra={"event": "planned", **summary.log_fields()},
     )
     show_import(run, written, output, out_path)
     return run.exit_code
 
 
-@click.command(cls=Localised)
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "Import FILE into Ocean: validate, work out the changes, push them, write the results.\n\n"
+        "Exit 0 when every row is valid and every change applied; 1 when some rows are invalid or "
+        "some changes failed (see the results workbook); 2 when nothing was done (bad file, bad "
+        "configuration); 3 when the run stopped early (login refused, Ocean unreachable, the "
+        "mass-delete guard, another run holding the state, Ctrl-C): the next run picks up."
+    ),
+)
 @click.argument("file", type=click.Path(path_type=Path))
 @report_options
-@click.option("--dry-run", is_flag=True, help="Only show the plan (the same as `plan`).")
+@click.option("--dry-run", is_flag=True, help=N_("Only show the plan (the same as `plan`)."))
 @path_option(
     "--plan",
     "plan_path",
-    "Apply exactly this saved plan (refused if the file or the state changed since).",
+    N_("Apply exactly this saved plan (refused if the file or the state changed since)."),
 )
 @concurrency_option
 @click.option(
     "--refresh-status",
     is_flag=True,
-    help="After the push, fetch every mission's status into the results workbook.",
+    help=N_("After the push, fetch every mission's status into the results workbook."),
 )
 @click.option(
     "--sandbox",
     "use_sandbox",
     is_flag=True,
-    help="Import into a sandbox started for this run (a demo: nothing leaves the machine; "
-    "the state is a throwaway one unless --state is given).",
+    help=N_(
+        "Import into a sandbox started for this run (a demo: nothing leaves the machine; "
+        "the state is a throwaway one unless --state is given)."
+    ),
 )
 @import_options
 @settings_options(ca_bundle=True)
@@ -155,19 +178,14 @@ def run(
     settings: Settings,
     output: Output,
 ) -> int:
-    """Import FILE into Ocean: validate, work out the changes, push them, write the results.
-
-    Exit 0 when every row is valid and every change applied; 1 when some rows are invalid
-    or some changes failed (see the results workbook); 2 when nothing was done (bad file,
-    bad configuration); 3 when the run stopped early (login refused, Ocean unreachable, the
-    mass-delete guard, another run holding the state, Ctrl-C): the next run picks up.
-    """
     if dry_run:
         given = {"--plan": plan_path, "--sandbox": use_sandbox, "--refresh-status": refresh_status}
         if clashing := [flag for flag, value in given.items() if value]:
             raise UsageError(
-                f"--dry-run only shows the plan, Ocean not contacted: it cannot go with "
-                f"{' or '.join(clashing)} (use `ocean-import plan` to review, then `run`)"
+                _(
+                    "--dry-run only shows the plan, Ocean not contacted: it cannot go with "
+                    "{flags} (use `ocean-import plan` to review, then `run`)"
+                ).format(flags=_(" or ").join(clashing))
             )
     target = _target(file, "plan" if dry_run else "run", report_path, no_report)
     check_outputs(file, target)
@@ -192,5 +210,5 @@ def run(
     show_import(result, written, output, None)
     if result.stopped:
         # Where schedulers look (a journal, a cron mail): the reason of an exit 3, in one line.
-        click.echo(f"ocean-import: stopped: {result.stopped}", err=True)
+        click.echo(_("ocean-import: stopped: {reason}").format(reason=result.stopped), err=True)
     return result.exit_code

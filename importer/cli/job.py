@@ -20,6 +20,7 @@ from importer.cli.options import (
 from importer.cli.render import echo_json, show_statuses
 from importer.config import ImportOptions, Settings
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
+from importer.i18n import N_, _, lazy
 from importer.pipeline import check_connection_settings, mission_statuses, open_state
 from importer.report import check_writable
 from importer.watch import (
@@ -31,20 +32,32 @@ from importer.watch import (
 )
 
 
-@click.command(cls=Localised)
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "The scheduled job: import each planning file dropped in INBOX, once.\n\n"
+        "Imported files go to INBOX/archive/YYYY-MM-DD/ with their results workbook; files that "
+        "cannot be read go to INBOX/failed/ with a NAME.error.txt. A file whose content was "
+        "imported before is archived without a call; a run that stops early (Ocean unreachable, "
+        "the mass-delete guard) leaves its file in the inbox for the next pass.\n\n"
+        "With --once: exit 0 when every file went through, 1 when some had invalid rows, failed "
+        "changes or could not be read, 3 when a run stopped early or another job holds the state. "
+        "Without --once: runs until SIGTERM or Ctrl-C, stopping between files."
+    ),
+)
 @click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--once", is_flag=True, help="Process what is there, then exit (for a timer).")
+@click.option("--once", is_flag=True, help=N_("Process what is there, then exit (for a timer)."))
 @valued(
     "--interval",
     click.FloatRange(min=0.1),
     DEFAULT_INTERVAL_SECONDS,
-    "Seconds between two looks at the inbox (without --once).",
+    N_("Seconds between two looks at the inbox (without --once)."),
 )
 @valued(
     "--settle",
     click.FloatRange(min=0),
     DEFAULT_SETTLE_SECONDS,
-    "A file is taken once unchanged for this many seconds (still being copied otherwise).",
+    N_("A file is taken once unchanged for this many seconds (still being copied otherwise)."),
 )
 @concurrency_option
 @import_options
@@ -60,19 +73,8 @@ def watch(
     settings: Settings,
     output: Output,
 ) -> int:
-    """The scheduled job: import each planning file dropped in INBOX, once.
-
-    Imported files go to INBOX/archive/YYYY-MM-DD/ with their results workbook; files that
-    cannot be read go to INBOX/failed/ with a NAME.error.txt. A file whose content was
-    imported before is archived without a call; a run that stops early (Ocean unreachable,
-    the mass-delete guard) leaves its file in the inbox for the next pass.
-
-    With --once: exit 0 when every file went through, 1 when some had invalid rows, failed
-    changes or could not be read, 3 when a run stopped early or another job holds the state.
-    Without --once: runs until SIGTERM or Ctrl-C, stopping between files.
-    """
     if not inbox.is_dir():
-        raise UsageError(f"the inbox {inbox} is not a folder")
+        raise UsageError(_("the inbox {inbox} is not a folder").format(inbox=inbox))
     check_connection_settings(settings)  # a missing connection setting: say so now
     with inbox_lock(inbox), open_state(state_path, lock=True) as state:
         watcher = Watcher(inbox, settings, state, options, settle=settle,
@@ -85,9 +87,17 @@ def watch(
     return job_exit_code(results)
 
 
-@click.command(cls=Localised)
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "Fetch from Ocean where missions stand: the given IDMISSIONs, or every active mission the "
+        "state knows. Stores them in the state; refused missions stand out.\n\n"
+        "Exit 0 when every status was fetched, 1 when Ocean does not know some missions, 3 when "
+        "Ocean could not be reached or refused the login."
+    ),
+)
 @click.argument("ids", nargs=-1)
-@path_option("--report", "report_path", "Also write the statuses to this workbook.")
+@path_option("--report", "report_path", N_("Also write the statuses to this workbook."))
 @concurrency_option
 @state_option
 @settings_options(ca_bundle=True)
@@ -100,12 +110,6 @@ def status(
     settings: Settings,
     output: Output,
 ) -> int:
-    """Fetch from Ocean where missions stand: the given IDMISSIONs, or every active mission
-    the state knows. Stores them in the state; refused missions stand out.
-
-    Exit 0 when every status was fetched, 1 when Ocean does not know some missions, 3 when
-    Ocean could not be reached or refused the login.
-    """
     if report_path:
         check_writable(report_path)
     with open_state(state_path) as state:

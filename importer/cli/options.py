@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from importer.cli.frame import LANG_OPTION, Framed
 from importer.config import (
     DEFAULT_CONCURRENCY,
     SCOPES,
@@ -21,7 +22,7 @@ from importer.config import (
     load_settings,
 )
 from importer.errors import UsageError
-from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, lazy, use
+from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, use
 from importer.logs import FORMATS, configure_logging
 from importer.pipeline import DEFAULT_STATE_PATH
 from importer.report import check_writable
@@ -52,13 +53,16 @@ log_format_option = click.option(
     "--log-format",
     type=click.Choice(FORMATS),
     default="human",
-    help="Logs on stderr for people, or one JSON object per line for machines.",
+    help=N_("Logs on stderr for people, or one JSON object per line for machines."),
 )
 config_option = path_option(
-    "--config", "config_file", "TOML configuration file (also OCEAN_IMPORT_CONFIG)."
+    "--config", "config_file", N_("TOML configuration file (also OCEAN_IMPORT_CONFIG).")
 )
 concurrency_option = valued(
-    "--concurrency", click.IntRange(1, 64), DEFAULT_CONCURRENCY, "Calls to Ocean in flight at once."
+    "--concurrency",
+    click.IntRange(1, 64),
+    DEFAULT_CONCURRENCY,
+    N_("Calls to Ocean in flight at once."),
 )
 state_option = path_option(
     "--state", "state_path", f"State store (default {DEFAULT_STATE_PATH}; one run at a time)."
@@ -75,15 +79,19 @@ def settings_options(*, ca_bundle: bool = False) -> Decorator:
     """``--config --sheet --timezone --customer-id`` (and ``--ca-bundle``): ``settings``."""
     flags = [
         config_option,
-        click.option("--sheet", default=None, help="Sheet to read (default: the first non-empty)."),
         click.option(
-            "--timezone", default=None, help="IANA time zone of the planning's times (default UTC)."
+            "--sheet", default=None, help=N_("Sheet to read (default: the first non-empty).")
+        ),
+        click.option(
+            "--timezone",
+            default=None,
+            help=N_("IANA time zone of the planning's times (default UTC)."),
         ),
         click.option(
             "--customer-id",
             type=int,
             default=None,
-            help="Ocean customerId for rows without one (also OCEAN_CUSTOMER_ID).",
+            help=N_("Ocean customerId for rows without one (also OCEAN_CUSTOMER_ID)."),
         ),
     ]
     if ca_bundle:
@@ -91,8 +99,10 @@ def settings_options(*, ca_bundle: bool = False) -> Decorator:
             path_option(
                 "--ca-bundle",
                 "ca_bundle",
-                "Also trust this CA bundle for Ocean's TLS certificate (a company proxy); "
-                "TLS is always verified (also [ocean] ca_bundle, OCEAN_CA_BUNDLE).",
+                N_(
+                    "Also trust this CA bundle for Ocean's TLS certificate (a company proxy); "
+                    "TLS is always verified (also [ocean] ca_bundle, OCEAN_CA_BUNDLE)."
+                ),
                 dir_okay=False,
             )
         )
@@ -128,7 +138,7 @@ def load(config_file: Path | None, **flags: Any) -> Settings:
     return settings
 
 
-class Localised(click.Command):
+class Localised(Framed):
     """A command that speaks ``--lang`` (else ``OCEAN_IMPORT_LANG``, else the configuration's
     ``[ui] lang``, else French): every command is one."""
 
@@ -139,7 +149,7 @@ class Localised(click.Command):
                 ["--lang"],
                 type=click.Choice(LANGUAGES),
                 default=None,
-                help=lazy("Language of what it prints and writes (also OCEAN_IMPORT_LANG)."),
+                help=LANG_OPTION,
             )
         )
 
@@ -154,11 +164,14 @@ def output_options(*, default_verbosity: int = 0) -> Decorator:
     """``--json -v --log-format -q``: logging configured, and ``output``."""
     flags = [
         click.option(
-            "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
+            "--json",
+            "as_json",
+            is_flag=True,
+            help=N_("Print a machine-readable summary on stdout."),
         ),
-        click.option("-v", "--verbose", count=True, help="More log output."),
+        click.option("-v", "--verbose", count=True, help=N_("More log output.")),
         log_format_option,
-        click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary."),
+        click.option("-q", "--quiet", is_flag=True, help=N_("Only the one-line summary.")),
     ]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -179,19 +192,21 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
     (with ``--concurrency`` when the command has it) and ``state_path``."""
     flags = [
         click.option(
-            "--feed", default=None, help="Planning stream name (default: from the file name)."
+            "--feed", default=None, help=N_("Planning stream name (default: from the file name).")
         ),
         valued(
             "--scope",
             click.Choice(SCOPES),
             "days",
-            "days: the file speaks for the days it covers; feed: for its whole feed.",
+            N_("days: the file speaks for the days it covers; feed: for its whole feed."),
         ),
         click.option(
-            "--delete-past", is_flag=True, help="Also delete absent missions already past."
+            "--delete-past", is_flag=True, help=N_("Also delete absent missions already past.")
         ),
-        click.option("--no-delete", is_flag=True, help="Never delete: only create and modify."),
-        click.option("--allow-mass-delete", is_flag=True, help="Override the mass-delete guard."),
+        click.option("--no-delete", is_flag=True, help=N_("Never delete: only create and modify.")),
+        click.option(
+            "--allow-mass-delete", is_flag=True, help=N_("Override the mass-delete guard.")
+        ),
         state_option,
     ]
 
@@ -218,9 +233,9 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
             path_option(
                 "--report",
                 "report_path",
-                "Where to write the workbook (default: next to the input).",
+                N_("Where to write the workbook (default: next to the input)."),
             ),
-            click.option("--no-report", is_flag=True, help="Write no workbook."),
+            click.option("--no-report", is_flag=True, help=N_("Write no workbook.")),
         ],
         command,
     )
@@ -233,7 +248,9 @@ def check_outputs(source: Path, report: Path | None, out: Path | None = None) ->
             continue
         if target.resolve() == source.resolve():
             raise UsageError(
-                f"the {option} file would overwrite the planning itself ({source}): "
-                f"choose another {option} path"
+                _(
+                    "the {option} file would overwrite the planning itself ({source}): choose "
+                    "another {option} path"
+                ).format(option=option, source=source)
             )
         check_writable(target, option)

@@ -229,11 +229,11 @@ def progress(total: int, silent: bool) -> tuple[Tick, Callable[[], None]]:
         return (lambda _: bar.advance(task)), bar.stop
     done = [0, time.monotonic()]
 
-    def tick(_: OutcomeRecord) -> None:  # one per call made
+    def tick(_record: OutcomeRecord) -> None:  # one per call made
         done[0] += 1
         if time.monotonic() - done[1] >= 10:
             done[1] = time.monotonic()
-            log.warning("pushed %d of %d changes", done[0], total)
+            log.warning(_("pushed %d of %d changes"), done[0], total)
 
     return tick, lambda: None
 

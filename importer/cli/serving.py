@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from babel.support import LazyProxy
 
 from importer.cli.options import (
     Localised,
@@ -23,6 +24,7 @@ from importer.cli.options import (
 )
 from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
+from importer.i18n import N_, _, lazy, system_reason
 from importer.logs import configure_logging
 from importer.pipeline import DEFAULT_STATE_PATH, check_connection_settings
 from importer.sandbox.world import (
@@ -57,7 +59,14 @@ def demo_sandbox(settings: Settings) -> Iterator[Settings]:
         )
 
 
-@click.command(cls=Localised)
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "The web page for dispatchers: log in, upload a planning, review, confirm, download.\n\n"
+        "Serve it behind an HTTPS reverse proxy when it is not on this machine only: its session "
+        "cookie is marked Secure except on loopback."
+    ),
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option(
@@ -65,14 +74,16 @@ def demo_sandbox(settings: Settings) -> Iterator[Settings]:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path(".ocean-import") / "web",
     show_default=True,
-    help="Where uploads, plans and results workbooks are kept.",
+    help=N_("Where uploads, plans and results workbooks are kept."),
 )
 @click.option(
     "--sandbox",
     "use_sandbox",
     is_flag=True,
-    help="Import into a sandbox started with the page (a demo; user demo, password demo "
-    "when the configuration names no user).",
+    help=N_(
+        "Import into a sandbox started with the page (a demo; user demo, password demo "
+        "when the configuration names no user)."
+    ),
 )
 @state_option
 @click.option(
@@ -80,9 +91,9 @@ def demo_sandbox(settings: Settings) -> Iterator[Settings]:
     "config_file",
     type=click.Path(path_type=Path),
     default=None,
-    help="TOML configuration file (also OCEAN_IMPORT_CONFIG); [web] users.",
+    help=N_("TOML configuration file (also OCEAN_IMPORT_CONFIG); [web] users."),
 )
-@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.option("-v", "--verbose", count=True, help=N_("More log output."))
 @log_format_option
 def serve(
     host: str,
@@ -94,11 +105,6 @@ def serve(
     verbose: int,
     log_format: str,
 ) -> int:
-    """The web page for dispatchers: log in, upload a planning, review, confirm, download.
-
-    Serve it behind an HTTPS reverse proxy when it is not on this machine only: its session
-    cookie is marked Secure except on loopback.
-    """
     import uvicorn
 
     from importer.web.app import WebConfig, create_web_app
@@ -123,11 +129,11 @@ def serve(
         app = create_web_app(
             WebConfig(settings, state_path or DEFAULT_STATE_PATH, work, secure_cookies=not loopback)
         )
-        click.echo(
-            f"ocean-import page on http://{host}:{port}/"
-            + ("  (sandbox; user demo, password demo)" if use_sandbox else "")
-        )
-        log.info("serving on http://%s:%d/", host, port, extra={"event": "serving"})
+        banner = _("ocean-import page on {url}").format(url=f"http://{host}:{port}/")
+        if use_sandbox:
+            banner += _("  (sandbox; user demo, password demo)")
+        click.echo(banner)
+        log.info(_("serving on http://%s:%d/"), host, port, extra={"event": "serving"})
         uvicorn.run(
             app,
             host=host,
@@ -139,21 +145,36 @@ def serve(
     return EXIT_OK
 
 
-@click.command("hash-password", cls=Localised)
+@click.command(
+    "hash-password",
+    cls=Localised,
+    help=lazy("Print the hash of a password, for [web] users in the configuration."),
+)
 def hash_password_command() -> None:
-    """Print the hash of a password, for [web] users in the configuration."""
     from importer.web.passwords import hash_password
 
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = click.prompt(
+        _("Password"),
+        hide_input=True,
+        confirmation_prompt=_("Repeat for confirmation"),
+    )
     click.echo(hash_password(password))
+
+
+def _failure_kinds() -> str:
+    """The epilog of ``sandbox --help``: what each KIND of ``--fail-mission`` does."""
+    kinds = _("; ").join(f"{kind} = {what}" for kind, what in FAILURE_KINDS.items())
+    return _("KIND of --fail-mission: {kinds}.").format(kinds=kinds)
 
 
 def _fail_missions(entries: tuple[str, ...]) -> list[tuple[str, list[str]]]:
     scripted = []
     for entry in entries:
-        id_mission, _, kinds = entry.rpartition(":")
+        id_mission, _colon, kinds = entry.rpartition(":")
         if not id_mission or not kinds:
-            raise click.BadParameter(f"{entry!r}: expected IDMISSION:KIND[,KIND...]")
+            raise click.BadParameter(
+                _("{entry}: expected IDMISSION:KIND[,KIND...]").format(entry=entry)
+            )
         scripted.append((id_mission, kinds.split(",")))
     return scripted
 
@@ -164,56 +185,68 @@ _SHARE = click.FloatRange(0, 1)  # a share: 0.1 is 10%
 def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The faults the sandbox starts with (all off by default): ``faults``."""
     flags = [
-        valued("--latency", float, 0, "Fault: milliseconds added to every answer.", shown=False),
         valued(
-            "--jitter", float, 0, "Fault: plus up to this many random milliseconds.", shown=False
+            "--latency", float, 0, N_("Fault: milliseconds added to every answer."), shown=False
+        ),
+        valued(
+            "--jitter",
+            float,
+            0,
+            N_("Fault: plus up to this many random milliseconds."),
+            shown=False,
         ),
         valued(
             "--error-share",
             _SHARE,
             0,
-            "Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied.",
+            N_("Fault: share of requests answered 500 or 503 (0.1 = 10%), change not applied."),
             shown=False,
         ),
         valued(
             "--rate-limit",
             float,
             0,
-            "Fault: requests per second beyond which it answers 429 (0: no limit).",
+            N_("Fault: requests per second beyond which it answers 429 (0: no limit)."),
             shown=False,
         ),
         click.option(
-            "--no-retry-after", is_flag=True, help="Fault: send 429 without a Retry-After header."
+            "--no-retry-after",
+            is_flag=True,
+            help=N_("Fault: send 429 without a Retry-After header."),
         ),
         valued(
             "--drop-before",
             _SHARE,
             0,
-            "Fault: share of connections dropped before the change is applied.",
+            N_("Fault: share of connections dropped before the change is applied."),
             shown=False,
         ),
         valued(
             "--drop-after",
             _SHARE,
             0,
-            "Fault: share of connections dropped after the change is applied "
-            "(the ambiguous timeout).",
+            N_(
+                "Fault: share of connections dropped after the change is applied "
+                "(the ambiguous timeout)."
+            ),
             shown=False,
         ),
         valued(
             "--token-lifetime",
             float,
             12 * 3600,
-            "Fault: seconds a token stays valid (Ocean: 12 hours).",
+            N_("Fault: seconds a token stays valid (Ocean: 12 hours)."),
         ),
-        valued("--slow-seconds", float, 60, "How long a 'slow' scripted failure waits."),
+        valued("--slow-seconds", float, 60, N_("How long a 'slow' scripted failure waits.")),
         valued(
             "--status-step",
             float,
             30,
-            "Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
+            N_(
+                "Seconds between two status changes (Envoyée, Reçue, Acceptée or Refusée...).",
+            ),
         ),
-        valued("--refuse-share", _SHARE, 0.1, "Share of sent missions that drivers refuse."),
+        valued("--refuse-share", _SHARE, 0.1, N_("Share of sent missions that drivers refuse.")),
     ]
 
     @wraps(command)
@@ -231,43 +264,61 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return apply_options(flags, with_faults)
 
 
-@click.command(cls=Localised)
-@click.option("--host", default=DEFAULT_HOST, show_default=True)
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
-@click.option("--login", default=None, help="Login it accepts (else OCEAN_LOGIN, else demo).")
+@click.command(
+    cls=Localised,
+    help=lazy(
+        "Serve a local Ocean-compatible server, for demos and tests (missions kept in memory).\n\n"
+        "It implements auth/authenticate2 and the four geomission endpoints under /ocean/restapi "
+        "as the vendor documents them, and lists what it holds at /_sandbox/missions and "
+        "/_sandbox/requests. Faults are off unless asked for; they can also be changed while it "
+        "runs with POST /_sandbox/faults. Stop it with Ctrl-C."
+    ),
+    epilog=LazyProxy(lambda: _failure_kinds(), enable_cache=False),
+)
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help=N_("Address it listens on."))
 @click.option(
-    "--password", default=None, help="Password it accepts (else OCEAN_PASSWORD, else demo)."
+    "--port", type=int, default=DEFAULT_PORT, show_default=True, help=N_("Port it listens on.")
+)
+@click.option("--login", default=None, help=N_("Login it accepts (else OCEAN_LOGIN, else demo)."))
+@click.option(
+    "--password", default=None, help=N_("Password it accepts (else OCEAN_PASSWORD, else demo).")
 )
 @click.option(
     "--customer",
     "customers",
     type=int,
     multiple=True,
-    help="A customerId the login may use (repeat it: more than one makes the account "
-    "multi-client, and customerId required). Default: 4242.",
+    help=N_(
+        "A customerId the login may use (repeat it: more than one makes the account "
+        "multi-client, and customerId required). Default: 4242."
+    ),
 )
 @valued(
     "--password-days",
     int,
     90,
-    "passwordExpirationRemainingDays it answers (14 or less: the client warns).",
+    N_("passwordExpirationRemainingDays it answers (14 or less: the client warns)."),
 )
 @click.option(
     "--fail-mission",
     multiple=True,
     metavar="ID:KIND[,KIND]",
-    help="Fault: the next requests about mission ID fail, one KIND each, in order. "
-    "KIND: " + "; ".join(f"{kind} = {what}" for kind, what in FAILURE_KINDS.items()) + ".",
+    help=N_(
+        "Fault: the next requests about mission ID fail, one KIND each, in order (the kinds "
+        "are below)."
+    ),
 )
 @_fault_options
 @valued(
     "--echo-id",
     click.Choice(ECHO_STYLES),
     "quoted",
-    "How answers name the mission: « M-1 », M-1 bare (as many services do), or not at all.",
+    N_(
+        "How answers name the mission: « M-1 », M-1 bare (as many services do), or not at all.",
+    ),
 )
-@valued("--seed", int, None, "Seed of the random faults (repeatable runs).", shown=False)
-@click.option("-v", "--verbose", is_flag=True, help="Log every request (access log).")
+@valued("--seed", int, None, N_("Seed of the random faults (repeatable runs)."), shown=False)
+@click.option("-v", "--verbose", is_flag=True, help=N_("Log every request (access log)."))
 @log_format_option
 def sandbox(
     host: str,
@@ -283,13 +334,6 @@ def sandbox(
     verbose: bool,
     log_format: str,
 ) -> int:
-    """Serve a local Ocean-compatible server, for demos and tests (missions kept in memory).
-
-    It implements auth/authenticate2 and the four geomission endpoints under
-    /ocean/restapi as the vendor documents them, and lists what it holds at
-    /_sandbox/missions and /_sandbox/requests. Faults are off unless asked for; they can
-    also be changed while it runs with POST /_sandbox/faults. Stop it with Ctrl-C.
-    """
     account = Account(
         login or os.environ.get("OCEAN_LOGIN") or DEFAULT_LOGIN,
         password or os.environ.get("OCEAN_PASSWORD") or DEFAULT_PASSWORD,
@@ -305,25 +349,40 @@ def sandbox(
         for id_mission, kinds in _fail_missions(fail_mission):
             world.script(id_mission, *kinds)
     except ValueError as exc:
-        raise UsageError(f"--fail-mission: {exc}") from None
+        raise UsageError(_("--fail-mission: {problem}").format(problem=exc)) from None
     try:
         listening = sandbox_server.bind(host, port)
     except OSError as exc:
         raise UsageError(
-            f"the sandbox cannot listen on {host}:{port} ({os.strerror(exc.errno or 0)}): "
-            "choose another --port or --host"
+            _(
+                "the sandbox cannot listen on {host}:{port} ({why}): choose another --port or "
+                "--host"
+            ).format(host=host, port=port, why=system_reason(exc))
         ) from None
     url = f"http://{host}:{listening.getsockname()[1]}"
-    kind = "multi-client" if account.multi_client else "customer"
+    logins = ", ".join(map(str, account.customers))
     base_path, control_path = sandbox_app.BASE_PATH, sandbox_app.CONTROL_PATH
-    click.echo(f"Ocean sandbox on {url}{base_path}")
+    words = {"url": url, "base": base_path, "control": control_path, "login": account.login}
+    click.echo(_("Ocean sandbox on {url}{base}").format(**words))
+    if account.multi_client:
+        click.echo(
+            _("  login {login} (multi-client {customers}); password not shown").format(
+                customers=logins, **words
+            )
+        )
+    else:
+        click.echo(
+            _("  login {login} (customer {customers}); password not shown").format(
+                customers=logins, **words
+            )
+        )
     click.echo(
-        f"  login {account.login!r} ({kind} {', '.join(map(str, account.customers))}); "
-        "password not shown"
+        _("  missions: {url}{control}/missions   requests: {url}{control}/requests").format(**words)
     )
-    click.echo(f"  missions: {url}{control_path}/missions   requests: {url}{control_path}/requests")
-    click.echo(f"  import into it: OCEAN_BASE_URL={url}{base_path} OCEAN_LOGIN={account.login} ...")
-    click.echo("  Ctrl-C to stop")
+    click.echo(
+        _("  import into it: OCEAN_BASE_URL={url}{base} OCEAN_LOGIN={login} ...").format(**words)
+    )
+    click.echo(_("  Ctrl-C to stop"))
     if log_format == "json":
         configure_logging(1 if verbose else 0, False, log_format)
     sandbox_server.serve_forever(

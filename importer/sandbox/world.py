@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from importer.i18n import _, lazy
 from importer.schemas.api import API_DATE_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -52,14 +53,16 @@ ECHO_STYLES = ("quoted", "bare", "none")
 
 # Per-mission scripted failures (see World.script).
 FAILURE_KINDS = {
-    "500": "answer 500 Internal Server Error, change not applied",
-    "503": "answer 503 Service Unavailable, change not applied",
-    "429": "answer 429 Too Many Requests (with Retry-After), change not applied",
-    "drop-before": "drop the connection before answering, change not applied",
-    "drop-after": "apply the change, then drop the connection before answering",
-    "refuse": "answer 200 with a message that reports a failure, change not applied",
-    "expired": "answer 401 as for an expired token (the client logs in again), change not applied",
-    "slow": "answer after a long pause (past a client's read timeout), change applied",
+    "500": lazy("answer 500 Internal Server Error, change not applied"),
+    "503": lazy("answer 503 Service Unavailable, change not applied"),
+    "429": lazy("answer 429 Too Many Requests (with Retry-After), change not applied"),
+    "drop-before": lazy("drop the connection before answering, change not applied"),
+    "drop-after": lazy("apply the change, then drop the connection before answering"),
+    "refuse": lazy("answer 200 with a message that reports a failure, change not applied"),
+    "expired": lazy(
+        "answer 401 as for an expired token (the client logs in again), change not applied"
+    ),
+    "slow": lazy("answer after a long pause (past a client's read timeout), change applied"),
 }
 
 
@@ -196,7 +199,9 @@ class World:
         for kind in kinds:
             if kind not in FAILURE_KINDS:
                 known = ", ".join(FAILURE_KINDS)
-                raise ValueError(f"unknown failure kind {kind!r}: one of {known}")
+                raise ValueError(
+                    _("unknown failure kind {kind}: one of {known}").format(kind=kind, known=known)
+                )
         with self._lock:
             self._scripts.setdefault(str(id_mission), deque()).extend(kinds)
 
