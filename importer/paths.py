@@ -84,8 +84,8 @@ def try_lock(path: Path) -> tuple[int | None, str]:
         return None, _holder_words(holder)
     os.ftruncate(handle, 0)
     since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
-    os.write(handle, json.dumps(holder).encode())
+    written = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+    os.write(handle, json.dumps(written).encode())
     return handle, ""
 
 
