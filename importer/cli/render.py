@@ -85,22 +85,22 @@ def show_validation(run: ValidationRun, report: Path | None, output: Output) -> 
     checked = run.checked
     console = _console()
     raw = checked.sheet.raw
-    where = _("sheet {name}, ").format(name=repr(raw.sheet_name)) if raw.sheet_name else ""
+    where = _("sheet '{name}', ").format(name=escape(raw.sheet_name)) if raw.sheet_name else ""
     invalid = count(checked.invalid_count, "{n} invalid", "{n} invalid")
-    console.print(
-        f"[bold]{escape(raw.path.name)}[/] ("
-        + _("{sheet}header on row {row}").format(sheet=where, row=checked.sheet.header_row)
-        + ")"
-        + _(": {rows} read, {valid}, {invalid}").format(
-            rows=count(checked.row_count, "{n} row", "{n} rows"),
-            valid="[green]" + count(checked.valid_count, "{n} valid", "{n} valid") + "[/]",
-            invalid=f"[red]{invalid}[/]" if checked.invalid_count else invalid,
-        )
-        + "; "
-        + count(checked.error_count, "{n} error", "{n} errors")
-        + ", "
-        + count(checked.warning_count, "{n} warning", "{n} warnings")
+    headline = _(
+        "{file} ({sheet}header on row {row}): {rows} read, {valid}, {invalid}; {errors}, "
+        "{warnings}"
+    ).format(
+        file=f"[bold]{escape(raw.path.name)}[/]",
+        sheet=where,
+        row=checked.sheet.header_row,
+        rows=count(checked.row_count, "{n} row", "{n} rows"),
+        valid="[green]" + count(checked.valid_count, "{n} valid", "{n} valid") + "[/]",
+        invalid=f"[red]{invalid}[/]" if checked.invalid_count else invalid,
+        errors=count(checked.error_count, "{n} error", "{n} errors"),
+        warnings=count(checked.warning_count, "{n} warning", "{n} warnings"),
     )
+    console.print(headline)
     if not output.quiet:
         _print_problems(console, checked.problems)
     if report:
