@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from importer.errors import LayoutError
-from importer.i18n import _
+from importer.i18n import _, quoted
 from importer.problems import Problem
 from importer.read import HEADER_SEARCH_ROWS, RawSheet, too_many_rows
 from importer.schemas.aliases import normalise_header
@@ -144,9 +144,9 @@ def _columns(
                     "{field}: rename or remove one, or map it in the [columns] configuration"
                 ).format(
                     first=first.letter,
-                    first_label=repr(first.label),
+                    first_label=quoted(first.label),
                     second=letter,
-                    second_label=repr(written),
+                    second_label=quoted(written),
                     field=target,
                 ),
             )

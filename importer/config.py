@@ -48,7 +48,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from importer.errors import ConfigError
-from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, _
+from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, quoted
 from importer.schemas.api import MISSION_FIELDS
 
 DEFAULT_TIMEZONE = "UTC"
@@ -326,7 +326,7 @@ def _check(settings: Settings) -> None:
         if lang not in LANGUAGES:
             raise ConfigError(
                 _("unknown language {lang}: ocean-import speaks {languages}").format(
-                    lang=repr(lang), languages=" / ".join(LANGUAGES)
+                    lang=quoted(lang), languages=" / ".join(LANGUAGES)
                 )
             )
     try:
@@ -334,7 +334,7 @@ def _check(settings: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             _("unknown time zone {zone}: use an IANA name such as Europe/Paris").format(
-                zone=repr(settings.timezone)
+                zone=quoted(settings.timezone)
             )
         ) from None
     if settings.max_rows < 1 or settings.max_file_mb <= 0 or settings.max_memory_mb <= 0:
@@ -347,6 +347,6 @@ def _check(settings: Settings) -> None:
             hint = _(" (did you mean {name}?)").format(name=close[0]) if close else ""
             raise ConfigError(
                 _("[columns] maps {header} to {target}, which is not a mission field{hint}").format(
-                    header=repr(header), target=repr(target), hint=hint
+                    header=quoted(header), target=quoted(target), hint=hint
                 )
             )

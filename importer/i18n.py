@@ -107,6 +107,11 @@ def lazy(message: str) -> str:
     return LazyProxy(_, message, enable_cache=False)  # type: ignore[return-value]
 
 
+def quoted(text: object) -> str:
+    """A name or a value quoted as the reader's language does: ``'LIV-01'``, « LIV-01 »."""
+    return _("'{value}'").format(value=text)
+
+
 def number(value: float) -> str:
     """``1 234`` in French, ``1,234`` in English."""
     return format_decimal(value, locale=language())

@@ -47,7 +47,7 @@ from importer.errors import (
     MissionRejected,
     OceanUnavailable,
 )
-from importer.i18n import _, ngettext
+from importer.i18n import _, ngettext, quoted
 from importer.resilience import CircuitBreaker, RetryPolicy, TransientFailure
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ class OceanClient:
             if response.status_code == 401:
                 raise AuthenticationError(
                     _("Ocean refused a fresh token for login {login} (HTTP 401): {message}").format(
-                        login=repr(self.login), message=_json(response).get("message", "")
+                        login=quoted(self.login), message=_json(response).get("message", "")
                     ),
                     http_status=401,
                     vendor_message=str(_json(response).get("message", "")),
@@ -398,7 +398,7 @@ class OceanClient:
                     "Ocean refused the login {login} (HTTP {status}{message}): check the login "
                     "and password (OCEAN_LOGIN, OCEAN_PASSWORD)"
                 ).format(
-                    login=repr(self.login),
+                    login=quoted(self.login),
                     status=response.status_code,
                     message=f" « {message} »" if message else "",
                 ),

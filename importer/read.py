@@ -25,7 +25,7 @@ import python_calamine
 
 from importer.cells import map_distinct
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
-from importer.i18n import _, language, number, system_reason, use
+from importer.i18n import _, language, number, quoted, system_reason, use
 from importer.isolation import ChildDied, run_capped
 from importer.screening import (
     damaged as _damaged,
@@ -439,7 +439,7 @@ def _not_text(data: bytes) -> str:
 
 def _no_sheet(wanted: str, names: list[str]) -> str:
     return _("has no sheet named {wanted}; its sheets are {names}").format(
-        wanted=repr(wanted), names=_quoted(names)
+        wanted=quoted(wanted), names=_quoted(names)
     )
 
 
@@ -449,4 +449,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _quoted(names: list[str]) -> str:
-    return ", ".join(repr(n) for n in names)
+    return ", ".join(quoted(n) for n in names)

@@ -20,7 +20,7 @@ import pandera.pandas as pa
 from importer import cells
 from importer.columns import Sheet
 from importer.config import Settings
-from importer.i18n import _, lazy, number
+from importer.i18n import _, lazy, number, quoted
 from importer.problems import Problem, Severity
 from importer.schemas.aliases import ACTION_COLUMN
 from importer.schemas.api import (
@@ -449,13 +449,14 @@ def _shown(
 
 def _quote(value: Any) -> str:
     if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
-        return "(empty)"
+        return _("(empty)")
     if isinstance(value, dt.datetime):
         return value.strftime("%d/%m/%Y %H:%M:%S" if value.second else "%d/%m/%Y %H:%M")
     if isinstance(value, dt.date):
         return value.strftime("%d/%m/%Y")
     if isinstance(value, str):
-        return f"'{value}'"
+        # The quotation marks of the reader's language: « LIV-01 » in French.
+        return quoted(value)
     return str(value)
 
 

@@ -88,8 +88,7 @@ def show_validation(run: ValidationRun, report: Path | None, output: Output) -> 
     where = _("sheet '{name}', ").format(name=escape(raw.sheet_name)) if raw.sheet_name else ""
     invalid = count(checked.invalid_count, "{n} invalid", "{n} invalid")
     headline = _(
-        "{file} ({sheet}header on row {row}): {rows} read, {valid}, {invalid}; {errors}, "
-        "{warnings}"
+        "{file} ({sheet}header on row {row}): {rows} read, {valid}, {invalid}; {errors}, {warnings}"
     ).format(
         file=f"[bold]{escape(raw.path.name)}[/]",
         sheet=where,
