@@ -27,6 +27,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from importer.i18n import _, number
+
 T = TypeVar("T")
 
 
@@ -90,7 +92,7 @@ def _answer(data: bytes, signalled: int | None, exit_code: int, seconds: float, 
         if kind == "ok":
             return value
         if isinstance(value, MemoryError):  # Python's own allocation refused by the cap
-            raise ChildDied("it ran out of memory", over_memory=True, over_time=False)
+            raise ChildDied(_("it ran out of memory"), over_memory=True, over_time=False)
         if kind == "error":
             raise value
     raise _death(signalled, exit_code, seconds, stderr)
@@ -162,6 +164,10 @@ def _child(
         # Wall-clock time: the alarm's default action ends the child, whatever it is doing.
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(max(1, math.ceil(seconds)))
+        # A Rust reader that fails under the cap must not symbolize a backtrace (asked for by
+        # RUST_BACKTRACE=1 in the environment): that allocates, fails again, and deadlocks on
+        # the backtrace lock, until the alarm.
+        os.environ["RUST_BACKTRACE"] = os.environ["RUST_LIB_BACKTRACE"] = "0"
         # Address space: what the child inherits, plus the budget. A native allocation past
         # it fails at once (the reader aborts: this child only).
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
@@ -188,17 +194,20 @@ _ALLOCATION = re.compile(r"memory allocation of (\d+) bytes failed")
 
 def _death(signalled: int | None, exit_code: int, seconds: float, stderr: str) -> ChildDied:
     if signalled in (signal.SIGALRM, signal.SIGXCPU):
-        return ChildDied(f"took more than {seconds:g} s", over_memory=False, over_time=True)
+        took = _("took more than {seconds} s").format(seconds=f"{seconds:g}")
+        return ChildDied(took, over_memory=False, over_time=True)
     if asked := _ALLOCATION.search(stderr):
         size = int(asked.group(1)) / 1024 / 1024
-        return ChildDied(f"it asked for {size:,.0f} MB at once", over_memory=True, over_time=False)
+        asked_for = _("it asked for {mb} MB at once").format(mb=number(round(size)))
+        return ChildDied(asked_for, over_memory=True, over_time=False)
     if signalled is not None:
         name = signal.Signals(signalled).name
         # SIGABRT: a native allocation refused by the cap (Rust aborts); SIGKILL: the kernel.
         over_memory = signalled in (signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV)
-        return ChildDied(f"the reader died ({name})", over_memory=over_memory, over_time=False)
+        died = _("the reader died ({signal})").format(signal=name)
+        return ChildDied(died, over_memory=over_memory, over_time=False)
     return ChildDied(
-        f"the reader ended without an answer (exit {exit_code})",
+        _("the reader ended without an answer (exit {code})").format(code=exit_code),
         over_memory=True,
         over_time=False,
     )

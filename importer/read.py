@@ -118,9 +118,7 @@ def read_planning(
         )  # fmt: skip
     except ChildDied as death:
         if death.over_time:
-            limit = _("takes more than {seconds} s to read ({why})").format(
-                seconds=f"{max_seconds:g}", why=death
-            )
+            limit = _("takes more than {seconds} s to read").format(seconds=f"{max_seconds:g}")
         else:
             limit = _("needs more than {mb} MB to read ({why})").format(
                 mb=number(round(max_memory_bytes / 1024 / 1024)), why=death

@@ -242,6 +242,19 @@ def test_fuzzed_sparse_and_repeated_sheets_never_take_the_process_down(
     assert seconds < SECONDS and rss < MEGABYTES
 
 
+def test_a_reader_failing_under_the_cap_with_rust_backtraces_asked_for_still_answers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the fuzz above: with RUST_BACKTRACE=1 in the environment, python-calamine
+    failing under the memory cap symbolized a backtrace, which allocates, failed again and
+    deadlocked on the backtrace lock: 60 s until the alarm. The child turns backtraces off."""
+    monkeypatch.setenv("RUST_BACKTRACE", "1")
+    far = sparse_xlsx(tmp_path / "p.xlsx", [("A1", "idMission"), ("KM58484", "x")])
+    code, err, seconds, rss = validate(far)
+    assert code == 2 and "Traceback" not in err, err
+    assert "60 s" not in err and seconds < SECONDS and rss < MEGABYTES
+
+
 def column_letters(number: int) -> str:
     letters = ""
     while number:
