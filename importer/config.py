@@ -4,7 +4,8 @@ Nothing else in the library reads ``os.environ``: the CLI passes the environment
 
 A configuration file looks like this (every key is optional)::
 
-    timezone = "Europe/Paris"      # the planning's time zone; times are sent to Ocean in UTC
+    timezone = "Europe/Paris"      # the planning's time zone (the default); Ocean gets UTC
+    scope = "days"                 # days, range or feed: which absent missions are deleted
     customer_id = 1234             # used for rows without a customerId
     multi_client = false           # true: every row needs a customerId
     send_by_default = false        # aEnvoyer when the cell is blank
@@ -24,6 +25,13 @@ A configuration file looks like this (every key is optional)::
 
     [columns]                      # a site's own headers, mapped once for good
     "Chauffeur" = "nomIndi"
+
+    [feeds."tournees-hebdo"]       # one feed's own scope (a weekly planning)
+    scope = "range"
+
+    [protect]                      # statuses that mean the driver has a mission in hand
+    statuses = ["Acceptée", "En cours", "Terminée"]
+    codes = []
 
     [ui]
     lang = "fr"                    # fr (the default) or en; also OCEAN_IMPORT_LANG, --lang
@@ -51,7 +59,9 @@ from importer.errors import ConfigError
 from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, quoted
 from importer.schemas.api import MISSION_FIELDS
 
-DEFAULT_TIMEZONE = "UTC"
+# Ocean's users plan in French local time; never the machine's zone (a server in UTC would
+# shift every mission by an hour or two). Every summary names the zone in force.
+DEFAULT_TIMEZONE = "Europe/Paris"
 DEFAULT_MAX_FILE_MB = 100.0
 DEFAULT_MAX_ROWS = 200_000
 # A workbook is read in a child process allowed this much memory: a hostile one (a far cell,
@@ -59,8 +69,25 @@ DEFAULT_MAX_ROWS = 200_000
 DEFAULT_MAX_MEMORY_MB = 600.0
 
 
-Scope = Literal["days", "feed"]
-SCOPES: tuple[Scope, ...] = ("days", "feed")
+# Which missions of its feed a file speaks for (the absent ones are deleted): the days it
+# covers, every day from its first to its last, or the whole feed.
+Scope = Literal["days", "range", "feed"]
+SCOPES: tuple[Scope, ...] = ("days", "range", "feed")
+DEFAULT_SCOPE: Scope = "days"
+
+# Ocean's status words (statutMission) that say the driver has the mission in hand: it is then
+# neither deleted nor modified without --allow-started. Compared without case and accents.
+# Ocean documents no list: these are the words its screens and the sandbox use.
+DEFAULT_STARTED_STATUSES = (
+    "Acceptée", "En cours", "Démarrée", "Commencée", "En route", "Sur place", "Terminée",
+    "Réalisée", "Livrée", "Clôturée", "Accepted", "Started", "In progress", "Done",
+    "Completed", "Finished",
+)  # fmt: skip
+# The words known not to mean "in hand" (any other is listed as unknown, and not protected).
+NOT_STARTED_STATUSES = (
+    "Préparée", "Envoyée", "Reçue", "Refusée", "Non envoyée", "Annulée", "Prepared", "Sent",
+    "Received", "Refused", "Cancelled",
+)  # fmt: skip
 
 DEFAULT_MASS_DELETE_SHARE = 0.5
 DEFAULT_MASS_DELETE_COUNT = 1000
@@ -86,12 +113,15 @@ class ImportOptions:
     feed: str
     feed_from_name: bool = False  # --feed not given: the feed comes from the file's name
     feed_origin: str | None = None  # once resolved (feeds.with_feed): "name" or "legacy"
-    scope: Scope = "days"
+    scope: Scope | None = None  # None: the configuration's for the feed (feeds.with_feed)
     delete_past: bool = False
     guard: Guard = field(default_factory=Guard)
     concurrency: int = DEFAULT_CONCURRENCY
     dry_run: bool = False
     command: str = "run"  # recorded in the state's runs: run, watch
+    protect_started: bool = True  # ask Ocean before touching a mission (--no-refresh: False)
+    allow_started: bool = False  # touch a mission the driver has in hand (--allow-started)
+    drift: bool = False  # ask Ocean about every mission of the scope first (--refresh)
 
 
 class Secret:
@@ -133,6 +163,7 @@ class OceanSettings:
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     timezone: str = DEFAULT_TIMEZONE
+    timezone_given: bool = False  # False: the default, and the summaries say so
     customer_id: int | None = None
     multi_client: bool = False
     send_by_default: bool = False
@@ -146,6 +177,13 @@ class Settings:
     web_users: Mapping[str, str] = field(default_factory=dict, repr=False)  # name: hash
     web_langs: Mapping[str, str] = field(default_factory=dict)  # name: lang, when set
     web_max_upload_mb: float = 20.0
+    scope: Scope = DEFAULT_SCOPE
+    feed_scopes: Mapping[str, Scope] = field(default_factory=dict)  # [feeds.NAME] scope
+    started_statuses: tuple[str, ...] = DEFAULT_STARTED_STATUSES  # [protect] statuses
+    started_codes: tuple[str, ...] = ()  # [protect] codes (Ocean documents none)
+
+    def scope_for(self, feed: str) -> Scope:
+        return self.feed_scopes.get(feed, self.scope)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -167,6 +205,9 @@ _TOP_KEYS = {
     "columns",
     "ui",
     "web",
+    "scope",
+    "feeds",
+    "protect",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows", "max_memory_mb"}
 _OCEAN_KEYS = {
@@ -209,6 +250,7 @@ def load_settings(
     ocean_flags = {k: flags.pop(k) for k in ("ca_bundle",) if k in flags}
     ocean.update({k: v for k, v in ocean_flags.items() if v is not None})
     values.update({k: v for k, v in flags.items() if v is not None})
+    values["timezone_given"] = "timezone" in values
     settings = Settings(**values, ocean=OceanSettings(**ocean))
     _check(settings)
     return settings
@@ -228,7 +270,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             _("configuration file {path} is not valid TOML: {why}").format(path=path, why=exc)
         ) from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
-    tables = {"limits", "ocean", "columns", "ui", "web"}
+    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect"}
     values = {k: v for k, v in data.items() if k not in tables}
     ui = _table(data, "ui", path)
     _refuse_unknown(ui, {"lang"}, path, "ui.")
@@ -240,6 +282,26 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         values["web_users"], values["web_langs"] = _web_users(web["users"], path)
     if "max_upload_mb" in web:
         values["web_max_upload_mb"] = float(web["max_upload_mb"])
+    feeds = _table(data, "feeds", path)
+    scopes = {}
+    for name, feed in feeds.items():
+        if not isinstance(feed, dict):
+            raise ConfigError(
+                _("[feeds.{name}] in {path} must be a table").format(name=name, path=path)
+            )
+        _refuse_unknown(feed, {"scope"}, path, f"feeds.{name}.")
+        if "scope" in feed:
+            scopes[str(name)] = feed["scope"]
+    values["feed_scopes"] = scopes
+    protect = _table(data, "protect", path)
+    _refuse_unknown(protect, {"statuses", "codes"}, path, "protect.")
+    for key, target in (("statuses", "started_statuses"), ("codes", "started_codes")):
+        if key in protect:
+            if not isinstance(protect[key], list):
+                raise ConfigError(
+                    _("protect.{key} in {path} must be a list").format(key=key, path=path)
+                )
+            values[target] = tuple(str(item) for item in protect[key])
     limits = _table(data, "limits", path)
     _refuse_unknown(limits, _LIMIT_KEYS, path, "limits.")
     values.update(limits)
@@ -337,6 +399,15 @@ def _check(settings: Settings) -> None:
                 zone=quoted(settings.timezone)
             )
         ) from None
+    scopes = {"scope": settings.scope}
+    scopes |= {f"feeds.{name}.scope": value for name, value in settings.feed_scopes.items()}
+    for where, scope in scopes.items():
+        if scope not in SCOPES:
+            raise ConfigError(
+                _("{where} is {value}: use one of {scopes}").format(
+                    where=where, value=quoted(str(scope)), scopes=", ".join(SCOPES)
+                )
+            )
     if settings.max_rows < 1 or settings.max_file_mb <= 0 or settings.max_memory_mb <= 0:
         raise ConfigError(
             _("limits.max_rows, limits.max_file_mb and limits.max_memory_mb must be positive")

@@ -11,7 +11,13 @@ the mass-delete guard's verdict. The rules are DESIGN.md's "State and diff":
 - ``action`` = delete -> delete that mission, whatever the scope;
 - a key of this feed that the file no longer holds, inside the scope -> delete; but a
   mission already past is kept (unless ``delete_past``) and one past its expiry
-  (``jourHeurePeremp``) is forgotten without a call;
+  (``jourHeurePeremp``) is forgotten without a call; one outside the scope is kept, and
+  listed (``kept``) with its reason, so that nobody believes that removing the row
+  cancelled it; the scope is the file's days, every day from its first to its last
+  (``range``), or the whole feed;
+- a mission that Ocean no longer has (``missing_in_ocean``: deleted in Ocean's own screens,
+  found by a drift check) is not believed to exist: created again if the file holds it,
+  forgotten if not;
 - invalid rows change nothing, and protect their key from deletion.
 """
 
@@ -42,6 +48,9 @@ from importer.validate import Checked
 
 # Columns of Plan.changes besides the payload fields.
 CHANGE_COLUMNS = ("row", "action", "customer_id", "id_mission", "payload_hash", "verify_first")
+KEPT_COLUMNS = ["customer_id", "id_mission", "intervention_at", "reason"]
+KEPT_OUTSIDE_SCOPE = "outside_scope"  # its day is not one the file speaks for
+KEPT_PAST = "past"  # already past (--delete-past deletes it)
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,10 @@ class Plan:
     guard_message: str | None  # why the mass-delete guard stopped the run (None: it did not)
     skipped_deletions: int = 0  # deletions not planned because of --no-delete
     differs: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    # Absent from the file but kept: customer_id, id_mission, intervention_at, reason
+    # (KEPT_OUTSIDE_SCOPE, KEPT_PAST).
+    kept: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=KEPT_COLUMNS))
+    missing_in_ocean: frozenset[tuple[int, str]] = frozenset()
 
     def count(self, action: str) -> int:
         return int((self.changes["action"] == action).sum())
@@ -119,9 +132,14 @@ def diff(
     scope: Scope = "days",
     delete_past: bool = False,
     guard: Guard | None = None,
+    missing_in_ocean: frozenset[tuple[int, str]] = frozenset(),
 ) -> Plan:
     """The plan that brings Ocean from what ``known`` says to what the planning says."""
     guard = guard or Guard()
+    if missing_in_ocean and len(known):  # what Ocean no longer has is not believed to exist
+        keys = zip(known["customer_id"].tolist(), known["id_mission"].tolist(), strict=True)
+        missing = np.array([key in missing_in_ocean for key in keys], dtype=bool)
+        known = known.assign(deleted=known["deleted"].astype(bool) | missing)
     now_utc = pd.Timestamp(now).tz_convert("UTC")
     missions = checked.missions
     index = missions.index
@@ -170,25 +188,32 @@ def diff(
     # Missions of this feed that the file no longer holds (any key it names, valid or not,
     # is not absent: an invalid row protects its mission).
     candidates = live[live["feed"] == feed] if len(live) else live
+    named = set(zip(customers.tolist(), ids.tolist(), strict=True))
     if len(candidates):
-        named = set(zip(customers.tolist(), ids.tolist(), strict=True))
         not_named = [
             key not in named
             for key in zip(candidates["customer_id"].tolist(), candidates["id_mission"].tolist(),
                            strict=True)
         ]  # fmt: skip
         candidates = candidates[np.array(not_named, dtype=bool)]
-    if scope == "days" and len(candidates):
-        days = _local_days(missions["jourHeureInter"].dropna(), checked.timezone)
-        in_scope = _local_days(candidates["intervention_at"], checked.timezone).isin(days)
-        candidates = candidates[in_scope.to_numpy()]
+    in_scope = _in_scope(candidates, scope, missions, checked.timezone)
+    outside = candidates[~in_scope & (candidates["intervention_at"] >= now_utc).to_numpy()]
+    candidates = candidates[in_scope]
     expired = candidates["expires_at"].notna() & (candidates["expires_at"] < now_utc)
     forgotten = candidates.loc[expired, ["customer_id", "id_mission"]].reset_index(drop=True)
+    if vanished := sorted(missing_in_ocean - named):  # gone from Ocean and from the file
+        forgotten = pd.concat([forgotten, pd.DataFrame(vanished, columns=forgotten.columns)],
+                              ignore_index=True)  # fmt: skip
     remaining = candidates[~expired]
     past = remaining["intervention_at"] < now_utc
     active_in_scope = _active_in_scope(live, feed, scope, missions, checked.timezone, now_utc)
     absent = remaining if delete_past else remaining[~past]
-    kept_past = 0 if delete_past else int(past.sum())
+    past_kept = remaining.iloc[0:0] if delete_past else remaining[past]
+    kept_past = len(past_kept)
+    kept = pd.concat(
+        [outside.assign(reason=KEPT_OUTSIDE_SCOPE), past_kept.assign(reason=KEPT_PAST)],
+        ignore_index=True,
+    )[KEPT_COLUMNS].sort_values(["intervention_at", "id_mission"], ignore_index=True)
 
     deletions = _deletion_lines(absent)
     guard_message = None
@@ -212,7 +237,29 @@ def diff(
         active_in_scope=active_in_scope,
         guard_message=guard_message,
         skipped_deletions=skipped,
+        kept=kept,
+        missing_in_ocean=missing_in_ocean,
     )
+
+
+def believed(
+    checked: Checked, known: pd.DataFrame, *, feed: str, scope: Scope, now: dt.datetime
+) -> list[tuple[int, str]]:
+    """The missions a drift check asks Ocean about: those the state believes Ocean holds
+    (confirmed, not deleted, not past, not expired) that the file names, or that are of its
+    feed and in its scope."""
+    if not len(known):
+        return []
+    now_utc = pd.Timestamp(now).tz_convert("UTC")
+    live = known[~known["deleted"].astype(bool) & known["payload_hash"].notna()]
+    live = live[(live["intervention_at"] >= now_utc)
+                & ~(live["expires_at"].notna() & (live["expires_at"] < now_utc))]  # fmt: skip
+    customers, ids = mission_keys(checked.missions)
+    named = set(zip(customers.tolist(), ids.tolist(), strict=True))
+    keys = list(zip(live["customer_id"].tolist(), live["id_mission"].tolist(), strict=True))
+    ours = (live["feed"] == feed).to_numpy() & _in_scope(live, scope, checked.missions,
+                                                          checked.timezone)  # fmt: skip
+    return sorted(key for key, mine in zip(keys, ours, strict=True) if mine or key in named)
 
 
 def differing_fields(
@@ -261,9 +308,7 @@ def _active_in_scope(
     if not len(live):
         return 0
     mine = live[live["feed"] == feed]
-    if scope == "days":
-        days = _local_days(missions["jourHeureInter"].dropna(), timezone)
-        mine = mine[_local_days(mine["intervention_at"], timezone).isin(days).to_numpy()]
+    mine = mine[_in_scope(mine, scope, missions, timezone)]
     active = (mine["intervention_at"] >= now_utc) & ~(
         mine["expires_at"].notna() & (mine["expires_at"] < now_utc)
     )
@@ -283,6 +328,22 @@ def _mass_delete(deletions: int, active: int, guard: Guard) -> str | None:
             "--allow-mass-delete"
         ).format(n=number(deletions), active=number(active), share=f"{guard.share:.0%}")
     return None
+
+
+def _in_scope(
+    candidates: pd.DataFrame, scope: Scope, missions: pd.DataFrame, timezone: str
+) -> np.ndarray:
+    """Which of the state's missions the file speaks for: those of its days (``days``), of
+    every day from its first to its last (``range``), or all of its feed (``feed``)."""
+    if scope == "feed" or not len(candidates):
+        return np.ones(len(candidates), dtype=bool)
+    days = _local_days(missions["jourHeureInter"].dropna(), timezone)
+    theirs = _local_days(candidates["intervention_at"], timezone)
+    if scope == "range":
+        if not len(days):
+            return np.zeros(len(candidates), dtype=bool)
+        return theirs.between(days.min(), days.max()).to_numpy()
+    return theirs.isin(days).to_numpy()
 
 
 def _local_days(times: pd.Series, timezone: str) -> pd.Series:

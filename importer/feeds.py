@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from importer.config import ImportOptions
+from importer.config import ImportOptions, Settings
 
 if TYPE_CHECKING:
     from importer.store import Store
@@ -54,16 +54,19 @@ def legacy_feed(path: Path) -> str:
     return _SEPARATORS.sub("-", stem).strip("-") or "planning"
 
 
-def with_feed(path: Path, options: ImportOptions, state: Store) -> ImportOptions:
-    """The options with the feed of a file whose feed comes from its name (``--feed`` not
-    given): ``default_feed``, unless the state already knows the file under the name the
-    first versions gave it, and not under the new one; its missions stay in their feed
-    (none orphaned, none deleted by surprise), and the summary says so."""
-    if not options.feed_from_name:
-        return options
-    feed, legacy = default_feed(path), legacy_feed(path)
-    if feed != legacy:
-        known = state.feeds()
+def with_feed(
+    path: Path, options: ImportOptions, state: Store, settings: Settings
+) -> ImportOptions:
+    """The options with the feed of the file and its scope. The feed of a file whose feed comes
+    from its name (``--feed`` not given) is ``default_feed``, unless the state already knows
+    the file under the name the first versions gave it, and not under the new one; its
+    missions stay in their feed (none orphaned, none deleted by surprise), and the summary
+    says so. The scope: ``--scope``, else the configuration's for that feed."""
+    if options.feed_from_name:
+        feed, legacy = default_feed(path), legacy_feed(path)
+        known = state.feeds() if feed != legacy else set()
         if legacy in known and feed not in known:
-            return replace(options, feed=legacy, feed_origin="legacy")
-    return replace(options, feed=feed, feed_origin="name")
+            options = replace(options, feed=legacy, feed_origin="legacy")
+        else:
+            options = replace(options, feed=feed, feed_origin="name")
+    return replace(options, scope=options.scope or settings.scope_for(options.feed))

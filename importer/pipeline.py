@@ -20,21 +20,27 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from importer.columns import map_columns
-from importer.config import ImportOptions, Settings
-from importer.diff import Plan, diff, differing_fields
-from importer.errors import OutputError, StateUnavailable, UnreportedRun
+from importer.config import DEFAULT_SCOPE, ImportOptions, Settings
+from importer.diff import Plan, believed, diff, differing_fields
+from importer.errors import (
+    AuthenticationError,
+    OceanUnavailable,
+    OutputError,
+    StateUnavailable,
+    UnreportedRun,
+)
 from importer.feeds import default_feed, with_feed
-from importer.i18n import _
+from importer.i18n import _, pgettext
 from importer.ocean import MissionStatus, OceanClient
 from importer.plans import fingerprint, load_plan, save_plan
-from importer.push import fetch_statuses, push
+from importer.protect import Holding, drift, hold_started
+from importer.push import fetch_statuses, not_attempted, push
 from importer.read import read_planning
 from importer.report import ReportContent, write_report, write_table
 from importer.results import (
@@ -46,14 +52,14 @@ from importer.results import (
     Outcome,
     OutcomeRecord,
     RunRecord,
-    ValidationRun,
     row_messages,
 )
 from importer.schemas.aliases import alias_table
-from importer.schemas.api import API_DATE_FORMAT
-from importer.schemas.state import Key, customer_of, mission_keys
+from importer.schemas.state import Key, mission_keys
+from importer.statuses import status_headers, status_table
 from importer.store import DEFAULT_STATE_PATH, Store, open_state
 from importer.validate import Checked, validate
+from importer.validation import ValidationRun
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,16 +133,24 @@ def validation_report(run: ValidationRun, report_path: Path) -> Path:
 # --- plan -----------------------------------------------------------------------------------
 
 
-def make_plan(checked: Checked, state: Store, options: ImportOptions, *, now: dt.datetime) -> Plan:
+def make_plan(
+    checked: Checked,
+    state: Store,
+    options: ImportOptions,
+    *,
+    now: dt.datetime,
+    missing_in_ocean: frozenset[Key] = frozenset(),
+) -> Plan:
     """The diff against the state, with the fields that differ for each modify."""
     plan = diff(
         checked,
         state.known(),
         feed=options.feed,
         now=now,
-        scope=options.scope,
+        scope=options.scope or DEFAULT_SCOPE,  # resolved by with_feed
         delete_past=options.delete_past,
         guard=options.guard,
+        missing_in_ocean=missing_in_ocean,
     )
     modifies = plan.changes[plan.changes["action"] == Action.MODIFY]
     keys = zip(modifies["customer_id"].astype(int), modifies["id_mission"], strict=True)
@@ -152,15 +166,26 @@ def plan_file(
     report_path: Path | None,
     out_path: Path | None = None,
     now: dt.datetime | None = None,
+    ocean: OceanClient | None = None,
 ) -> tuple[ImportRun, Path | None]:
-    """What ``run`` would do with a planning, Ocean not contacted: check and diff, then the
-    plan workbook and (``out_path``) the exact plan for ``run --plan`` to apply."""
+    """What ``run`` would do with a planning: check and diff, then the plan workbook and
+    (``out_path``) the exact plan for ``run --plan`` to apply. Ocean is not contacted, but
+    with ``options.drift`` (``plan --refresh``): then it is asked about the missions the state
+    believes it holds, and what it no longer has is planned again."""
     started = now or dt.datetime.now(dt.UTC)
-    options = replace(with_feed(path, options, state), dry_run=True)
+    options = replace(with_feed(path, options, state, settings), dry_run=True)
     checked = check_file(path, settings, now=started)
-    plan = make_plan(checked, state, options, now=started)
-    run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC),
-                    state_path=_shown_path(state))  # fmt: skip
+    missing: frozenset[Key] = frozenset()
+    statuses: dict[Key, str] = {}
+    base_url = None
+    if options.drift:
+        ocean = ocean or OceanClient.from_settings(settings.ocean,
+                                                   max_connections=options.concurrency)  # fmt: skip
+        missing, statuses = asyncio.run(_drift(checked, state, options, ocean, started))
+        base_url = ocean.base_url
+    plan = make_plan(checked, state, options, now=started, missing_in_ocean=missing)
+    run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC), base_url=base_url,
+                    state_path=_shown_path(state), remote_statuses=statuses)  # fmt: skip
     if out_path:
         made_from = fingerprint(checked.sheet.raw.sha256, state.generation(), settings, options)
         save_plan(plan, made_from, checked.sheet.raw.path, out_path)
@@ -196,22 +221,28 @@ def import_file(
     """
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
-    options = with_feed(path, options, state)
+    options = with_feed(path, options, state, settings)
     checked = check_file(path, settings, now=started)
     if after_reading:
         after_reading(checked)
+    replan = None
     if saved_plan:
         current = fingerprint(checked.sheet.raw.sha256, state.generation(), settings, options)
         plan = load_plan(saved_plan, current, checked.sheet.raw.path.name)
     else:
         plan = make_plan(checked, state, options, now=started)
+        if options.drift:  # asked once the client is open: the plan made again from its answer
+
+            def replan(missing: frozenset[Key]) -> Plan:
+                return make_plan(checked, state, options, now=started, missing_in_ocean=missing)
+
     on_outcome, finish_progress = progress(len(plan.changes)) if progress else (None, None)
     try:
         run = asyncio.run(
             interruptible(
                 lambda stop: _push_and_refresh(
-                    checked, plan, options, state, ocean, started, stop, on_outcome,
-                    refresh_status,
+                    checked, plan, options, settings, state, ocean, started, stop, on_outcome,
+                    refresh_status, replan,
                 )
             )
         )  # fmt: skip
@@ -244,32 +275,49 @@ async def _push_and_refresh(
     checked: Checked,
     plan: Plan,
     options: ImportOptions,
+    settings: Settings,
     state: Store,
     ocean: OceanClient,
     started: dt.datetime,
     stop: asyncio.Event,
     on_outcome: Callable[[OutcomeRecord], None] | None,
     refresh_status: bool,
+    replan: Callable[[frozenset[Key]], Plan] | None,
 ) -> ImportRun:
     """Push the plan (unless the guard stops it), then (``refresh_status``) fetch where the
-    file's missions stand; the run's record is opened first, so that every outcome has one."""
+    file's missions stand; the run's record is opened first, so that every outcome has one.
+    Before the push: the drift check (``replan``: the plan made again from what Ocean no
+    longer has), then the missions under way held (``protect``)."""
     raw = checked.sheet.raw
     run_id: int | None = None
     outcomes: list[OutcomeRecord] | None = None
     stopped: str | None = None
     statuses: dict[tuple[int, str], str] = {}
+    holding = Holding(plan)
     async with ocean:
         try:
             run_id = state.begin_run(options.command, file=str(raw.path), sha256=raw.sha256,
                                      feed=options.feed, dry_run=False)  # fmt: skip
+            if replan is not None:
+                missing, statuses = await _drift(checked, state, options, ocean, started)
+                plan = replan(missing)
             if plan.guard_message:
                 stopped = _("mass-delete guard: {why}").format(why=plan.guard_message)
             else:
-                pushed = await push(plan, ocean, state, run_id, concurrency=options.concurrency,
-                                    stop=stop, on_outcome=on_outcome)  # fmt: skip
-                outcomes, stopped = pushed.outcomes, pushed.stopped
+                if options.protect_started and not options.allow_started:
+                    holding = await hold_started(plan, ocean, state, settings, run_id=run_id,
+                                                 concurrency=options.concurrency)  # fmt: skip
+                    state.record_outcomes(holding.held)
+                pushed = await push(holding.plan, ocean, state, run_id, stop=stop,
+                                    concurrency=options.concurrency,
+                                    on_outcome=on_outcome)  # fmt: skip
+                outcomes, stopped = [*holding.held, *pushed.outcomes], pushed.stopped
+                statuses |= holding.statuses
         except StateUnavailable as exc:  # before any call, or between two: a stop, told as one
             stopped = stopped or str(exc)
+        except (AuthenticationError, OceanUnavailable) as exc:  # asking before the push
+            stopped = stopped or str(exc)
+            outcomes = [not_attempted(line, run_id or 0) for line in _lines_of(plan)]
         if refresh_status and not stopped and outcomes is not None:
             keys = _live_keys(checked, plan)
             found = await fetch_statuses(ocean, state, keys, concurrency=options.concurrency)
@@ -278,8 +326,21 @@ async def _push_and_refresh(
         checked, plan, options, started, dt.datetime.now(dt.UTC),
         outcomes=tuple(outcomes) if outcomes is not None else None, stopped=stopped,
         base_url=ocean.base_url, state_path=_shown_path(state), run_id=run_id,
-        remote_statuses=statuses,
+        remote_statuses=statuses, unknown_statuses=holding.unknown,
     )  # fmt: skip
+
+
+async def _drift(
+    checked: Checked, state: Store, options: ImportOptions, ocean: OceanClient, now: dt.datetime
+) -> tuple[frozenset[Key], dict[Key, str]]:
+    """``--refresh``: which missions Ocean no longer has, and where the others stand."""
+    keys = believed(checked, state.known(), feed=options.feed,
+                    scope=options.scope or DEFAULT_SCOPE, now=now)  # fmt: skip
+    return await drift(keys, ocean, state, concurrency=options.concurrency)
+
+
+def _lines_of(plan: Plan) -> list[dict[str, Any]]:
+    return plan.changes.to_dict(orient="records")  # type: ignore[return-value]
 
 
 def _live_keys(checked: Checked, plan: Plan) -> list[tuple[int, str]]:
@@ -419,7 +480,9 @@ def mission_statuses(
     table = status_table(keys, asyncio.run(fetch()), settings.zone)
     if report_path is None:
         return table, None
-    return table, write_table(report_path, "Statuses", table, table["refused"].tolist())
+    shown = table.rename(columns=status_headers())
+    return table, write_table(report_path, pgettext("sheet", "Statuses"), shown,
+                              table["refused"].tolist())  # fmt: skip
 
 
 def check_connection_settings(settings: Settings) -> None:
@@ -430,41 +493,3 @@ def check_connection_settings(settings: Settings) -> None:
 def history(state: Store, limit: int = 50) -> list[RunRecord]:
     """The state's latest runs, newest first."""
     return state.runs(limit=limit)
-
-
-def status_table(
-    keys: list[Key], statuses: dict[Key, MissionStatus], zone: ZoneInfo
-) -> pd.DataFrame:
-    """One line per mission; ``time`` in the planning's zone, named (Ocean sends UTC)."""
-    rows = []
-    for key in keys:
-        found = statuses.get(key)
-        rows.append(
-            {
-                "idMission": key[1],
-                "customerId": customer_of(key[0]),
-                "status": found.status if found else None,
-                "statusCode": found.status_code if found else None,
-                "time": _zoned(found.time, zone) if found else None,
-                "complement": found.complement if found else _("unknown to Ocean, or no answer"),
-                "commentRefuseReason": found.refuse_reason if found else None,
-                "externalMissionId": found.external_id if found else None,
-                "refused": bool(found and found.refused),
-            }
-        )
-    columns = ["idMission", "customerId", "status", "statusCode", "time", "complement",
-               "commentRefuseReason", "externalMissionId", "refused"]  # fmt: skip
-    # object columns keep None for what is missing (never a NaN printed as "nan")
-    return pd.DataFrame(rows, columns=columns, dtype=object)
-
-
-def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
-    """Ocean's UTC ``dd/MM/yyyy HH:mm`` as the planning's local time, with its zone's name."""
-    if not ocean_time:
-        return None
-    try:
-        moment = dt.datetime.strptime(ocean_time, API_DATE_FORMAT).replace(tzinfo=dt.UTC)
-    except ValueError:
-        return _("{time} (as Ocean wrote it)").format(time=ocean_time)
-    local = moment.astimezone(zone)
-    return f"{local.strftime(API_DATE_FORMAT)} {local.tzname()}"

@@ -75,7 +75,7 @@ async def push(
         await ocean.authenticate()
     except OceanError as exc:
         result.stopped = str(exc)
-        result.outcomes = [_not_attempted(line, run_id) for line in lines]
+        result.outcomes = [not_attempted(line, run_id) for line in lines]
         state.record_outcomes(result.outcomes)
         return result
 
@@ -95,7 +95,7 @@ async def push(
             except (AuthenticationError, CircuitOpen) as exc:
                 result.stopped = result.stopped or str(exc)
                 stop.set()
-                outcome = _not_attempted(line, run_id, str(exc))
+                outcome = not_attempted(line, run_id, str(exc))
                 _record_if_possible(state, outcome)
             except StateUnavailable as exc:
                 # The call may have reached Ocean but its confirmation could not be kept: the
@@ -128,7 +128,7 @@ async def push(
     skipped = [position for position in range(len(lines)) if position not in done]
     if skipped:
         for position in skipped:
-            done[position] = _not_attempted(lines[position], run_id)
+            done[position] = not_attempted(lines[position], run_id)
         with contextlib.suppress(StateUnavailable):  # the stop already says why
             state.record_outcomes(done[position] for position in skipped)
     result.outcomes = [done[position] for position in range(len(lines))]
@@ -260,7 +260,7 @@ def _outcome(
     )
 
 
-def _not_attempted(line: dict[str, Any], run_id: int, message: str = "") -> OutcomeRecord:
+def not_attempted(line: dict[str, Any], run_id: int, message: str = "") -> OutcomeRecord:
     return _outcome(line, run_id, Outcome.NOT_ATTEMPTED,
                     message=message or _("not attempted: the run stopped"))  # fmt: skip
 
@@ -271,10 +271,12 @@ async def fetch_statuses(
     keys: list[Key],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    missing: set[Key] | None = None,
 ) -> dict[Key, MissionStatus]:
     """Ask Ocean where each mission stands (bounded concurrency); store each in the state.
 
-    A mission Ocean does not know, or whose query fails, is left out (and logged).
+    A mission Ocean does not know (added to ``missing`` when given), or whose query fails,
+    is left out (and logged).
     """
     gate = asyncio.Semaphore(concurrency)
     found: dict[Key, MissionStatus] = {}
@@ -284,6 +286,8 @@ async def fetch_statuses(
             try:
                 status = await ocean.status(key[1], customer_of(key[0]))
             except MissionRejected as refused:
+                if missing is not None and isinstance(refused, MissionNotFound):
+                    missing.add(key)
                 log.warning(_("status of mission %s: %s"), key[1], refused)
                 return
             except OceanUnavailable as unavailable:

@@ -34,7 +34,7 @@ from importer.errors import OutputError
 from importer.i18n import _, number, pgettext, system_reason
 from importer.paths import cannot_write_in, remove_stale_temporaries, temporary_prefix
 from importer.problems import Problem
-from importer.results import vocabulary
+from importer.words import vocabulary
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 DATE_TIME_FORMAT = "dd/mm/yyyy hh:mm"

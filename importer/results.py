@@ -20,8 +20,8 @@ import pandas as pd
 from importer.config import ImportOptions
 from importer.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED
 from importer.i18n import _, pgettext
-from importer.problems import Problem
 from importer.schemas.state import Key, customer_of, mission_keys
+from importer.words import words, zone_words
 
 if TYPE_CHECKING:
     from importer.diff import Plan
@@ -36,6 +36,7 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
     DELETE = "delete"
     INVALID = "invalid"
+    KEPT = "kept"  # absent from the file, but kept in Ocean (outside the scope, or past)
 
 
 class Outcome(StrEnum):
@@ -46,10 +47,13 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # no answer: it may have been applied (checked by the next run)
     NOT_ATTEMPTED = "not_attempted"  # the run stopped (or it is only a plan)
     SKIPPED = "skipped"  # no call to make: unchanged or invalid
+    HELD = "held"  # not touched: the driver has the mission in hand (--allow-started)
 
 
 CALLS = (Action.CREATE, Action.MODIFY, Action.DELETE)  # the actions that call Ocean
 FAILURES = (Outcome.FAILED, Outcome.UNKNOWN)  # the outcomes a person must look at
+NEEDS_A_LOOK = (*FAILURES, Outcome.HELD)  # those that make the run exit 1
+FILE_NOTICES = ("not_sent",)  # problems about the whole file, told by plan and run too
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,13 @@ class ImportRun:
     state_path: str | None = None
     run_id: int | None = None
     remote_statuses: dict[Key, str] = field(default_factory=dict)
+    unknown_statuses: dict[Key, str] = field(default_factory=dict)  # not protected: listed
 
     @property
     def exit_code(self) -> int:
         if self.stopped:
             return EXIT_STOPPED
-        failed = any(o.outcome in FAILURES for o in self.outcomes or ())
+        failed = any(o.outcome in NEEDS_A_LOOK for o in self.outcomes or ())
         return EXIT_PROBLEMS if failed or self.checked.invalid_count else EXIT_OK
 
     @cached_property
@@ -170,7 +175,35 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
         },
         columns=[*lines.columns, "idMission", "customerId"],
     )
-    return pd.concat([lines, extra], ignore_index=True)
+    kept = run.plan.kept
+    reasons = {
+        "outside_scope": _kept_outside(run.plan.scope),
+        "past": _("already past: kept (--delete-past deletes it)"),
+    }
+    kept_lines = pd.DataFrame(
+        {
+            "row": None,
+            "action": str(Action.KEPT),
+            "outcome": str(Outcome.SKIPPED),
+            "http_status": None,
+            "message": [reasons[reason] for reason in kept["reason"]],
+            "attempts": 0,
+            "remote_status": None,
+            "idMission": kept["id_mission"].to_numpy(),
+            "customerId": [customer_of(c) for c in kept["customer_id"]],
+        },
+        columns=[*lines.columns, "idMission", "customerId"],
+    )
+    return pd.concat([lines, extra, *([kept_lines] if len(kept_lines) else [])], ignore_index=True)
+
+
+def _kept_outside(scope: str) -> str:
+    if scope == "range":
+        return _("no longer in the file, but its day is outside the file's first to last day: kept")
+    return _(
+        "no longer in the file, but its day is not one the file covers: kept (--scope range or "
+        "feed to cancel it)"
+    )
 
 
 def _call_lines(run: ImportRun) -> pd.DataFrame:
@@ -194,6 +227,9 @@ def _call_lines(run: ImportRun) -> pd.DataFrame:
     for position in np.flatnonzero(action == Action.MODIFY).tolist():
         if fields := run.plan.differs.get((int(customers[position]), str(ids[position]))):
             detail[position] = _("changes: {fields}").format(fields=", ".join(fields))
+    for position in np.flatnonzero(action == Action.CREATE).tolist():
+        if (int(customers[position]), str(ids[position])) in run.plan.missing_in_ocean:
+            detail[position] = _("missing in Ocean (deleted there): created again")
     if run.stopped:
         suffix = "; " + _("not attempted: the run stopped (see Summary)")
     else:
@@ -234,6 +270,7 @@ class RunSummary:
     feed_origin: str | None  # "name", "legacy", or None when --feed gave it
     scope: str
     timezone: str
+    timezone_given: bool
     dry_run: bool
     started: dt.datetime
     finished: dt.datetime
@@ -248,7 +285,11 @@ class RunSummary:
     pushed: bool  # the plan was pushed (False: a plan, or the guard stopped it)
     deletions: int  # missions no longer in the file
     kept_past: int
+    kept: list[dict[str, Any]]  # absent from the file, kept: idMission, customerId, reason
     forgotten: int
+    notices: list[dict[str, str]]  # said once about the whole file (kind, message)
+    unknown_statuses: dict[str, str]  # idMission: a status the importer does not know
+    missing_in_ocean: list[str]  # idMission: gone from Ocean (--refresh), planned again
     stopped: str | None
     mass_delete_guard: str | None
     exit_code: int
@@ -268,6 +309,7 @@ class RunSummary:
             feed_origin=run.options.feed_origin,
             scope=plan.scope,
             timezone=checked.timezone,
+            timezone_given=checked.timezone_given,
             dry_run=run.options.dry_run,
             started=run.started,
             finished=run.finished,
@@ -282,7 +324,27 @@ class RunSummary:
             pushed=run.outcomes is not None,
             deletions=int(plan.changes["row"].isna().sum()),
             kept_past=plan.kept_past,
+            kept=[
+                {
+                    "idMission": str(id_mission),
+                    "customerId": customer_of(int(customer)),
+                    "reason": str(reason),
+                }
+                for customer, id_mission, reason in zip(
+                    plan.kept["customer_id"],
+                    plan.kept["id_mission"],
+                    plan.kept["reason"],
+                    strict=True,
+                )
+            ],
             forgotten=len(plan.forgotten),
+            notices=[
+                {"kind": p.kind, "message": p.message}
+                for p in checked.problems
+                if p.row is None and p.kind in FILE_NOTICES
+            ],
+            unknown_statuses={key[1]: said for key, said in run.unknown_statuses.items()},
+            missing_in_ocean=_created_again(plan),
             stopped=run.stopped,
             mass_delete_guard=plan.guard_message,
             exit_code=run.exit_code,
@@ -302,6 +364,9 @@ class RunSummary:
             "exit_code": self.exit_code,
             "file": str(self.file),
             "feed": self.feed,
+            "scope": self.scope,
+            "timezone": self.timezone,
+            "timezone_default": not self.timezone_given,
             "dry_run": self.dry_run,
             "rows": self.rows,
             "invalid": self.invalid,
@@ -309,6 +374,10 @@ class RunSummary:
             "outcomes": self.outcomes,
             "stopped": self.stopped,
             "mass_delete_guard": self.mass_delete_guard,
+            "kept": self.kept,
+            "notices": self.notices,
+            "unknown_statuses": self.unknown_statuses,
+            "missing_in_ocean": self.missing_in_ocean,
             "report": str(self.report) if self.report else None,
             "plan": str(self.saved_plan) if self.saved_plan else None,
         }
@@ -327,7 +396,7 @@ class RunSummary:
             (_("sheet"), self.sheet or ""),
             (_("feed"), self.feed),
             (_("scope"), self.scope),
-            (_("time zone"), self.timezone),
+            (_("time zone"), zone_words(self.timezone, self.timezone_given)),
             (_("started"), self.started.isoformat(timespec="seconds")),
             (_("finished"), self.finished.isoformat(timespec="seconds")),
             (_("Ocean"), self.base_url or _("not contacted")),
@@ -338,6 +407,7 @@ class RunSummary:
             (_("invalid rows"), self.invalid),
             (_("deletions (missions no longer in the file)"), self.deletions),
             (_("kept: absent but already past"), self.kept_past),
+            (_("kept: absent, outside the file's scope"), len(self.kept) - self.kept_past),
             (_("forgotten: past their expiry"), self.forgotten),
         ]
         counted = [(pgettext("summary", "action {action}").format(action=words("action", k)), n)
@@ -349,115 +419,12 @@ class RunSummary:
         return rows
 
 
-def vocabulary() -> dict[str, dict[str, str]]:
-    """The words of the added columns (the code's values are the same in every language)."""
-    return {
-        "action": {
-            "create": pgettext("action", "create"),
-            "modify": pgettext("action", "modify"),
-            "unchanged": pgettext("action", "unchanged"),
-            "delete": pgettext("action", "delete"),
-            "invalid": pgettext("action", "invalid"),
-        },
-        "outcome": {
-            "ok": pgettext("outcome", "ok"),
-            "failed": pgettext("outcome", "failed"),
-            "unknown": pgettext("outcome", "unknown"),
-            "skipped": pgettext("outcome", "skipped"),
-            "not_attempted": pgettext("outcome", "not_attempted"),
-        },
-        "verdict": {
-            "valid": pgettext("verdict", "valid"),
-            "warning": pgettext("verdict", "warning"),
-            "invalid": pgettext("verdict", "invalid"),
-        },
-        "severity": {
-            "error": pgettext("severity", "error"),
-            "warning": pgettext("severity", "warning"),
-        },
-    }
-
-
-def words(column: str, value: str) -> str:
-    """The word a workbook shows for ``value`` in ``column`` (action, outcome, verdict...)."""
-    return vocabulary().get(column, {}).get(value, value)
+def _created_again(plan: Plan) -> list[str]:
+    """The missions Ocean no longer had that the plan creates again (the others are forgotten)."""
+    creates = plan.changes[plan.changes["action"] == Action.CREATE]
+    created = set(zip(creates["customer_id"].astype(int), creates["id_mission"], strict=True))
+    return sorted(key[1] for key in plan.missing_in_ocean if key in created)
 
 
 def _counted(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in values.value_counts().items()}
-
-
-@dataclass(frozen=True)
-class ValidationRun:
-    """One ``validate``: the checked planning, nothing planned, Ocean not contacted."""
-
-    checked: Checked
-    feed: str
-    started: dt.datetime
-    finished: dt.datetime
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PROBLEMS if self.checked.invalid_count else EXIT_OK
-
-    def sheet_rows(self) -> list[tuple[str, object]]:
-        """The validation workbook's Summary sheet."""
-        checked = self.checked
-        raw = checked.sheet.raw
-        return [
-            (_("command"), _("validate")),
-            (_("input file"), str(raw.path)),
-            (_("input SHA-256"), raw.sha256),
-            (
-                _("format"),
-                raw.file_format + (f" ({raw.encoding}, '{raw.delimiter}')" if raw.encoding else ""),
-            ),
-            (_("sheet"), raw.sheet_name or ""),
-            (_("header row"), checked.sheet.header_row),
-            (_("feed"), self.feed),
-            (_("time zone"), checked.timezone),
-            (_("started"), self.started.isoformat(timespec="seconds")),
-            (_("finished"), self.finished.isoformat(timespec="seconds")),
-            (_("dry run"), _("yes (validation only, Ocean not contacted)")),
-            (_("rows read"), checked.row_count),
-            (_("valid rows"), checked.valid_count),
-            (_("invalid rows"), checked.invalid_count),
-            (_("errors"), checked.error_count),
-            (_("warnings"), checked.warning_count),
-        ]
-
-    def as_json(self, report: Path | None) -> dict[str, Any]:
-        """``validate --json``: the counts, and every problem with its cell."""
-        checked = self.checked
-        raw = checked.sheet.raw
-        return {
-            "command": "validate",
-            "file": str(raw.path),
-            "sha256": raw.sha256,
-            "sheet": raw.sheet_name,
-            "header_row": checked.sheet.header_row,
-            "feed": self.feed,
-            "rows": checked.row_count,
-            "valid": checked.valid_count,
-            "invalid": checked.invalid_count,
-            "errors": checked.error_count,
-            "warnings": checked.warning_count,
-            "report": str(report) if report else None,
-            "exit_code": self.exit_code,
-            "problems": [_problem_json(p) for p in checked.problems],
-        }
-
-
-def _problem_json(problem: Problem) -> dict[str, Any]:
-    value = problem.value
-    if value is not None and not isinstance(value, str | int | float | bool):
-        value = str(value)
-    return {
-        "row": problem.row,
-        "cell": problem.cell,
-        "column": problem.column,
-        "value": value,
-        "problem": problem.message,
-        "severity": problem.severity,
-        "kind": problem.kind,
-    }

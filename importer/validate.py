@@ -192,6 +192,11 @@ KINDS: dict[str, Kind] = {
             "{value} happens twice in {zone} (the clocks go back that night): the first one is used"
         ),
     ),
+    "not_sent": Kind(  # about the whole file: told once, before anything is sent
+        "warning",
+        lazy("missions not sent to the vehicles"),
+        lazy("none of the missions will be sent to the vehicles"),
+    ),
     "past_intervention": Kind(
         "warning",
         lazy("intervention already past"),
@@ -248,6 +253,7 @@ class Checked:
     problems: list[Problem]
     invalid: pd.Series  # bool, indexed by row number
     timezone: str
+    timezone_given: bool = True  # False: the default zone, and the summaries say so
 
     @property
     def row_count(self) -> int:
@@ -313,19 +319,8 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
             too_long = (missions[name].str.len() > MAX_CELL_CHARS).to_numpy()
             found.append((index[too_long], name, "text_too_long"))
     found += _schema_problems(errors_schema(multi_client=settings.multi_client), missions)
-    warning_columns = [
-        "jourHeureInter",
-        "adrRefCli",
-        "nomVeh",
-        "nomIndi",
-        "prenomIndi",
-        "nomPrenom",
-        "latitude",
-        "longitude",
-        "rue",
-        "ville",
-        "codPost",
-    ]
+    warning_columns = ["jourHeureInter", "adrRefCli", "nomVeh", "nomIndi", "prenomIndi",
+                       "nomPrenom", "latitude", "longitude", "rue", "ville", "codPost"]  # fmt: skip
     found += _schema_problems(warnings_schema(now=now_utc), missions[warning_columns])
 
     problems = _describe(found, sheet, missions, settings.timezone)
@@ -335,8 +330,33 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         problems = [p for p in problems if p.row not in cancelling or p.kind in _KEY_KINDS]
     error_rows = {p.row for p in problems if p.is_error and p.row is not None}
     invalid = pd.Series(index.isin(list(error_rows)), index=index, dtype=bool)
-    all_problems = [*sheet.problems, *problems]
-    return Checked(sheet, missions, all_problems, invalid, settings.timezone)
+    all_problems = [*sheet.problems, *problems, *_not_sent(sheet, missions, invalid)]
+    return Checked(sheet, missions, all_problems, invalid, settings.timezone,
+                   settings.timezone_given)  # fmt: skip
+
+
+def _not_sent(sheet: Sheet, missions: pd.DataFrame, invalid: pd.Series) -> list[Problem]:
+    """A file whose valid rows all stay "prepared": said once, so that nobody believes the
+    drivers got them (Ocean's aEnvoyer is false unless a row or send_by_default says so)."""
+    sent = missions.loc[~invalid.to_numpy(), "aEnvoyer"]
+    if not len(sent) or sent.any():
+        return []
+    label = sheet.label_of("aEnvoyer")
+    n = number(len(sent))
+    if label is None:
+        message = _(
+            "none of the {n} valid missions will be sent to the vehicles: the file has no "
+            "« À envoyer » column and send_by_default is false, so they are only prepared in "
+            "Ocean; add the column (oui on the rows to send), or set send_by_default = true "
+            "in the configuration"
+        ).format(n=n)
+    else:
+        message = _(
+            "none of the {n} valid missions will be sent to the vehicles: no row of the "
+            "column {column} asks for it, so they are only prepared in Ocean; write oui on the "
+            "rows to send"
+        ).format(n=n, column=quoted(label))
+    return [Problem(None, label, None, message, "warning", "not_sent")]
 
 
 def _to_utc(local: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:

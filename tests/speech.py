@@ -79,6 +79,15 @@ ENGLISH_WORDS = frozenset(
         "none",
         "would",
         "yet",
+        "at",
+        "one",
+        "time",
+        "default",
+        "by",
+        "for",
+        "it",
+        "be",
+        "if",
     ]
 )
 # Outside the sentences: paths, addresses, options, `code`, names with _ . - / or inner capitals.

@@ -242,7 +242,7 @@ def test_every_help_and_every_mistyped_command_line_speaks_one_language(
         assert "Options\u00a0:" in said["run --help"] and "Commandes\u00a0:" in said["--help"]
         assert " run\u00a0: FICHIER manque" in said["run"]
         assert (
-            "valeur invalide pour --scope\u00a0: choisissez parmi days, feed"
+            "valeur invalide pour --scope\u00a0: choisissez parmi days, range, feed"
             in said["plan p.xlsx --scope weekly"]
         )
         assert "l'option --nope n'existe pas" in said["plan p.xlsx --nope"]

@@ -17,7 +17,15 @@ from importer.errors import FileLimitError, LayoutError, UnreadableFileError
 from importer.pipeline import check_file
 from importer.read import read_planning
 from importer.schemas.aliases import alias_table
-from tests.helpers import FIXTURES, NOW, TOMORROW_8_30, load_make_samples, mission, write_planning
+from tests.helpers import (
+    FIXTURES,
+    NOW,
+    PARIS,
+    TOMORROW_8_30,
+    load_make_samples,
+    mission,
+    write_planning,
+)
 
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_rows": 1000}
 TITLE = [["Planning du 24/11/2026"], []]  # a title row, then a blank row: header on row 3
@@ -71,8 +79,9 @@ def test_every_format_reads_rows_at_their_spreadsheet_row_numbers(
     checked = check_file(path, Settings(), now=NOW)
     assert checked.invalid_count == 0, checked.problems
     assert checked.missions.loc[4, "idMission"] == "12345"
+    # Read in Europe/Paris, the default zone.
     assert checked.missions.loc[6, "jourHeureInter"] == dt.datetime(
-        2026, 11, 24, 9, 30, tzinfo=dt.UTC
+        2026, 11, 24, 9, 30, tzinfo=PARIS
     )
 
 
@@ -146,7 +155,7 @@ def test_a_workbook_the_fast_reader_refuses_is_read_by_the_standard_one(tmp_path
         "M-1",
         "M-2",
     ]
-    assert checked.missions.iloc[0]["jourHeureInter"] == TOMORROW_8_30.replace(tzinfo=dt.UTC)
+    assert checked.missions.iloc[0]["jourHeureInter"] == TOMORROW_8_30.replace(tzinfo=PARIS)
 
 
 def test_a_workbook_both_readers_refuse_is_called_damaged_with_the_reason(tmp_path: Path) -> None:

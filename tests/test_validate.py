@@ -11,7 +11,7 @@ import pytest
 from importer.config import Settings
 from importer.pipeline import check_file
 from importer.validate import KINDS, Checked
-from tests.helpers import HEADERS, NOW, TOMORROW_8_30, mission, write_planning
+from tests.helpers import HEADERS, NOW, PARIS, TOMORROW_8_30, mission, write_planning
 
 EXTRA = ["customerId", "nomPrenom", "adrRefCli", "action"]
 
@@ -164,16 +164,17 @@ def test_accepted_date_formats_are_converted_from_the_planning_zone_to_utc(
 def test_a_midnight_date_cell_is_midnight_without_a_warning(tmp_path: Path) -> None:
     checked = check(tmp_path, mission(jourHeureInter=dt.date(2026, 11, 25), jourHeurePeremp=None))
     assert checked.problems == []
-    assert checked.missions.iloc[0]["jourHeureInter"] == dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    assert checked.missions.iloc[0]["jourHeureInter"] == dt.datetime(2026, 11, 25, tzinfo=PARIS)
 
 
-def test_dates_are_read_as_utc_by_default_never_in_the_machine_zone(
+def test_dates_are_read_in_paris_time_by_default_never_in_the_machine_zone(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     checked = check(tmp_path, mission(jourHeureInter="24/11/2026 08:30"))
+    assert checked.timezone == "Europe/Paris" and not checked.timezone_given
     assert checked.missions.iloc[0]["jourHeureInter"] == dt.datetime(
-        2026, 11, 24, 8, 30, tzinfo=dt.UTC
+        2026, 11, 24, 7, 30, tzinfo=dt.UTC
     )
 
 

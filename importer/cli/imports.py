@@ -19,6 +19,7 @@ from importer.cli.options import (
     path_option,
     report_options,
     settings_options,
+    started_options,
 )
 from importer.cli.render import counted, progress, show_import, show_validation
 from importer.cli.serving import demo_sandbox
@@ -163,6 +164,7 @@ def _plan(
     ),
 )
 @import_options
+@started_options
 @settings_options(ca_bundle=True)
 @output_options()
 def run(

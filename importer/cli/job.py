@@ -14,6 +14,7 @@ from importer.cli.options import (
     output_options,
     path_option,
     settings_options,
+    started_options,
     state_option,
     valued,
 )
@@ -61,6 +62,7 @@ from importer.watch import (
 )
 @concurrency_option
 @import_options
+@started_options
 @settings_options(ca_bundle=True)
 @output_options(default_verbosity=1)
 def watch(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from importer.config import (
 from importer.errors import UsageError
 from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, use
 from importer.logs import FORMATS, configure_logging
-from importer.pipeline import DEFAULT_STATE_PATH
 from importer.report import check_writable
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -65,7 +64,7 @@ concurrency_option = valued(
     N_("Calls to Ocean in flight at once."),
 )
 state_option = path_option(
-    "--state", "state_path", f"State store (default {DEFAULT_STATE_PATH}; one run at a time)."
+    "--state", "state_path", N_("State store (default .ocean-import/state.db; one run at a time).")
 )
 
 
@@ -197,8 +196,13 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
         valued(
             "--scope",
             click.Choice(SCOPES),
-            "days",
-            N_("days: the file speaks for the days it covers; feed: for its whole feed."),
+            None,
+            N_(
+                "days: the file speaks for the days it covers; range: for every day from its "
+                "first to its last; feed: for its whole feed (default: the configuration's, "
+                "else days)."
+            ),
+            shown=False,
         ),
         click.option(
             "--delete-past", is_flag=True, help=N_("Also delete absent missions already past.")
@@ -207,12 +211,22 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--allow-mass-delete", is_flag=True, help=N_("Override the mass-delete guard.")
         ),
+        click.option(
+            "--refresh",
+            "drift",
+            is_flag=True,
+            help=N_(
+                "First ask Ocean about every mission the state believes it holds in the file's "
+                "scope: one deleted in Ocean is created again."
+            ),
+        ),
         state_option,
     ]
 
     @wraps(command)
     def with_options(*args: Any, feed: str | None, scope: Any, delete_past: bool,
-                     no_delete: bool, allow_mass_delete: bool, **kwargs: Any) -> Any:  # fmt: skip
+                     no_delete: bool, allow_mass_delete: bool, drift: bool,
+                     **kwargs: Any) -> Any:  # fmt: skip
         kwargs["options"] = ImportOptions(
             feed=feed or "",  # from the file's name when not given (feeds.with_feed)
             feed_from_name=feed is None,
@@ -220,10 +234,44 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
             delete_past=delete_past,
             guard=Guard(allow=allow_mass_delete, never_delete=no_delete),
             concurrency=kwargs.pop("concurrency", DEFAULT_CONCURRENCY),
+            drift=drift,
         )
         return command(*args, **kwargs)
 
     return apply_options(flags, with_options)
+
+
+def started_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-refresh --allow-started`` (under ``import_options``): whether the missions the
+    driver has in hand are protected."""
+
+    @wraps(command)
+    def with_protection(*args: Any, options: ImportOptions, no_refresh: bool,
+                        allow_started: bool, **kwargs: Any) -> Any:  # fmt: skip
+        options = replace(options, protect_started=not no_refresh, allow_started=allow_started)
+        return command(*args, options=options, **kwargs)
+
+    return apply_options(
+        [
+            click.option(
+                "--no-refresh",
+                is_flag=True,
+                help=N_(
+                    "Do not ask Ocean where the missions to modify or delete stand (they are "
+                    "then not protected)."
+                ),
+            ),
+            click.option(
+                "--allow-started",
+                is_flag=True,
+                help=N_(
+                    "Also modify or delete the missions a driver has in hand (accepted, under "
+                    "way, done)."
+                ),
+            ),
+        ],
+        with_protection,
+    )
 
 
 def report_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,14 +22,14 @@ from importer.i18n import _, ngettext, number
 from importer.problems import Problem
 from importer.results import (
     CALLS,
-    FAILURES,
+    NEEDS_A_LOOK,
     Action,
     ImportRun,
     OutcomeRecord,
-    ValidationRun,
-    words,
 )
 from importer.validate import KINDS, problems_by_kind
+from importer.validation import ValidationRun
+from importer.words import words, zone_words
 
 EXAMPLES_PER_KIND = 5
 CHANGES_SHOWN = 20
@@ -88,11 +88,13 @@ def show_validation(run: ValidationRun, report: Path | None, output: Output) -> 
     where = _("sheet '{name}', ").format(name=escape(raw.sheet_name)) if raw.sheet_name else ""
     invalid = count(checked.invalid_count, "{n} invalid", "{n} invalid")
     headline = _(
-        "{file} ({sheet}header on row {row}): {rows} read, {valid}, {invalid}; {errors}, {warnings}"
+        "{file} ({sheet}header on row {row}, {zone}): {rows} read, {valid}, {invalid}; "
+        "{errors}, {warnings}"
     ).format(
         file=f"[bold]{escape(raw.path.name)}[/]",
         sheet=where,
         row=checked.sheet.header_row,
+        zone=zone_words(checked.timezone, checked.timezone_given),
         rows=count(checked.row_count, "{n} row", "{n} rows"),
         valid="[green]" + count(checked.valid_count, "{n} valid", "{n} valid") + "[/]",
         invalid=f"[red]{invalid}[/]" if checked.invalid_count else invalid,
@@ -144,14 +146,17 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
         counted("action", a, summary.actions[a]) for a in Action if summary.actions.get(a, 0)
     )
     console.print(
-        _("{file} (feed {feed}{origin}): {rows}, {what}").format(
+        _("{file} (feed {feed}{origin}, {zone}): {rows}, {what}").format(
             file=f"[bold]{escape(summary.file.name)}[/]",
             feed=escape(summary.feed),
             origin=_feed_origin(summary.feed_origin),
+            zone=zone_words(summary.timezone, summary.timezone_given),
             rows=count(summary.rows, "{n} row", "{n} rows"),
             what=what or _("nothing to do"),
         )
     )
+    for notice in summary.notices:
+        console.print("[yellow]" + escape(notice["message"]) + "[/]")
     if summary.pushed:
         done = ", ".join(
             f"{number(n)} {words('outcome', o)}" for o, n in summary.call_outcomes.items()
@@ -172,18 +177,27 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
                 reason=escape(summary.mass_delete_guard)
             )
         )
-    if summary.kept_past:
+    _print_kept(console, lines, output.quiet)
+    if summary.missing_in_ocean:
+        gone = ", ".join(summary.missing_in_ocean[:CHANGES_SHOWN])
         console.print(
             ngettext(
-                "{n} absent mission already past is kept (--delete-past)",
-                "{n} absent missions already past are kept (--delete-past)",
-                summary.kept_past,
-            ).format(n=number(summary.kept_past))
+                "{n} mission was missing in Ocean (deleted there), and is created again: {ids}",
+                "{n} missions were missing in Ocean (deleted there), and are created again: {ids}",
+                len(summary.missing_in_ocean),
+            ).format(n=number(len(summary.missing_in_ocean)), ids=escape(gone))
         )
+    if summary.unknown_statuses:
+        shown = ", ".join(f"{k} ({v})" for k, v in list(summary.unknown_statuses.items())[:5])
+        unknown = _(
+            "statuses the importer does not know, so not protected: {missions}; name them in "
+            "[protect] statuses if they mean the driver has the mission in hand"
+        ).format(missions=shown)
+        console.print(f"[yellow]{escape(unknown)}[/]")
     if summary.stopped:
         console.print(_("[red]Stopped[/]: {reason}").format(reason=escape(summary.stopped)))
     if not output.quiet:
-        failed = lines[lines["outcome"].isin(FAILURES)]
+        failed = lines[lines["outcome"].isin(NEEDS_A_LOOK)]
         for line in failed.head(FAILURES_SHOWN).to_dict(orient="records"):
             message = escape(str(line["message"]))
             outcome = words("outcome", line["outcome"])
@@ -200,6 +214,27 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
         console.print(_("Plan saved: {path}").format(path=escape(str(saved))))
     if report:
         console.print(_("Report: {path}").format(path=escape(str(report))))
+
+
+def _print_kept(console: Console, lines: pd.DataFrame, quiet: bool) -> None:
+    """The missions the file no longer holds that stay in Ocean, and why: removing a row
+    did not cancel them."""
+    kept = lines[lines["action"] == Action.KEPT]
+    if not len(kept):
+        return
+    console.print(
+        ngettext(
+            "{n} mission no longer in the file is kept in Ocean:",
+            "{n} missions no longer in the file are kept in Ocean:",
+            len(kept),
+        ).format(n=number(len(kept)))
+    )
+    if quiet:
+        return
+    for line in kept.head(CHANGES_SHOWN).to_dict(orient="records"):
+        console.print(f"  {escape(_where(line))}: {escape(str(line['message']))}")
+    if (more := len(kept) - CHANGES_SHOWN) > 0:
+        console.print("  " + _("...and {n} more (see the workbook)").format(n=number(more)))
 
 
 def _where(line: dict[Any, Any]) -> str:

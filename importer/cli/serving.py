@@ -308,6 +308,16 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "are below)."
     ),
 )
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="ID=STATUS",
+    help=N_(
+        "Give mission ID this status, as a driver's screen would (En cours, Acceptée...), "
+        "until a modify sends it again."
+    ),
+)
 @_fault_options
 @valued(
     "--echo-id",
@@ -328,6 +338,7 @@ def sandbox(
     customers: tuple[int, ...],
     password_days: int,
     fail_mission: tuple[str, ...],
+    statuses: tuple[str, ...],
     faults: Faults,
     echo_id: str,
     seed: int | None,
@@ -350,6 +361,11 @@ def sandbox(
             world.script(id_mission, *kinds)
     except ValueError as exc:
         raise UsageError(_("--fail-mission: {problem}").format(problem=exc)) from None
+    for entry in statuses:
+        id_mission, equals, status = entry.partition("=")
+        if not (id_mission and equals and status):
+            raise UsageError(_("--status {entry}: expected ID=STATUS").format(entry=entry))
+        world.set_status(id_mission, status)
     try:
         listening = sandbox_server.bind(host, port)
     except OSError as exc:

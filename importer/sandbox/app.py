@@ -120,6 +120,20 @@ def create_app(world: World) -> Starlette:
             return JSONResponse({"message": f"expected idMission and failures: {exc}"}, 400)
         return JSONResponse({"scripted": body["failures"]})
 
+    async def mission_status(request: Request) -> Response:
+        try:
+            body = await request.json()
+            world.set_status(request.path_params["id"], str(body["status"]),
+                             str(body.get("statusCode", "")),
+                             str(body.get("commentRefuseReason", "")))  # fmt: skip
+        except (ValueError, TypeError, KeyError) as exc:
+            return JSONResponse({"message": f"expected status (and statusCode): {exc}"}, 400)
+        return JSONResponse({"idMission": request.path_params["id"], "status": body["status"]})
+
+    async def remove(request: Request) -> Response:
+        removed = world.remove(request.path_params["id"])
+        return JSONResponse({"removed": removed}, status_code=200 if removed else 404)
+
     async def reset(request: Request) -> Response:
         world.reset()
         return JSONResponse({"reset": True})
@@ -131,6 +145,8 @@ def create_app(world: World) -> Starlette:
         mission_route("status", _status, ["GET"]),
         mission_route("delete", _delete, ["POST"]),
         Route(f"{CONTROL_PATH}/missions", listing, methods=["GET"]),
+        Route(f"{CONTROL_PATH}/missions/{{id}}/status", mission_status, methods=["POST"]),
+        Route(f"{CONTROL_PATH}/missions/{{id}}", remove, methods=["DELETE"]),
         Route(f"{CONTROL_PATH}/requests", request_log, methods=["GET"]),
         Route(f"{CONTROL_PATH}/faults", faults, methods=["GET", "POST"]),
         Route(f"{CONTROL_PATH}/script", script, methods=["POST"]),

@@ -11,7 +11,10 @@ Where the vendor documents nothing, the sandbox makes a choice and keeps to it:
   ``idMission`` may be created again;
 - statuses move on with time: Préparée (not sent) or Envoyée -> Reçue -> Acceptée or
   Refusée (a stable share of missions, with a ``commentRefuseReason``) -> Terminée once the
-  intervention time has passed; a modify sends the mission again (Envoyée).
+  intervention time has passed; a modify sends the mission again (Envoyée);
+- a test (or ``sandbox --status``) may set a mission's status as a driver's screen would (En
+  cours, Acceptée...): it holds until a modify sends the mission again; a mission may also be
+  deleted behind the importer's back (``remove``), as Ocean's own screens can.
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ class World:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (login, expires at)
         self._missions: dict[tuple[int, str], Mission] = {}
         self._scripts: dict[str, deque[str]] = {}
+        self._forced: dict[str, Status] = {}  # idMission -> status set by hand
         self._log: list[Logged] = []
         self._window = (0, 0)  # (second, requests in it) for the rate limit
         self._next_external_id = 100_000
@@ -264,14 +268,36 @@ class World:
             self._missions[key] = replace(
                 mission, fields=dict(fields), sent_at=self.clock(), version=mission.version + 1
             )
+            self._forced.pop(fields["idMission"], None)  # sent again: the driver starts over
             return True
 
     def delete(self, customer_id: int, id_mission: str) -> bool:
         with self._lock:
             return self._missions.pop((customer_id, id_mission), None) is not None
 
+    def set_status(self, id_mission: str, status: str, code: str = "", reason: str = "") -> None:
+        """What a driver's screen would do: the mission's status from now on (the mission may
+        not exist yet), until a modify sends it again."""
+        with self._lock:
+            self._forced[str(id_mission)] = Status(
+                status, code, f"{status} (statut posé à la main)", reason, self.clock()
+            )
+
+    def remove(self, id_mission: str) -> bool:
+        """Delete a mission behind the importer's back (Ocean's own screens): every customer's
+        mission of that id; False when there was none."""
+        with self._lock:
+            keys = [key for key in self._missions if key[1] == str(id_mission)]
+            for key in keys:
+                del self._missions[key]
+            return bool(keys)
+
     def status(self, mission: Mission) -> Status:
         """Where the mission stands now: statuses move on every ``status_step`` seconds."""
+        with self._lock:
+            forced = self._forced.get(mission.fields["idMission"])
+        if forced is not None:
+            return forced
         fields = mission.fields
         if fields.get("aEnvoyer", "false").lower() != "true":
             return Status("Préparée", "0", "Mission préparée, non envoyée", "", mission.sent_at)
@@ -338,6 +364,7 @@ class World:
             self._missions.clear()
             self._log.clear()
             self._scripts.clear()
+            self._forced.clear()
             self._tokens.clear()
 
 

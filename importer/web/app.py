@@ -34,8 +34,9 @@ from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
-from importer.results import FAILURES, Action, ImportRun, OutcomeRecord, words
+from importer.results import FAILURES, Action, ImportRun, OutcomeRecord
 from importer.web.passwords import check_password
+from importer.words import words
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.add_extension("jinja2.ext.i18n")

@@ -1,0 +1,52 @@
+"""The words of the workbooks' added columns and of the summaries, in the reader's language:
+the values stay codes (``create``, ``ok``) everywhere a machine reads them."""
+
+from __future__ import annotations
+
+from importer.i18n import _, pgettext
+
+
+def vocabulary() -> dict[str, dict[str, str]]:
+    """The words of the added columns (the code's values are the same in every language)."""
+    return {
+        "action": {
+            "create": pgettext("action", "create"),
+            "modify": pgettext("action", "modify"),
+            "unchanged": pgettext("action", "unchanged"),
+            "delete": pgettext("action", "delete"),
+            "invalid": pgettext("action", "invalid"),
+            "kept": pgettext("action", "kept"),
+        },
+        "outcome": {
+            "ok": pgettext("outcome", "ok"),
+            "failed": pgettext("outcome", "failed"),
+            "unknown": pgettext("outcome", "unknown"),
+            "skipped": pgettext("outcome", "skipped"),
+            "not_attempted": pgettext("outcome", "not_attempted"),
+            "held": pgettext("outcome", "held"),
+        },
+        "verdict": {
+            "valid": pgettext("verdict", "valid"),
+            "warning": pgettext("verdict", "warning"),
+            "invalid": pgettext("verdict", "invalid"),
+        },
+        "severity": {
+            "error": pgettext("severity", "error"),
+            "warning": pgettext("severity", "warning"),
+        },
+    }
+
+
+def words(column: str, value: str) -> str:
+    """The word a workbook shows for ``value`` in ``column`` (action, outcome, verdict...)."""
+    return vocabulary().get(column, {}).get(value, value)
+
+
+def zone_words(zone: str, given: bool) -> str:
+    """The time zone the planning's times were read in, said where a person looks: every
+    summary names it, and says when it is the default rather than the configuration's."""
+    if given:
+        return _("times in {zone}").format(zone=zone)
+    return _(
+        "times in {zone}, the default zone (timezone in the configuration for another)"
+    ).format(zone=zone)
