@@ -27,7 +27,7 @@ import pandas as pd
 
 from importer.columns import map_columns
 from importer.config import DEFAULT_SCOPE, ImportOptions, Settings
-from importer.diff import Plan, believed, diff, differing_fields
+from importer.diff import Plan, diff, differing_fields
 from importer.errors import (
     AuthenticationError,
     OceanUnavailable,
@@ -181,7 +181,7 @@ def plan_file(
     if options.drift:
         ocean = ocean or OceanClient.from_settings(settings.ocean,
                                                    max_connections=options.concurrency)  # fmt: skip
-        missing, statuses = asyncio.run(_drift(checked, state, options, ocean, started))
+        missing, statuses = asyncio.run(drift(checked, state, options, ocean, started, True))
         base_url = ocean.base_url
     plan = make_plan(checked, state, options, now=started, missing_in_ocean=missing)
     run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC), base_url=base_url,
@@ -299,7 +299,7 @@ async def _push_and_refresh(
             run_id = state.begin_run(options.command, file=str(raw.path), sha256=raw.sha256,
                                      feed=options.feed, dry_run=False)  # fmt: skip
             if replan is not None:
-                missing, statuses = await _drift(checked, state, options, ocean, started)
+                missing, statuses = await drift(checked, state, options, ocean, started)
                 plan = replan(missing)
             if plan.guard_message:
                 stopped = _("mass-delete guard: {why}").format(why=plan.guard_message)
@@ -328,15 +328,6 @@ async def _push_and_refresh(
         base_url=ocean.base_url, state_path=_shown_path(state), run_id=run_id,
         remote_statuses=statuses, unknown_statuses=holding.unknown,
     )  # fmt: skip
-
-
-async def _drift(
-    checked: Checked, state: Store, options: ImportOptions, ocean: OceanClient, now: dt.datetime
-) -> tuple[frozenset[Key], dict[Key, str]]:
-    """``--refresh``: which missions Ocean no longer has, and where the others stand."""
-    keys = believed(checked, state.known(), feed=options.feed,
-                    scope=options.scope or DEFAULT_SCOPE, now=now)  # fmt: skip
-    return await drift(keys, ocean, state, concurrency=options.concurrency)
 
 
 def _lines_of(plan: Plan) -> list[dict[str, Any]]:

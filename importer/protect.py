@@ -11,6 +11,8 @@ Two checks by ``statutMission`` (bounded concurrency), both before a single chan
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,14 +20,15 @@ import numpy as np
 import pandas as pd
 
 from importer.answers import plain
-from importer.config import NOT_STARTED_STATUSES, Settings
-from importer.diff import Plan
+from importer.config import DEFAULT_SCOPE, NOT_STARTED_STATUSES, ImportOptions, Settings
+from importer.diff import Plan, believed
 from importer.i18n import _, quoted
 from importer.ocean import MissionStatus, OceanClient
 from importer.push import fetch_statuses
 from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.state import Key
 from importer.store import Store
+from importer.validate import Checked
 
 TOUCHING = (Action.MODIFY, Action.DELETE)
 
@@ -98,12 +101,13 @@ def _held(line: dict[Any, Any], status: MissionStatus | None, run_id: int) -> Ou
     elif line["action"] == Action.DELETE:
         message = _(
             "held: the driver has this mission in hand (Ocean: {status}), so it is not deleted; "
-            "--allow-started deletes it anyway"
+            "to delete it anyway: --allow-started, or « Apply anyway » on the web page"
         ).format(status=quoted(status.status or status.status_code))
     else:
         message = _(
             "held: the driver has this mission in hand (Ocean: {status}), so it is not "
-            "modified; --allow-started sends the change anyway"
+            "modified; to send the change anyway: --allow-started, or « Apply anyway » on the "
+            "web page"
         ).format(status=quoted(status.status or status.status_code))
     row = line["row"]
     return OutcomeRecord(
@@ -118,9 +122,20 @@ def _held(line: dict[Any, Any], status: MissionStatus | None, run_id: int) -> Ou
 
 
 async def drift(
-    keys: list[Key], ocean: OceanClient, state: Store, *, concurrency: int
+    checked: Checked,
+    state: Store,
+    options: ImportOptions,
+    ocean: OceanClient,
+    now: dt.datetime,
+    closing: bool = False,
 ) -> tuple[frozenset[Key], dict[Key, str]]:
-    """Which of ``keys`` Ocean no longer has, and the statuses of the others."""
+    """``--refresh``: which of the missions the state believes Ocean holds (``believed``) it
+    no longer has, and where the others stand (``closing``: the client is closed after, for a
+    plan that asks nothing else)."""
+    keys = believed(checked, state.known(), feed=options.feed,
+                    scope=options.scope or DEFAULT_SCOPE, now=now)  # fmt: skip
     missing: set[Key] = set()
-    found = await fetch_statuses(ocean, state, keys, concurrency=concurrency, missing=missing)
+    async with ocean if closing else contextlib.nullcontext(ocean):
+        found = await fetch_statuses(ocean, state, keys, concurrency=options.concurrency,
+                                     missing=missing)  # fmt: skip
     return frozenset(missing), {key: status.describe() for key, status in found.items()}

@@ -3,7 +3,7 @@ the values stay codes (``create``, ``ok``) everywhere a machine reads them."""
 
 from __future__ import annotations
 
-from importer.i18n import _, pgettext
+from importer.i18n import _, ngettext, number, pgettext
 
 
 def vocabulary() -> dict[str, dict[str, str]]:
@@ -50,3 +50,22 @@ def zone_words(zone: str, given: bool) -> str:
     return _(
         "times in {zone}, the default zone (timezone in the configuration for another)"
     ).format(zone=zone)
+
+
+def counted(column: str, value: str, n: int) -> str:
+    """``3 create``, ``1 failed`` (``3 créations``, ``1 échec``): a count of actions or outcomes."""
+    forms = {
+        ("action", "create"): ngettext("{n} create", "{n} create", n),
+        ("action", "modify"): ngettext("{n} modify", "{n} modify", n),
+        ("action", "unchanged"): ngettext("{n} unchanged", "{n} unchanged", n),
+        ("action", "delete"): ngettext("{n} delete", "{n} delete", n),
+        ("action", "invalid"): ngettext("{n} invalid", "{n} invalid", n),
+        ("action", "kept"): ngettext("{n} kept", "{n} kept", n),
+        ("outcome", "ok"): ngettext("{n} ok", "{n} ok", n),
+        ("outcome", "failed"): ngettext("{n} failed", "{n} failed", n),
+        ("outcome", "unknown"): ngettext("{n} unknown", "{n} unknown", n),
+        ("outcome", "skipped"): ngettext("{n} skipped", "{n} skipped", n),
+        ("outcome", "not_attempted"): ngettext("{n} not_attempted", "{n} not_attempted", n),
+        ("outcome", "held"): ngettext("{n} held", "{n} held", n),
+    }
+    return forms.get((column, value), f"{{n}} {value}").format(n=number(n))

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openpyxl
@@ -239,6 +240,68 @@ def test_the_error_pages_speak_one_language(
         assert_speaks(page, lang)
     finally:
         web.stop()
+
+
+def edited_sample(samples: Path, folder: Path, name: str, edit: Any) -> Path:
+    """The clean sample with ``edit(sheet, headers, first_row)`` applied, saved as ``name``."""
+    book = openpyxl.load_workbook(samples / "planning-clean.xlsx")
+    sheet = book.active
+    rows = list(sheet.iter_rows(values_only=True))
+    header_row = next(n for n, row in enumerate(rows, start=1) if row.count(None) < 3)
+    edit(sheet, list(rows[header_row - 1]), header_row + 1)
+    book.save(folder / name)
+    return folder / name
+
+
+def test_a_mission_a_driver_has_in_hand_is_held_and_applied_only_when_asked(
+    web: WebServer, browser: object, tmp_path: Path, samples: Path
+) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    log_in(page, web.url)
+    page.set_input_files("input[name=planning]", str(samples / "planning-clean.xlsx"))
+    page.click("#check")
+    assert "heures en Europe/Paris" in page.text_content("#zone")
+    page.click("#confirm")
+    page.wait_for_selector("#result", timeout=60_000)
+    first = web.sandbox.world.missions()[0]["idMission"]
+    web.sandbox.world.set_status(first, "En cours")
+
+    def new_comment(sheet: Any, headers: list[Any], first_row: int) -> None:
+        sheet.cell(first_row, headers.index("Commentaire") + 1).value = "Quai 4, pas 2"
+
+    changed = edited_sample(samples, tmp_path, "planning-clean.xlsx", new_comment)
+    page.goto(web.url + "/")
+    page.set_input_files("input[name=planning]", str(changed))
+    page.click("#check")
+    page.click("#confirm")
+    page.wait_for_selector("#result", timeout=60_000)
+    held = page.text_content("#held")
+    assert "retenue" in held and "En cours" in held
+    assert_speaks(page, "fr")
+    shot(page, "11-held-mission")
+    comment = {m["idMission"]: m.get("commentaire") for m in web.sandbox.world.missions()}
+    assert comment[first] != "Quai 4, pas 2"  # not touched
+    page.click("#force")
+    page.wait_for_selector("#result", timeout=60_000)
+    comment = {m["idMission"]: m.get("commentaire") for m in web.sandbox.world.missions()}
+    assert comment[first] == "Quai 4, pas 2"
+
+
+def test_the_review_says_when_nothing_will_reach_the_vehicles(
+    web: WebServer, browser: object, tmp_path: Path, samples: Path
+) -> None:
+    def nothing_sent(sheet: Any, headers: list[Any], first_row: int) -> None:
+        sheet.delete_cols(headers.index("À envoyer") + 1)
+
+    unsent = edited_sample(samples, tmp_path, "planning-prepare.xlsx", nothing_sent)
+    page = browser.new_page()  # type: ignore[attr-defined]
+    log_in(page, web.url)
+    page.set_input_files("input[name=planning]", str(unsent))
+    page.click("#check")
+    notice = " ".join(page.text_content("#not-sent").split())
+    assert "aucune des 36 missions valides ne sera envoyée aux véhicules" in notice
+    assert_speaks(page, "fr")
+    shot(page, "12-nothing-sent")
 
 
 def test_nothing_without_login(web: WebServer) -> None:

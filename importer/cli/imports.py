@@ -21,7 +21,7 @@ from importer.cli.options import (
     settings_options,
     started_options,
 )
-from importer.cli.render import counted, progress, show_import, show_validation
+from importer.cli.render import progress, show_import, show_validation
 from importer.cli.serving import demo_sandbox
 from importer.config import ImportOptions, Settings
 from importer.errors import UsageError
@@ -33,6 +33,7 @@ from importer.pipeline import (
     plan_file,
     validate_file,
 )
+from importer.words import counted
 
 log = logging.getLogger("importer")
 

@@ -29,7 +29,7 @@ from importer.results import (
 )
 from importer.validate import KINDS, problems_by_kind
 from importer.validation import ValidationRun
-from importer.words import words, zone_words
+from importer.words import counted, words, zone_words
 
 EXAMPLES_PER_KIND = 5
 CHANGES_SHOWN = 20
@@ -52,23 +52,6 @@ def _console() -> Console:
 def count(n: int, singular: str, plural: str) -> str:
     """``1 warning``, ``2 warnings``: ``singular`` and ``plural`` hold ``{n}``."""
     return ngettext(singular, plural, n).format(n=number(n))
-
-
-def counted(column: str, value: str, n: int) -> str:
-    """``3 create``, ``1 failed`` (``3 créations``, ``1 échec``): a count of actions or outcomes."""
-    forms = {
-        ("action", "create"): ngettext("{n} create", "{n} create", n),
-        ("action", "modify"): ngettext("{n} modify", "{n} modify", n),
-        ("action", "unchanged"): ngettext("{n} unchanged", "{n} unchanged", n),
-        ("action", "delete"): ngettext("{n} delete", "{n} delete", n),
-        ("action", "invalid"): ngettext("{n} invalid", "{n} invalid", n),
-        ("outcome", "ok"): ngettext("{n} ok", "{n} ok", n),
-        ("outcome", "failed"): ngettext("{n} failed", "{n} failed", n),
-        ("outcome", "unknown"): ngettext("{n} unknown", "{n} unknown", n),
-        ("outcome", "skipped"): ngettext("{n} skipped", "{n} skipped", n),
-        ("outcome", "not_attempted"): ngettext("{n} not_attempted", "{n} not_attempted", n),
-    }
-    return forms.get((column, value), f"{{n}} {value}").format(n=number(n))
 
 
 def echo_json(data: object) -> None:
@@ -158,9 +141,7 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
     for notice in summary.notices:
         console.print("[yellow]" + escape(notice["message"]) + "[/]")
     if summary.pushed:
-        done = ", ".join(
-            f"{number(n)} {words('outcome', o)}" for o, n in summary.call_outcomes.items()
-        )
+        done = ", ".join(counted("outcome", o, n) for o, n in summary.call_outcomes.items())
         console.print(_("Ocean: {outcomes}").format(outcomes=done or _("no call")))
     elif not output.quiet and run.plan.mutating:
         console.print(_("It would do:") if summary.dry_run else _("It would have done:"))

@@ -34,9 +34,9 @@ from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
-from importer.results import FAILURES, Action, ImportRun, OutcomeRecord
+from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
 from importer.web.passwords import check_password
-from importer.words import words
+from importer.words import counted, words, zone_words
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.add_extension("jinja2.ext.i18n")
@@ -45,6 +45,7 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
     gettext=_, ngettext=ngettext, pgettext=pgettext, newstyle=True
 )
 TEMPLATES.env.globals["words"] = words
+TEMPLATES.env.globals["counted"] = counted
 _SAFE_NAME = re.compile(r"[^\w.\- ()]+")
 SHOWN_LINES = 500
 
@@ -62,6 +63,7 @@ class Job:
     finished: bool = False
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    allow_started: bool = False  # "apply anyway" to the missions a driver has in hand
 
 
 class Jobs:
@@ -123,6 +125,7 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/", _needs_login(home)),
         Route("/upload", _needs_login(upload), methods=["POST"]),
         Route("/jobs/{job}/confirm", _needs_login(confirm), methods=["POST"]),
+        Route("/jobs/{job}/force", _needs_login(force), methods=["POST"]),
         Route("/jobs/{job}", _needs_login(job_page)),
         Route("/jobs/{job}/download", _needs_login(download)),
     ]
@@ -298,11 +301,14 @@ async def upload(request: Request) -> Response:
         job=job,
         checked=run.checked,
         plan=run.plan,
+        zone=zone_words(summary.timezone, summary.timezone_given),
+        notices=summary.notices,
+        kept=lines[lines["action"] == Action.KEPT].head(SHOWN_LINES).to_dict(orient="records"),
         counts={action: summary.actions.get(action, 0) for action in Action},
         changes=changes.head(SHOWN_LINES).to_dict(orient="records"),
         more=max(0, len(changes) - SHOWN_LINES),
         deletions=lines[lines["action"] == Action.DELETE].to_dict(orient="records"),
-        problems=run.checked.problems[:SHOWN_LINES],
+        problems=[p for p in run.checked.problems if p.kind not in FILE_NOTICES][:SHOWN_LINES],
     )
 
 
@@ -330,6 +336,23 @@ async def confirm(request: Request) -> Response:
     if jobs.start(job):
         work = (_config(request), jobs, job, _language_of(request))
         threading.Thread(target=_run_job, args=work, daemon=True).start()
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+async def force(request: Request) -> Response:
+    """ "Apply anyway": the missions held because a driver has them in hand, sent after all
+    (the file planned again: what the first run applied is now unchanged)."""
+    jobs = _jobs(request)
+    held = jobs.of(request.path_params["job"], _user_of(request))
+    if held is None or not held.result.get("held"):
+        return _message(request, 404, _("Unknown upload"))
+    if await _checked_form(request) is None:
+        return _forbidden(request)
+    job = Job(secrets.token_urlsafe(12), held.user, held.folder, held.file, allow_started=True)
+    jobs.add(job)
+    jobs.start(job)
+    work = (_config(request), jobs, job, _language_of(request))
+    threading.Thread(target=_run_job, args=work, daemon=True).start()
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
@@ -378,9 +401,9 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
                 job.file,
                 config.settings,
                 state,
-                ImportOptions(feed="", feed_from_name=True),
+                ImportOptions(feed="", feed_from_name=True, allow_started=job.allow_started),
                 report_path=report,
-                saved_plan=job.folder / "plan.json",
+                saved_plan=None if job.allow_started else job.folder / "plan.json",
                 progress=progress,
             )
         summary = run.summary(written)
@@ -393,6 +416,7 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
             "outcomes": summary.outcomes,
             "actions": summary.actions,
             "failed": lines[lines["outcome"].isin(FAILURES)].to_dict(orient="records"),
+            "held": lines[lines["outcome"] == Outcome.HELD].to_dict(orient="records"),
         }
     except OceanImportError as exc:
         error = str(exc)
