@@ -177,15 +177,19 @@ def plan_file(
     checked = check_file(path, settings, now=started)
     missing: frozenset[Key] = frozenset()
     statuses: dict[Key, str] = {}
+    refused: dict[Key, str] = {}
     base_url = None
     if options.drift:
         ocean = ocean or OceanClient.from_settings(settings.ocean,
                                                    max_connections=options.concurrency)  # fmt: skip
-        missing, statuses = asyncio.run(drift(checked, state, options, ocean, started, True))
+        missing, statuses, refused = asyncio.run(
+            drift(checked, state, options, ocean, started, True)
+        )
         base_url = ocean.base_url
     plan = make_plan(checked, state, options, now=started, missing_in_ocean=missing)
     run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC), base_url=base_url,
-                    state_path=_shown_path(state), remote_statuses=statuses)  # fmt: skip
+                    state_path=_shown_path(state), remote_statuses=statuses,
+                    refusals=refused)  # fmt: skip
     if out_path:
         made_from = fingerprint(checked.sheet.raw.sha256, state.generation(), settings, options)
         save_plan(plan, made_from, checked.sheet.raw.path, out_path)
@@ -293,13 +297,14 @@ async def _push_and_refresh(
     outcomes: list[OutcomeRecord] | None = None
     stopped: str | None = None
     statuses: dict[tuple[int, str], str] = {}
+    refused: dict[Key, str] = {}
     holding = Holding(plan)
     async with ocean:
         try:
             run_id = state.begin_run(options.command, file=str(raw.path), sha256=raw.sha256,
                                      feed=options.feed, dry_run=False)  # fmt: skip
             if replan is not None:
-                missing, statuses = await drift(checked, state, options, ocean, started)
+                missing, statuses, refused = await drift(checked, state, options, ocean, started)
                 plan = replan(missing)
             if plan.guard_message:
                 stopped = _("mass-delete guard: {why}").format(why=plan.guard_message)
@@ -326,7 +331,7 @@ async def _push_and_refresh(
         checked, plan, options, started, dt.datetime.now(dt.UTC),
         outcomes=tuple(outcomes) if outcomes is not None else None, stopped=stopped,
         base_url=ocean.base_url, state_path=_shown_path(state), run_id=run_id,
-        remote_statuses=statuses, unknown_statuses=holding.unknown,
+        remote_statuses=statuses, unknown_statuses=holding.unknown, refusals=refused,
     )  # fmt: skip
 
 

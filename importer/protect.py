@@ -128,14 +128,16 @@ async def drift(
     ocean: OceanClient,
     now: dt.datetime,
     closing: bool = False,
-) -> tuple[frozenset[Key], dict[Key, str]]:
+) -> tuple[frozenset[Key], dict[Key, str], dict[Key, str]]:
     """``--refresh``: which of the missions the state believes Ocean holds (``believed``) it
-    no longer has, and where the others stand (``closing``: the client is closed after, for a
-    plan that asks nothing else)."""
+    no longer has, where the others stand, and which of them their driver refused
+    (``closing``: the client is closed after, for a plan that asks nothing else)."""
     keys = believed(checked, state.known(), feed=options.feed,
                     scope=options.scope or DEFAULT_SCOPE, now=now)  # fmt: skip
     missing: set[Key] = set()
     async with ocean if closing else contextlib.nullcontext(ocean):
         found = await fetch_statuses(ocean, state, keys, concurrency=options.concurrency,
                                      missing=missing)  # fmt: skip
-    return frozenset(missing), {key: status.describe() for key, status in found.items()}
+    said = {key: status.describe() for key, status in found.items()}
+    refused = {key: said[key] for key, status in found.items() if status.refused}
+    return frozenset(missing), said, refused

@@ -108,6 +108,7 @@ class ImportRun:
     run_id: int | None = None
     remote_statuses: dict[Key, str] = field(default_factory=dict)
     unknown_statuses: dict[Key, str] = field(default_factory=dict)  # not protected: listed
+    refusals: dict[Key, str] = field(default_factory=dict)  # refused by the driver (--refresh)
 
     @property
     def exit_code(self) -> int:
@@ -290,6 +291,7 @@ class RunSummary:
     notices: list[dict[str, str]]  # said once about the whole file (kind, message)
     unknown_statuses: dict[str, str]  # idMission: a status the importer does not know
     missing_in_ocean: list[str]  # idMission: gone from Ocean (--refresh), planned again
+    refusals: dict[str, str]  # idMission: its status and the driver's reason (--refresh)
     stopped: str | None
     mass_delete_guard: str | None
     exit_code: int
@@ -345,6 +347,7 @@ class RunSummary:
             ],
             unknown_statuses={key[1]: said for key, said in run.unknown_statuses.items()},
             missing_in_ocean=_created_again(plan),
+            refusals={key[1]: said for key, said in run.refusals.items()},
             stopped=run.stopped,
             mass_delete_guard=plan.guard_message,
             exit_code=run.exit_code,
@@ -378,6 +381,7 @@ class RunSummary:
             "notices": self.notices,
             "unknown_statuses": self.unknown_statuses,
             "missing_in_ocean": self.missing_in_ocean,
+            "refusals": self.refusals,
             "report": str(self.report) if self.report else None,
             "plan": str(self.saved_plan) if self.saved_plan else None,
         }

@@ -195,13 +195,20 @@ def test_a_mission_deleted_in_ocean_behind_the_importers_back_is_created_again_w
     rows = rows_for(1, 3)
     planning = importer.planning("tournee.xlsx", rows)
     assert importer("run", planning).exit_code == 0
-    lost = rows[1]["idMission"]
+    lost, refused = rows[1]["idMission"], rows[2]["idMission"]
     assert httpx.delete(f"{sandbox.url}/_sandbox/missions/{lost}").status_code == 200
+    refusal = {"status": "Refusée", "statusCode": "4", "commentRefuseReason": "Quai fermé"}
+    assert httpx.post(f"{sandbox.url}/_sandbox/missions/{refused}/status",
+                      json=refusal).status_code == 200  # fmt: skip
     before = importer("plan", planning, "--json")
     assert json.loads(before.output)["actions"] == {"unchanged": 3}  # as before: not asked
     refreshed = importer("plan", planning, "--refresh")
     flat = " ".join(refreshed.output.split())
     assert "1 create" in flat and "row 3: missing in Ocean (deleted there): created again" in flat
+    assert f"1 mission refused by its driver: {refused} (Refusée: Quai fermé" in flat
+    statuses = {line["row"]: line["remote_status"] for line in read_sheet(
+        planning.with_name("tournee.plan.xlsx"), "Results")}  # fmt: skip
+    assert statuses[4].startswith("Refusée: Quai fermé")  # the workbook has it too
     assert lost not in importer.missions()  # a plan changes nothing
     run = importer("run", planning, "--refresh")
     assert run.exit_code == 0, run.output

@@ -420,6 +420,32 @@ def test_a_restart_on_the_same_world_keeps_the_missions() -> None:
         assert [m["idMission"] for m in world.missions()] == ["LIV-001"]
 
 
+def test_a_status_set_by_hand_holds_until_a_modify_and_a_mission_can_vanish(
+    sandbox: SandboxServer,
+) -> None:
+    """What the importer's protection and drift tests stand on, over the sandbox's routes."""
+    with httpx.Client(base_url=sandbox.base_url + "/") as http:
+        headers = token_for(http, "demo", "demo")
+        assert (
+            http.post("geomission/ajoutMission", params=MISSION, headers=headers).status_code == 201
+        )
+        control = f"{sandbox.url}/_sandbox/missions/LIV-001"
+        assert httpx.post(f"{control}/status", json={"status": "Acceptée", "statusCode": "3"}
+                          ).status_code == 200  # fmt: skip
+        status = http.get("geomission/statutMission", params={"idMission": "LIV-001"},
+                          headers=headers).json()  # fmt: skip
+        assert (status["status"], status["statusCode"]) == ("Acceptée", "3")
+        http.post("geomission/modifierMission", params=MISSION, headers=headers)
+        status = http.get("geomission/statutMission", params={"idMission": "LIV-001"},
+                          headers=headers).json()  # fmt: skip
+        assert status["status"] == "Envoyée"  # sent again: the driver starts over
+        assert httpx.delete(control).status_code == 200
+        assert httpx.delete(control).status_code == 404
+        gone = http.get("geomission/statutMission", params={"idMission": "LIV-001"},
+                        headers=headers)  # fmt: skip
+        assert gone.status_code == 404
+
+
 # -- the command -------------------------------------------------------------------------
 
 
@@ -443,7 +469,8 @@ def test_sandbox_help_documents_every_fault() -> None:
 
 def test_the_sandbox_command_serves_and_never_prints_the_password(unused_port: int) -> None:
     command = [sys.executable, "-m", "importer", "sandbox", "--port", str(unused_port),
-               "--login", "dispatch", "--password", "Tr0ub4dor&3", "--customer", "7"]  # fmt: skip
+               "--login", "dispatch", "--password", "Tr0ub4dor&3", "--customer", "7",
+               "--status", "LIV-001=En cours"]  # fmt: skip
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as server:
@@ -460,6 +487,9 @@ def test_the_sandbox_command_serves_and_never_prints_the_password(unused_port: i
                     headers=headers,
                 )
                 assert created.status_code == 201
+                status = http.get("geomission/statutMission", params={"idMission": "LIV-001",
+                                  "customerId": "7"}, headers=headers)  # fmt: skip
+                assert status.json()["status"] == "En cours"  # as --status set it
         finally:
             server.terminate()
             out, err = server.communicate(timeout=10)

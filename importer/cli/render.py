@@ -168,6 +168,15 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
                 len(summary.missing_in_ocean),
             ).format(n=number(len(summary.missing_in_ocean)), ids=escape(gone))
         )
+    if summary.refusals:
+        shown = ", ".join(f"{k} ({v})" for k, v in list(summary.refusals.items())[:CHANGES_SHOWN])
+        console.print(
+            ngettext(
+                "[red]{n} mission refused by its driver[/]: {missions}",
+                "[red]{n} missions refused by their drivers[/]: {missions}",
+                len(summary.refusals),
+            ).format(n=number(len(summary.refusals)), missions=escape(shown))
+        )
     if summary.unknown_statuses:
         shown = ", ".join(f"{k} ({v})" for k, v in list(summary.unknown_statuses.items())[:5])
         unknown = _(
