@@ -84,7 +84,7 @@ def settings_options(*, ca_bundle: bool = False) -> Decorator:
         click.option(
             "--timezone",
             default=None,
-            help=N_("IANA time zone of the planning's times (default UTC)."),
+            help=N_("IANA time zone of the planning's times (default Europe/Paris)."),
         ),
         click.option(
             "--customer-id",
