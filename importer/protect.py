@@ -17,14 +17,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from importer.answers import plain
 from importer.config import DEFAULT_SCOPE, NOT_STARTED_STATUSES, ImportOptions, Settings
 from importer.diff import Plan, believed
 from importer.i18n import _, quoted
 from importer.ocean import MissionStatus, OceanClient
-from importer.push import fetch_statuses
+from importer.push import fetch_statuses, line_outcome
 from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.state import Key
 from importer.store import Store
@@ -109,16 +108,7 @@ def _held(line: dict[Any, Any], status: MissionStatus | None, run_id: int) -> Ou
             "modified; to send the change anyway: --allow-started, or « Apply anyway » on the "
             "web page"
         ).format(status=quoted(status.status or status.status_code))
-    row = line["row"]
-    return OutcomeRecord(
-        run_id=run_id,
-        row=None if row is None or pd.isna(row) else int(row),
-        customer_id=int(line["customer_id"]),
-        id_mission=str(line["id_mission"]),
-        action=str(line["action"]),
-        outcome=Outcome.HELD,
-        message=message,
-    )
+    return line_outcome(line, run_id, Outcome.HELD, message=message)
 
 
 async def drift(

@@ -102,12 +102,12 @@ async def push(
                 # next run checks it (statutMission) before anything is sent again.
                 result.stopped = result.stopped or str(exc)
                 stop.set()
-                outcome = _outcome(
+                outcome = line_outcome(
                     line, run_id, Outcome.UNKNOWN, message=_("not recorded: {why}").format(why=exc)
                 )
             except asyncio.CancelledError:
-                outcome = _outcome(line, run_id, Outcome.UNKNOWN,
-                                   message=_("interrupted while waiting for Ocean"))  # fmt: skip
+                waiting = _("interrupted while waiting for Ocean")
+                outcome = line_outcome(line, run_id, Outcome.UNKNOWN, message=waiting)
                 state.record_outcome(outcome)
                 done[position] = outcome
                 raise
@@ -159,7 +159,7 @@ async def _apply(
                 )
                 status = 404
                 attempts += gone.attempts
-            outcome = _outcome(line, run_id, Outcome.OK, status, message, attempts)
+            outcome = line_outcome(line, run_id, Outcome.OK, status, message, attempts)
             state.confirm_deleted(key, outcome=outcome)
             return outcome
 
@@ -167,19 +167,22 @@ async def _apply(
         times = _times(line)
         answer, attempts = await _create_or_modify(line, payload, key, customer, feed, times,
                                                    ocean, state)  # fmt: skip
-        outcome = _outcome(line, run_id, Outcome.OK, answer.http_status, answer.message, attempts)
+        outcome = line_outcome(
+            line, run_id, Outcome.OK, answer.http_status, answer.message, attempts
+        )
         state.confirm(key, feed=feed, payload=payload, payload_hash=str(line["payload_hash"]),
                       when=times, outcome=outcome)  # fmt: skip
         return outcome
     except MissionRejected as refused:
-        outcome = _outcome(line, run_id, Outcome.FAILED, refused.http_status, refused.vendor_message
-                           or str(refused), attempts + refused.attempts)  # fmt: skip
+        said = refused.vendor_message or str(refused)
+        outcome = line_outcome(line, run_id, Outcome.FAILED, refused.http_status, said,
+                               attempts + refused.attempts)  # fmt: skip
     except OceanUnavailable as unavailable:
         if isinstance(unavailable, CircuitOpen):
             raise
         verdict = Outcome.UNKNOWN if unavailable.maybe_applied else Outcome.FAILED
-        outcome = _outcome(line, run_id, verdict, unavailable.http_status, str(unavailable),
-                           attempts + unavailable.attempts)  # fmt: skip
+        outcome = line_outcome(line, run_id, verdict, unavailable.http_status, str(unavailable),
+                               attempts + unavailable.attempts)  # fmt: skip
     state.record_outcome(outcome)
     return outcome
 
@@ -238,7 +241,7 @@ def _times(line: dict[str, Any]) -> MissionTimes:
     return MissionTimes(iso(line.get("intervention_at")), iso(line.get("expires_at")))
 
 
-def _outcome(
+def line_outcome(
     line: dict[str, Any],
     run_id: int,
     outcome: Outcome,
@@ -261,8 +264,8 @@ def _outcome(
 
 
 def not_attempted(line: dict[str, Any], run_id: int, message: str = "") -> OutcomeRecord:
-    return _outcome(line, run_id, Outcome.NOT_ATTEMPTED,
-                    message=message or _("not attempted: the run stopped"))  # fmt: skip
+    return line_outcome(line, run_id, Outcome.NOT_ATTEMPTED,
+                        message=message or _("not attempted: the run stopped"))  # fmt: skip
 
 
 async def fetch_statuses(
