@@ -94,17 +94,17 @@ async def hold_started(
 def _held(line: dict[Any, Any], status: MissionStatus | None, run_id: int) -> OutcomeRecord:
     if status is None:
         message = _(
-            "held: Ocean did not say where this mission stands, so it is not touched (it may "
+            "Ocean did not say where this mission stands, so it is not touched (it may "
             "be under way); the next run asks again"
         )
     elif line["action"] == Action.DELETE:
         message = _(
-            "held: the driver has this mission in hand (Ocean: {status}), so it is not deleted; "
+            "the driver has this mission in hand (Ocean: {status}), so it is not deleted; "
             "to delete it anyway: --allow-started, or « Apply anyway » on the web page"
         ).format(status=quoted(status.status or status.status_code))
     else:
         message = _(
-            "held: the driver has this mission in hand (Ocean: {status}), so it is not "
+            "the driver has this mission in hand (Ocean: {status}), so it is not "
             "modified; to send the change anyway: --allow-started, or « Apply anyway » on the "
             "web page"
         ).format(status=quoted(status.status or status.status_code))

@@ -164,7 +164,7 @@ def test_missions_the_driver_has_in_hand_are_held_until_allow_started(
     assert outcomes[accepted] == "held"
     flat = " ".join(run.output.split())
     assert (
-        "held: the driver has this mission in hand (Ocean: 'En cours'), so it is not modified"
+        "held row 2: the driver has this mission in hand (Ocean: 'En cours'), so it is not modified"
         in flat
     )
     assert "(Ocean: 'ACCEPTEE'), so it is not deleted" in flat

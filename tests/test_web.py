@@ -276,7 +276,7 @@ def test_a_mission_a_driver_has_in_hand_is_held_and_applied_only_when_asked(
     page.click("#confirm")
     page.wait_for_selector("#result", timeout=60_000)
     held = page.text_content("#held")
-    assert "retenue" in held and "En cours" in held
+    assert "a cette mission en main" in held and "En cours" in held
     assert_speaks(page, "fr")
     shot(page, "11-held-mission")
     comment = {m["idMission"]: m.get("commentaire") for m in web.sandbox.world.missions()}

@@ -149,7 +149,8 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
         for line in changes.head(CHANGES_SHOWN).to_dict(orient="records"):
             detail = str(line["message"]).split("; ")[0]
             action = words("action", line["action"])
-            console.print(f"  {action:<7} {escape(_where(line))}: {escape(detail)}")
+            where = _("{where}: ").format(where=_where(line))
+            console.print(f"  {action:<7} {escape(where)}{escape(detail)}")
         if (more := len(changes) - CHANGES_SHOWN) > 0:
             console.print("  " + _("...and {n} more (see the workbook)").format(n=number(more)))
     if summary.mass_delete_guard and summary.dry_run:
@@ -191,7 +192,8 @@ def show_import(run: ImportRun, report: Path | None, output: Output, saved: Path
         for line in failed.head(FAILURES_SHOWN).to_dict(orient="records"):
             message = escape(str(line["message"]))
             outcome = words("outcome", line["outcome"])
-            console.print(f"  [red]{outcome}[/] {escape(_where(line))}: {message}")
+            where = _("{where}: ").format(where=_where(line))
+            console.print(f"  [red]{outcome}[/] {escape(where)}{message}")
         if summary.invalid:
             console.print(
                 ngettext(
@@ -222,7 +224,8 @@ def _print_kept(console: Console, lines: pd.DataFrame, quiet: bool) -> None:
     if quiet:
         return
     for line in kept.head(CHANGES_SHOWN).to_dict(orient="records"):
-        console.print(f"  {escape(_where(line))}: {escape(str(line['message']))}")
+        where = _("{where}: ").format(where=_where(line))
+        console.print(f"  {escape(where)}{escape(str(line['message']))}")
     if (more := len(kept) - CHANGES_SHOWN) > 0:
         console.print("  " + _("...and {n} more (see the workbook)").format(n=number(more)))
 
