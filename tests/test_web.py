@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import re
 import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -46,6 +48,7 @@ class WebServer:
     """The page on a free loopback port, in a thread, importing into a sandbox."""
 
     def __init__(self, folder: Path, max_upload_mb: float = 20, lang: str = "fr") -> None:
+        self.folder = folder
         self.sandbox = SandboxServer(World([Account("demo", "demo", customers=(4242,))])).start()
         settings = load_settings(SAMPLE_CONFIG, {})
         settings = replace(
@@ -398,3 +401,86 @@ def test_reading_and_planning_an_upload_leave_the_page_free_for_others(
     assert answered == ["colleague", "review"]
     dispatcher.close()
     colleague.close()
+
+
+def chunked_gigabyte(sent: list[int]) -> Iterator[bytes]:
+    """1 GB in 1 MB chunks, without a Content-Length; ``sent`` counts what left."""
+    chunk = b"x" * (1024 * 1024)
+    for _ in range(1024):
+        sent[0] += len(chunk)
+        yield chunk
+
+
+@pytest.mark.parametrize("path", ["/login", "/upload"])
+def test_a_chunked_gigabyte_is_refused_before_25_mb_reach_the_disk(
+    web: WebServer, path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before logging in (/login) and after (/upload): the body is counted as it arrives,
+    and the form parser's temporary files (in the server's temporary folder, watched here)
+    never grow past the limit (20 MB for an upload, 64 KB for any other form)."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))  # the server runs in this process
+    # The parser's files are unnamed (O_TMPFILE): what the file system holds is measured.
+    baseline = shutil.disk_usage(spool).used
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], shutil.disk_usage(spool).used - baseline)
+            done.wait(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    sent = [0]
+    client = logged_in_client(web.url) if path == "/upload" else httpx.Client(base_url=web.url)
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    body = b'--xyz\r\nContent-Disposition: form-data; name="planning"; filename="g.csv"\r\n\r\n'
+    try:
+        answer = client.post(path, content=itertools.chain([body], chunked_gigabyte(sent)),
+                             headers=headers)  # fmt: skip
+        assert answer.status_code == 413
+    except httpx.TransportError:
+        pass  # the server closed the connection on a body it will not read: as good
+    finally:
+        client.close()
+        done.set()
+        watcher.join()
+    assert peak[0] < 25 * 1024 * 1024
+    with httpx.Client(base_url=web.url) as fresh:
+        assert fresh.get("/login").status_code == 200  # and the page lives on
+
+
+@pytest.mark.parametrize(
+    "name", ["..", "../../etc/passwd.xlsx", "é" * 200 + ".xlsx", "con\\..\\x.csv"]
+)
+def test_an_upload_with_any_name_gets_its_review(web: WebServer, samples: Path, name: str) -> None:
+    client = logged_in_client(web.url)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert token is not None
+    files = {"planning": (name, (samples / "planning-clean.xlsx").read_bytes())}
+    review = client.post("/upload", data={"csrf": token[1]}, files=files)
+    client.close()
+    assert review.status_code in (200, 422), review.text  # a review, or a sentence: never 500
+    kept = [p.name for p in (web.folder / "work").rglob("*") if p.is_file() and p.suffix != ".json"]
+    assert kept and all(len(n.encode()) <= 200 and not n.startswith(".") for n in kept)
+
+
+def test_an_error_nobody_foresaw_is_a_page_with_a_reference(
+    web: WebServer, samples: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    work = web.folder / "work"
+    shutil.rmtree(work)
+    work.write_text("a file where the uploads' folder should be")  # the disk changed under it
+    client = logged_in_client(web.url)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert token is not None
+    files = {"planning": ("p.xlsx", (samples / "planning-clean.xlsx").read_bytes())}
+    page = client.post("/upload", data={"csrf": token[1]}, files=files)
+    again = client.get("/")
+    client.close()
+    assert page.status_code == 500
+    ref = re.search(r"référence ([0-9a-f]{8})", page.text)
+    assert ref is not None and "Traceback" not in page.text
+    assert any(ref[1] in record.getMessage() for record in caplog.records)
+    assert again.status_code == 200  # the next page is served as before

@@ -14,7 +14,6 @@ never shows a password or a token.
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
+from importer.web import guards
 from importer.web.passwords import check_password
 from importer.words import counted, words, zone_words
 
@@ -46,7 +46,6 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
 )
 TEMPLATES.env.globals["words"] = words
 TEMPLATES.env.globals["counted"] = counted
-_SAFE_NAME = re.compile(r"[^\w.\- ()]+")
 SHOWN_LINES = 500
 
 
@@ -129,7 +128,10 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/jobs/{job}", _needs_login(job_page)),
         Route("/jobs/{job}/download", _needs_login(download)),
     ]
+    upload_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024) + guards.FORM_BYTES
     middleware = [
+        Middleware(guards.SecurityHeaders),
+        Middleware(guards.BodyLimit, upload_bytes=upload_bytes, lang=config.settings.lang),
         Middleware(
             SessionMiddleware,
             secret_key=secrets.token_urlsafe(32),
@@ -138,9 +140,9 @@ def create_web_app(config: WebConfig) -> Starlette:
             https_only=config.secure_cookies,
             max_age=8 * 3600,
         ),
-        Middleware(_SecurityHeaders),
     ]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={Exception: _unexpected_page})  # fmt: skip
     app.state.config = config
     app.state.jobs = Jobs()
     return app
@@ -284,7 +286,7 @@ async def upload(request: Request) -> Response:
         return _message(request, 413, _("File too large"), _("The file is over the upload limit."))
     job_id = secrets.token_urlsafe(12)
     folder = config.work / job_id
-    name = _SAFE_NAME.sub("_", Path(filename).name) or "planning.xlsx"
+    name = guards.safe_name(filename)
     job = Job(job_id, str(_user_of(request)), folder, folder / name)
     await run_in_threadpool(_keep_upload, job, data)
     _jobs(request).add(job)
@@ -420,30 +422,16 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
         }
     except OceanImportError as exc:
         error = str(exc)
+    except Exception as exc:  # the job still ends, with a sentence, and the page stops waiting
+        error = guards.unexpected(exc, "the import of an upload")
     finally:
         jobs.finish(job, result, error)
 
 
-class _SecurityHeaders:
-    """Headers every page carries: no framing, no sniffing, no caching, scripts from nowhere."""
-
-    HEADERS = (
-        (b"x-frame-options", b"DENY"),
-        (b"x-content-type-options", b"nosniff"),
-        (b"content-security-policy", b"default-src 'self'; style-src 'unsafe-inline'"),
-        (b"cache-control", b"no-store"),
-    )
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
-
-
-__all__ = ["WebConfig", "create_web_app"]
+async def _unexpected_page(request: Request, error: Exception) -> Response:
+    """An error nobody foresaw: a page with a sentence and a reference to the log."""
+    use(_config(request).settings.lang)
+    said = guards.unexpected(error, request.url.path)
+    return TEMPLATES.TemplateResponse(request, "message.html", {
+        "csrf": "", "user": None, "lang": language(), "title": _("Unexpected error"),
+        "message": said}, status_code=500)  # fmt: skip
