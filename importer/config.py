@@ -177,6 +177,8 @@ class Settings:
     web_users: Mapping[str, str] = field(default_factory=dict, repr=False)  # name: hash
     web_langs: Mapping[str, str] = field(default_factory=dict)  # name: lang, when set
     web_max_upload_mb: float = 20.0
+    web_secret_key_file: str | None = None  # None: web-secret.key beside the state store
+    web_idle_minutes: float = 60.0  # a session unused this long is closed
     scope: Scope = DEFAULT_SCOPE
     feed_scopes: Mapping[str, Scope] = field(default_factory=dict)  # [feeds.NAME] scope
     started_statuses: tuple[str, ...] = DEFAULT_STARTED_STATUSES  # [protect] statuses
@@ -277,11 +279,16 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "lang" in ui:
         values["lang"] = str(ui["lang"])
     web = _table(data, "web", path)
-    _refuse_unknown(web, {"users", "max_upload_mb"}, path, "web.")
+    _refuse_unknown(web, {"users", "max_upload_mb", "secret_key_file", "idle_minutes"}, path,
+                    "web.")  # fmt: skip
     if "users" in web:
         values["web_users"], values["web_langs"] = _web_users(web["users"], path)
     if "max_upload_mb" in web:
         values["web_max_upload_mb"] = float(web["max_upload_mb"])
+    if "secret_key_file" in web:
+        values["web_secret_key_file"] = str(web["secret_key_file"])
+    if "idle_minutes" in web:
+        values["web_idle_minutes"] = float(web["idle_minutes"])
     feeds = _table(data, "feeds", path)
     scopes = {}
     for name, feed in feeds.items():

@@ -31,6 +31,7 @@ from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account
 from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
+from importer.web.sessions import Sessions
 from tests.helpers import ROOT, SAMPLE_CONFIG, mission, upcoming, write_planning
 from tests.hostile_files import sparse_xlsx
 from tests.speech import foreign_sentences
@@ -484,3 +485,58 @@ def test_an_error_nobody_foresaw_is_a_page_with_a_reference(
     assert ref is not None and "Traceback" not in page.text
     assert any(ref[1] in record.getMessage() for record in caplog.records)
     assert again.status_code == 200  # the next page is served as before
+
+
+def csrf_of(client: httpx.Client, path: str = "/") -> str:
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert token is not None
+    return token[1]
+
+
+def test_a_restart_keeps_the_session_and_a_logout_revokes_the_cookie(tmp_path: Path) -> None:
+    first = WebServer(tmp_path)
+    try:
+        client = logged_in_client(first.url)
+        cookie = client.cookies["ocean_import"]
+        client.close()
+    finally:
+        first.stop()
+    key = tmp_path / "web-secret.key"  # beside the state store, owner-only
+    assert key.stat().st_mode & 0o777 == 0o600
+    second = WebServer(tmp_path)  # the same folders: a restart
+    try:
+        with httpx.Client(base_url=second.url, cookies={"ocean_import": cookie}) as again:
+            assert again.get("/").status_code == 200  # still logged in
+            again.post("/logout", data={"csrf": csrf_of(again)})
+        with httpx.Client(base_url=second.url, cookies={"ocean_import": cookie}) as stolen:
+            answer = stolen.get("/")  # the cookie as it was before the logout
+        assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    finally:
+        second.stop()
+
+
+def test_wrong_passwords_lock_the_user_out_and_the_page_says_for_how_long(web: WebServer) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        token = csrf_of(client, "/login")
+        tries = [client.post("/login", data={"user": USER, "password": f"essai-{n}",
+                                             "csrf": token}) for n in range(10)]  # fmt: skip
+        right = client.post("/login", data={"user": USER, "password": PASSWORD, "csrf": token})
+        other = client.post("/login", data={"user": "personne", "password": "x", "csrf": token})
+    assert [t.status_code for t in tries] == [401] * 5 + [429] * 5
+    assert right.status_code == 429  # locked: even the right password waits
+    assert re.search(r"réessayez dans \d+\u00a0s", right.text)
+    assert other.status_code == 429  # the address is locked too, whatever the name
+
+
+def test_a_session_left_idle_is_closed_and_a_saved_one_survives_a_restart(tmp_path: Path) -> None:
+    now = [1000.0]
+    sessions = Sessions(tmp_path / "s.json", idle_seconds=60, clock=lambda: now[0])
+    kept, idle = sessions.open("marie"), sessions.open("paul")
+    now[0] += 50
+    assert sessions.user(kept) == "marie"  # used: its idle time starts again
+    now[0] += 50
+    assert sessions.user(kept) == "marie" and sessions.user(idle) is None
+    restarted = Sessions(tmp_path / "s.json", idle_seconds=60, clock=lambda: now[0])
+    assert restarted.user(kept) == "marie"
+    restarted.close(kept)
+    assert Sessions(tmp_path / "s.json", idle_seconds=60, clock=lambda: now[0]).user(kept) is None

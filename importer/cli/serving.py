@@ -121,8 +121,10 @@ def serve(
             state_path = state_path or work / "sandbox-state.db"
         if not settings.web_users:
             raise ConfigError(
-                "no user may log in: add [web] users to the configuration "
-                "(hashes from `ocean-import hash-password`)"
+                _(
+                    "no user may log in: add [web] users to the configuration (hashes from "
+                    "`ocean-import hash-password`)"
+                )
             )
         check_connection_settings(settings)  # a missing connection setting: say so now
         loopback = host in ("127.0.0.1", "localhost", "::1")

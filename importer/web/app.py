@@ -14,6 +14,7 @@ never shows a password or a token.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
 from importer.web import guards
-from importer.web.passwords import check_password
+from importer.web.passwords import check_password, hash_password
+from importer.web.sessions import Attempts, Sessions, signing_key
 from importer.words import counted, words, zone_words
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -129,12 +131,14 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/jobs/{job}/download", _needs_login(download)),
     ]
     upload_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024) + guards.FORM_BYTES
+    settings = config.settings
+    key_file = Path(settings.web_secret_key_file or config.state_path.parent / "web-secret.key")
     middleware = [
         Middleware(guards.SecurityHeaders),
         Middleware(guards.BodyLimit, upload_bytes=upload_bytes, lang=config.settings.lang),
         Middleware(
             SessionMiddleware,
-            secret_key=secrets.token_urlsafe(32),
+            secret_key=signing_key(key_file),
             session_cookie="ocean_import",
             same_site="strict",
             https_only=config.secure_cookies,
@@ -145,6 +149,11 @@ def create_web_app(config: WebConfig) -> Starlette:
                     exception_handlers={Exception: _unexpected_page})  # fmt: skip
     app.state.config = config
     app.state.jobs = Jobs()
+    app.state.sessions = Sessions(key_file.with_name("web-sessions.json"),
+                                  idle_seconds=settings.web_idle_minutes * 60)  # fmt: skip
+    app.state.attempts = Attempts()
+    # An unknown user's password is checked against this, so that it takes a known one's time.
+    app.state.decoy = hash_password(secrets.token_urlsafe(16))
     return app
 
 
@@ -166,7 +175,9 @@ def _max_bytes(request: Request) -> int:
 
 
 def _user_of(request: Request) -> str | None:
-    user = request.session.get("user")
+    """The logged-in user: the session record the cookie names, still open and not idle."""
+    sessions: Sessions = request.app.state.sessions
+    user = sessions.user(request.session.get("sid"))
     return user if user in _config(request).settings.web_users else None
 
 
@@ -238,16 +249,28 @@ async def login(request: Request) -> Response:
     if form is None:
         return _forbidden(request)
     name, password = str(form.get("user", "")), str(form.get("password", ""))
-    stored = _config(request).settings.web_users.get(name)
-    if stored is None or not await run_in_threadpool(check_password, password, stored):
+    attempts: Attempts = request.app.state.attempts
+    address = request.client.host if request.client else ""
+    if wait := attempts.locked_for(name, address):
+        said = _("Too many wrong passwords: try again in {seconds} s.").format(
+            seconds=math.ceil(wait)
+        )
+        return _page(request, "login.html", 429, error=said)
+    known = _config(request).settings.web_users.get(name)
+    # An unknown user costs the same hashing as a known one: no answer says which exists.
+    right = await run_in_threadpool(check_password, password, known or request.app.state.decoy)
+    if known is None or not right:
+        attempts.failed(name, address)
         return _page(request, "login.html", 401, error=_("Unknown user or wrong password."))
+    attempts.succeeded(name, address)
     request.session.clear()
-    request.session["user"] = name
+    request.session["sid"] = request.app.state.sessions.open(name)
     return RedirectResponse("/", status_code=303)
 
 
 async def logout(request: Request) -> Response:
     if await _checked_form(request) is not None:
+        request.app.state.sessions.close(request.session.get("sid"))  # the cookie opens nothing
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
