@@ -179,6 +179,7 @@ class Settings:
     web_max_upload_mb: float = 20.0
     web_secret_key_file: str | None = None  # None: web-secret.key beside the state store
     web_idle_minutes: float = 60.0  # a session unused this long is closed
+    web_retention_days: float = 30.0  # uploads and their workbooks kept this long
     scope: Scope = DEFAULT_SCOPE
     feed_scopes: Mapping[str, Scope] = field(default_factory=dict)  # [feeds.NAME] scope
     started_statuses: tuple[str, ...] = DEFAULT_STARTED_STATUSES  # [protect] statuses
@@ -279,8 +280,8 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "lang" in ui:
         values["lang"] = str(ui["lang"])
     web = _table(data, "web", path)
-    _refuse_unknown(web, {"users", "max_upload_mb", "secret_key_file", "idle_minutes"}, path,
-                    "web.")  # fmt: skip
+    web_keys = {"users", "max_upload_mb", "secret_key_file", "idle_minutes", "retention_days"}
+    _refuse_unknown(web, web_keys, path, "web.")
     if "users" in web:
         values["web_users"], values["web_langs"] = _web_users(web["users"], path)
     if "max_upload_mb" in web:
@@ -289,6 +290,8 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         values["web_secret_key_file"] = str(web["secret_key_file"])
     if "idle_minutes" in web:
         values["web_idle_minutes"] = float(web["idle_minutes"])
+    if "retention_days" in web:
+        values["web_retention_days"] = float(web["retention_days"])
     feeds = _table(data, "feeds", path)
     scopes = {}
     for name, feed in feeds.items():

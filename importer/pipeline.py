@@ -15,12 +15,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,12 +56,12 @@ from importer.results import (
 from importer.schemas.aliases import alias_table
 from importer.schemas.state import Key, mission_keys
 from importer.statuses import status_headers, status_table
+from importer.stopping import interruptible
 from importer.store import DEFAULT_STATE_PATH, Store, open_state
 from importer.validate import Checked, validate
 from importer.validation import ValidationRun
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # What the faces need besides the functions below.
 __all__ = ["DEFAULT_STATE_PATH", "Store", "default_feed", "open_state"]
@@ -214,6 +213,7 @@ def import_file(
     now: dt.datetime | None = None,
     after_reading: Callable[[Checked], None] | None = None,
     ocean: OceanClient | None = None,
+    halt: threading.Event | None = None,
 ) -> tuple[ImportRun, Path | None]:
     """Import one planning file: check, plan (or load a saved plan), push, report, record.
 
@@ -221,7 +221,8 @@ def import_file(
     the push stop it cleanly (see ``interruptible``); the workbook is written and the run
     recorded whatever happens. ``after_reading`` is told once the file is read and checked
     (the job's poison-file guard). ``ocean``: the client to push with (its transport, retry
-    policy and clock); by default one from the settings.
+    policy and clock); by default one from the settings. ``halt``: set from another thread
+    (the web page stopping), the run stops as on SIGTERM.
     """
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
@@ -244,7 +245,8 @@ def import_file(
     try:
         run = asyncio.run(
             interruptible(
-                lambda stop: _push_and_refresh(
+                halt=halt,
+                work=lambda stop: _push_and_refresh(
                     checked, plan, options, settings, state, ocean, started, stop, on_outcome,
                     refresh_status, replan,
                 )
@@ -367,35 +369,6 @@ def unreported(run: ImportRun, failure: OutputError) -> UnreportedRun:
             deleted=int(done.get(Action.DELETE, 0)), failed=failed, why=failure, run=run.run_id,
         )
     )  # fmt: skip
-
-
-async def interruptible(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run ``work(stop)``: a first Ctrl-C (or SIGTERM) sets ``stop`` so that the calls in
-    flight finish and nothing new starts; a second cuts them short (recorded as unknown, and
-    checked by the next run)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    task = asyncio.current_task()
-
-    def on_signal() -> None:
-        if stop.is_set() and task is not None:
-            task.cancel()
-            return
-        stop.set()
-        log.warning(_("stopping after the calls in flight (again to cut them short)"))
-
-    # Signals reach the main thread only: an import run by the web page's worker thread
-    # is stopped by its own ``stop`` event instead.
-    listening = threading.current_thread() is threading.main_thread()
-    if listening:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, on_signal)
-    try:
-        return await work(stop)
-    finally:
-        if listening:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
 
 
 def finish_run(run: ImportRun, state: Store, report: Path | None) -> None:

@@ -90,9 +90,11 @@ ENGLISH_WORDS = frozenset(
         "if",
     ]
 )
-# Outside the sentences: paths, addresses, options, `code`, names with _ . - / or inner capitals.
+# Outside the sentences: paths, addresses, options, `code`, names with _ . - / or inner
+# capitals, and anything with a digit in it.
 _NOT_WORDS = re.compile(
     r"https?://\S+|\S*[/\\]\S*|`[^`]*`|--?[a-z][\w-]*|\S*[_.@=|]\S*|\b\w*[a-z][A-Z]\w*\b"
+    r"|\S*\d\S*"  # a token with a digit: an id, a time, a digest
 )
 
 
@@ -126,6 +128,6 @@ def foreign_sentences(text: str, language: str) -> list[str]:
     other = "en" if language == "fr" else "fr"
     found = sorted(fragment for fragment in catalog_fragments()[other] if fragment in flat)
     if language == "fr":
-        words = re.findall(r"[A-Za-z']+", _NOT_WORDS.sub(" ", flat))
+        words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*", _NOT_WORDS.sub(" ", flat))
         found += sorted({word for word in words if word.lower() in ENGLISH_WORDS})
     return found

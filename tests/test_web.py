@@ -13,9 +13,13 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -387,8 +391,10 @@ def test_reading_and_planning_an_upload_leave_the_page_free_for_others(
 
     def upload() -> None:
         files = {"planning": ("grand.csv", planning.read_bytes(), "text/csv")}
-        review = dispatcher.post("/upload", data={"csrf": token[1]}, files=files)
-        assert review.status_code == 200, review.text
+        sent = dispatcher.post("/upload", data={"csrf": token[1]}, files=files)
+        assert sent.status_code == 303, sent.text  # then the review has its own address
+        review = dispatcher.get(sent.headers["location"])
+        assert review.status_code == 200 and "grand.csv" in review.text
         answered.append("review")
 
     uploading = threading.Thread(target=upload)
@@ -460,7 +466,9 @@ def test_an_upload_with_any_name_gets_its_review(web: WebServer, samples: Path, 
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
     assert token is not None
     files = {"planning": (name, (samples / "planning-clean.xlsx").read_bytes())}
-    review = client.post("/upload", data={"csrf": token[1]}, files=files)
+    sent = client.post("/upload", data={"csrf": token[1]}, files=files)
+    assert sent.status_code == 303, sent.text
+    review = client.get(sent.headers["location"])
     client.close()
     assert review.status_code in (200, 422), review.text  # a review, or a sentence: never 500
     kept = [p.name for p in (web.folder / "work").rglob("*") if p.is_file() and p.suffix != ".json"]
@@ -540,3 +548,125 @@ def test_a_session_left_idle_is_closed_and_a_saved_one_survives_a_restart(tmp_pa
     assert restarted.user(kept) == "marie"
     restarted.close(kept)
     assert Sessions(tmp_path / "s.json", idle_seconds=60, clock=lambda: now[0]).user(kept) is None
+
+
+def upload_file(client: httpx.Client, path: Path) -> str:
+    """Upload ``path`` as the page does; the address of its review."""
+    files = {"planning": (path.name, path.read_bytes())}
+    sent = client.post("/upload", data={"csrf": csrf_of(client)}, files=files)
+    assert sent.status_code == 303, sent.text
+    return str(sent.headers["location"])
+
+
+def wait_for_result(client: httpx.Client, address: str, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        page = client.get(address).text
+        if 'id="result"' in page:
+            return page
+        time.sleep(0.1)
+    raise AssertionError(f"no result at {address} after {seconds} s")
+
+
+def test_a_refresh_sends_nothing_twice_and_a_restart_keeps_history_and_downloads(
+    tmp_path: Path, samples: Path
+) -> None:
+    first = WebServer(tmp_path)
+    try:
+        client = logged_in_client(first.url)
+        done = upload_file(client, samples / "planning-clean.xlsx")
+        assert client.get(done).status_code == 200  # the review, at its own address
+        folders = sorted((tmp_path / "work").iterdir())
+        client.get(done)  # a refresh of the review: no new upload
+        assert sorted((tmp_path / "work").iterdir()) == folders
+        confirm = {"csrf": csrf_of(client, done)}
+        assert client.post(f"{done}/confirm", data=confirm).status_code == 303
+        wait_for_result(client, done)
+        calls = len(first.sandbox.world.requests())
+        assert client.post(f"{done}/confirm", data=confirm).status_code == 303  # sent again
+        assert len(first.sandbox.world.requests()) == calls  # ... and nothing re-submitted
+        pending = upload_file(client, samples / "planning-broken.xlsx")  # reviewed, not confirmed
+        cookie = client.cookies["ocean_import"]
+        client.close()
+    finally:
+        first.stop()
+    second = WebServer(tmp_path)  # a restart over the same folders
+    try:
+        with httpx.Client(base_url=second.url, cookies={"ocean_import": cookie}) as again:
+            home = again.get("/").text
+            assert f"{done}/download" in home  # the history keeps its download link
+            book = again.get(f"{done}/download")
+            assert book.status_code == 200 and book.content[:2] == b"PK"
+            assert "Terminé" in again.get(done).text
+            review = again.get(pending)  # planned again from the kept file
+            assert review.status_code == 200 and "planning-broken.xlsx" in review.text
+    finally:
+        second.stop()
+
+
+def test_an_import_cut_short_by_sigterm_is_stopped_with_its_workbook_after_a_restart(
+    tmp_path: Path, samples: Path, unused_port: int
+) -> None:
+    """The real ``ocean-import serve`` process, a slow sandbox: SIGTERM mid-import."""
+    config = tmp_path / "site.toml"
+    config.write_text(
+        SAMPLE_CONFIG.read_text() + f'\n[web.users]\n{USER} = "{hash_password(PASSWORD)}"\n'
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        ocean_port = probe.getsockname()[1]
+    ocean = subprocess.Popen([sys.executable, "-m", "importer", "sandbox", "--port", str(ocean_port),
+                              "--latency", "1500"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    env = {**os.environ, "OCEAN_BASE_URL": f"http://127.0.0.1:{ocean_port}/ocean/restapi",
+           "OCEAN_LOGIN": "demo", "OCEAN_PASSWORD": "demo", "OCEAN_IMPORT_LANG": "fr"}  # fmt: skip
+    serve = [
+        sys.executable,
+        "-m",
+        "importer",
+        "serve",
+        "--port",
+        str(unused_port),
+        "--config",
+        str(config),
+        "--work",
+        str(tmp_path / "work"),
+        "--state",
+        str(tmp_path / "state.db"),
+    ]
+    url = f"http://127.0.0.1:{unused_port}"
+
+    def started() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        for _ in range(200):
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(url + "/login")
+                return process
+            time.sleep(0.05)
+        raise AssertionError("the page did not start")
+
+    page = started()
+    try:
+        client = logged_in_client(url)
+        address = upload_file(client, samples / "planning-clean.xlsx")
+        client.post(f"{address}/confirm", data={"csrf": csrf_of(client, address)})
+        deadline = time.monotonic() + 30
+        while "Envoi" not in client.get(address).text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        page.send_signal(signal.SIGTERM)
+        # uvicorn stops gracefully, then ends with the signal it caught (its own convention)
+        assert page.wait(60) in (0, -signal.SIGTERM)
+        cookie = client.cookies["ocean_import"]
+        client.close()
+        page = started()
+        with httpx.Client(base_url=url, cookies={"ocean_import": cookie}) as again:
+            result = wait_for_result(again, address, 5)
+            assert "Interrompu" in result
+            book = again.get(f"{address}/download")
+            assert book.status_code == 200 and book.content[:2] == b"PK"
+    finally:
+        page.terminate()
+        page.wait(30)
+        ocean.terminate()
+        ocean.wait(30)

@@ -14,10 +14,11 @@ never shows a password or a token.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
-import threading
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
 from importer.web import guards
+from importer.web.jobs import Job, Jobs
 from importer.web.passwords import check_password, hash_password
 from importer.web.sessions import Attempts, Sessions, signing_key
 from importer.words import counted, words, zone_words
@@ -49,65 +51,6 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
 TEMPLATES.env.globals["words"] = words
 TEMPLATES.env.globals["counted"] = counted
 SHOWN_LINES = 500
-
-
-@dataclass
-class Job:
-    """One upload: its file, its plan, and (once confirmed) the import's progress."""
-
-    id: str
-    user: str
-    folder: Path
-    file: Path
-    total: int = 0
-    done: int = 0
-    finished: bool = False
-    result: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    allow_started: bool = False  # "apply anyway" to the missions a driver has in hand
-
-
-class Jobs:
-    """The uploads of this process, shared by the handlers and the import threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
-
-    def add(self, job: Job) -> None:
-        with self._lock:
-            self._jobs[job.id] = job
-
-    def of(self, job_id: str, user: str | None) -> Job | None:
-        """The upload, if it is this user's."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-        return job if job is not None and job.user == user else None
-
-    def start(self, job: Job) -> bool:
-        """Mark the upload as confirmed; False when it already was (a second click)."""
-        with self._lock:
-            if job.total or job.finished:
-                return False
-            job.total = -1  # started
-            return True
-
-    def advance(self, job: Job, total: int | None = None) -> None:
-        with self._lock:
-            if total is None:
-                job.done += 1
-            else:
-                job.total = total
-
-    def finish(self, job: Job, result: dict[str, Any], error: str | None) -> None:
-        with self._lock:
-            job.result, job.error, job.finished = result, error, True
-
-    def reports(self) -> dict[int, str]:
-        """The run id of each finished upload, with the upload's id (its download link)."""
-        with self._lock:
-            return {job.result["run_id"]: job.id for job in self._jobs.values()
-                    if job.finished and job.result.get("run_id") is not None}  # fmt: skip
 
 
 @dataclass
@@ -127,6 +70,7 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/upload", _needs_login(upload), methods=["POST"]),
         Route("/jobs/{job}/confirm", _needs_login(confirm), methods=["POST"]),
         Route("/jobs/{job}/force", _needs_login(force), methods=["POST"]),
+        Route("/jobs/{job}/recheck", _needs_login(recheck), methods=["POST"]),
         Route("/jobs/{job}", _needs_login(job_page)),
         Route("/jobs/{job}/download", _needs_login(download)),
     ]
@@ -145,10 +89,16 @@ def create_web_app(config: WebConfig) -> Starlette:
             max_age=8 * 3600,
         ),
     ]
-    app = Starlette(routes=routes, middleware=middleware,
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_lifespan,
                     exception_handlers={Exception: _unexpected_page})  # fmt: skip
     app.state.config = config
-    app.state.jobs = Jobs()
+    with speaking(settings.lang):
+        interrupted = _(
+            "The page stopped during this import: what was sent is in the results workbook "
+            "and the state; import the file again to send the rest."
+        )
+    app.state.jobs = Jobs(config.work, retention_days=settings.web_retention_days,
+                          interrupted=interrupted)  # fmt: skip
     app.state.sessions = Sessions(key_file.with_name("web-sessions.json"),
                                   idle_seconds=settings.web_idle_minutes * 60)  # fmt: skip
     app.state.attempts = Attempts()
@@ -307,16 +257,24 @@ async def upload(request: Request) -> Response:
         return _message(request, 400, _("No file"), _("Choose a file."))
     if len(data) > max_bytes:
         return _message(request, 413, _("File too large"), _("The file is over the upload limit."))
-    job_id = secrets.token_urlsafe(12)
-    folder = config.work / job_id
-    name = guards.safe_name(filename)
-    job = Job(job_id, str(_user_of(request)), folder, folder / name)
-    await run_in_threadpool(_keep_upload, job, data)
+    job = await run_in_threadpool(_new_job, config, str(_user_of(request)), filename, data)
     _jobs(request).add(job)
+    await _prepare_review(config, job)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)  # a refresh sends nothing again
+
+
+async def _prepare_review(config: WebConfig, job: Job) -> None:
+    """Plan the upload (the plan saved beside it), or say why it cannot be imported."""
     try:
-        run = await run_in_threadpool(_review, config, job)
+        job.review = await run_in_threadpool(_review, config, job)
     except OceanImportError as refused:
-        return _page(request, "review.html", 422, job=job, refused=str(refused))
+        job.refused = str(refused)
+
+
+def _review_page(request: Request, job: Job) -> Response:
+    if job.refused:
+        return _page(request, "review.html", 422, job=job, refused=job.refused)
+    run = job.review
     lines = run.lines()
     changes = lines[lines["action"].isin([Action.CREATE, Action.MODIFY])]
     summary = run.summary()
@@ -337,9 +295,14 @@ async def upload(request: Request) -> Response:
     )
 
 
-def _keep_upload(job: Job, data: bytes) -> None:
-    job.folder.mkdir(parents=True)
+def _new_job(config: WebConfig, user: str, filename: str, data: bytes, **options: Any) -> Job:
+    """An upload's own folder, with the file in it."""
+    job_id = secrets.token_urlsafe(12)
+    folder = config.work / job_id
+    job = Job(job_id, user, folder, folder / guards.safe_name(filename), **options)
+    folder.mkdir(parents=True)
     job.file.write_bytes(data)
+    return job
 
 
 def _review(config: WebConfig, job: Job) -> ImportRun:
@@ -358,33 +321,56 @@ async def confirm(request: Request) -> Response:
         return _message(request, 404, _("Unknown upload"))
     if await _checked_form(request) is None:
         return _forbidden(request)
-    if jobs.start(job):
-        work = (_config(request), jobs, job, _language_of(request))
-        threading.Thread(target=_run_job, args=work, daemon=True).start()
+    _start(request, job)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _start(request: Request, job: Job) -> None:
+    """Apply the upload's plan in a thread of its own (once: a second click does nothing)."""
+    config, jobs, lang = _config(request), _jobs(request), _language_of(request)
+    jobs.start(job, lambda: _run_job(config, jobs, job, lang))
 
 
 async def force(request: Request) -> Response:
     """ "Apply anyway": the missions held because a driver has them in hand, sent after all
     (the file planned again: what the first run applied is now unchanged)."""
+    return await _again(request, allow_started=True)
+
+
+async def recheck(request: Request) -> Response:
+    """ "Check again": the same file planned anew (a plan gone stale, an import that failed)."""
+    return await _again(request, allow_started=False)
+
+
+async def _again(request: Request, *, allow_started: bool) -> Response:
     jobs = _jobs(request)
-    held = jobs.of(request.path_params["job"], _user_of(request))
-    if held is None or not held.result.get("held"):
+    earlier = jobs.of(request.path_params["job"], _user_of(request))
+    if earlier is None or not earlier.finished or not earlier.file.is_file():
         return _message(request, 404, _("Unknown upload"))
     if await _checked_form(request) is None:
         return _forbidden(request)
-    job = Job(secrets.token_urlsafe(12), held.user, held.folder, held.file, allow_started=True)
+    config = _config(request)
+    data = await run_in_threadpool(earlier.file.read_bytes)
+    job = await run_in_threadpool(_new_job, config, earlier.user, earlier.file.name, data,
+                                  allow_started=allow_started)  # fmt: skip
     jobs.add(job)
-    jobs.start(job)
-    work = (_config(request), jobs, job, _language_of(request))
-    threading.Thread(target=_run_job, args=work, daemon=True).start()
+    if allow_started:
+        _start(request, job)
+    else:
+        await _prepare_review(config, job)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 async def job_page(request: Request) -> Response:
+    """The upload's page: its review until it is confirmed, then the import's progress and
+    result (its own address: a refresh shows it again, and sends nothing)."""
     job = _jobs(request).of(request.path_params["job"], _user_of(request))
     if job is None:
         return _message(request, 404, _("Unknown upload"))
+    if not job.started:
+        if job.review is None and not job.refused:  # after a restart: planned again
+            await _prepare_review(_config(request), job)
+        return _review_page(request, job)
     return _page(request, "job.html", job=job)
 
 
@@ -430,6 +416,7 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
                 report_path=report,
                 saved_plan=None if job.allow_started else job.folder / "plan.json",
                 progress=progress,
+                halt=jobs.halt,
             )
         summary = run.summary(written)
         lines = run.lines()
@@ -449,6 +436,12 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
         error = guards.unexpected(exc, "the import of an upload")
     finally:
         jobs.finish(job, result, error)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    await run_in_threadpool(app.state.jobs.stop)  # the imports end cleanly, workbooks written
 
 
 async def _unexpected_page(request: Request, error: Exception) -> Response:
