@@ -670,3 +670,21 @@ def test_an_import_cut_short_by_sigterm_is_stopped_with_its_workbook_after_a_res
         page.wait(30)
         ocean.terminate()
         ocean.wait(30)
+
+
+def test_a_plan_gone_stale_offers_to_check_the_same_file_again(
+    web: WebServer, samples: Path
+) -> None:
+    client = logged_in_client(web.url)
+    older = upload_file(client, samples / "planning-clean.xlsx")  # reviewed...
+    newer = upload_file(client, samples / "planning-clean.xlsx")
+    client.post(f"{newer}/confirm", data={"csrf": csrf_of(client, newer)})
+    wait_for_result(client, newer)  # ... and someone imported in between
+    client.post(f"{older}/confirm", data={"csrf": csrf_of(client, older)})
+    stale = wait_for_result(client, older)
+    assert 'id="recheck"' in stale
+    again = client.post(f"{older}/recheck", data={"csrf": csrf_of(client, older)})
+    assert again.status_code == 303 and again.headers["location"] != older
+    review = client.get(again.headers["location"]).text
+    assert "planning-clean.xlsx" in review and "Rien à envoyer" in review  # now up to date
+    client.close()
