@@ -67,6 +67,8 @@ class Plan:
     guard_message: str | None  # why the mass-delete guard stopped the run (None: it did not)
     skipped_deletions: int = 0  # deletions not planned because of --no-delete
     differs: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    # What Ocean accepted last of each mission modified or deleted (for the review).
+    previous: dict[tuple[int, str], dict[str, str]] = field(default_factory=dict)
     # Absent from the file but kept: customer_id, id_mission, intervention_at, reason
     # (KEPT_OUTSIDE_SCOPE, KEPT_PAST).
     kept: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=KEPT_COLUMNS))

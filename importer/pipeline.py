@@ -140,7 +140,8 @@ def make_plan(
     now: dt.datetime,
     missing_in_ocean: frozenset[Key] = frozenset(),
 ) -> Plan:
-    """The diff against the state, with the fields that differ for each modify."""
+    """The diff against the state, with the fields that differ for each modify, and what
+    Ocean holds now of every mission modified or deleted (the review shows old -> new)."""
     plan = diff(
         checked,
         state.known(),
@@ -151,9 +152,10 @@ def make_plan(
         guard=options.guard,
         missing_in_ocean=missing_in_ocean,
     )
-    modifies = plan.changes[plan.changes["action"] == Action.MODIFY]
-    keys = zip(modifies["customer_id"].astype(int), modifies["id_mission"], strict=True)
-    return replace(plan, differs=differing_fields(plan.changes, state.accepted_payloads(keys)))
+    touched = plan.changes[plan.changes["action"].isin([Action.MODIFY, Action.DELETE])]
+    keys = zip(touched["customer_id"].astype(int), touched["id_mission"], strict=True)
+    previous = state.accepted_payloads(keys)
+    return replace(plan, differs=differing_fields(plan.changes, previous), previous=previous)
 
 
 def plan_file(

@@ -27,7 +27,7 @@ def status_table(
                 "customerId": customer_of(key[0]),
                 "status": found.status if found else None,
                 "statusCode": found.status_code if found else None,
-                "time": _zoned(found.time, zone) if found else None,
+                "time": local_time(found.time, zone) if found else None,
                 "complement": found.complement if found else _("unknown to Ocean, or no answer"),
                 "commentRefuseReason": found.refuse_reason if found else None,
                 "externalMissionId": found.external_id if found else None,
@@ -40,7 +40,7 @@ def status_table(
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
-def _zoned(ocean_time: str, zone: ZoneInfo) -> str | None:
+def local_time(ocean_time: str, zone: ZoneInfo) -> str | None:
     """Ocean's UTC ``dd/MM/yyyy HH:mm`` as the planning's local time, with its zone's name."""
     if not ocean_time:
         return None

@@ -36,7 +36,7 @@ from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
-from importer.web import guards
+from importer.web import guards, review
 from importer.web.jobs import Job, Jobs
 from importer.web.passwords import check_password, hash_password
 from importer.web.sessions import Attempts, Sessions, signing_key
@@ -73,6 +73,7 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/jobs/{job}/recheck", _needs_login(recheck), methods=["POST"]),
         Route("/jobs/{job}", _needs_login(job_page)),
         Route("/jobs/{job}/download", _needs_login(download)),
+        Route("/jobs/{job}/plan", _needs_login(plan_workbook)),
     ]
     upload_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024) + guards.FORM_BYTES
     settings = config.settings
@@ -274,10 +275,11 @@ async def _prepare_review(config: WebConfig, job: Job) -> None:
 def _review_page(request: Request, job: Job) -> Response:
     if job.refused:
         return _page(request, "review.html", 422, job=job, refused=job.refused)
-    run = job.review
+    run, zone = job.review, _config(request).settings.zone
+    show = request.query_params.get("show", "all")
     lines = run.lines()
-    changes = lines[lines["action"].isin([Action.CREATE, Action.MODIFY])]
     summary = run.summary()
+    changes, changes_total = review.cab_lines(run, zone)
     return _page(
         request,
         "review.html",
@@ -288,10 +290,13 @@ def _review_page(request: Request, job: Job) -> Response:
         notices=summary.notices,
         kept=lines[lines["action"] == Action.KEPT].head(SHOWN_LINES).to_dict(orient="records"),
         counts={action: summary.actions.get(action, 0) for action in Action},
-        changes=changes.head(SHOWN_LINES).to_dict(orient="records"),
-        more=max(0, len(changes) - SHOWN_LINES),
-        deletions=lines[lines["action"] == Action.DELETE].to_dict(orient="records"),
-        problems=[p for p in run.checked.problems if p.kind not in FILE_NOTICES][:SHOWN_LINES],
+        changes=changes,
+        more=changes_total - len(changes),
+        deletions=review.deletion_lines(run, zone),
+        groups=review.problem_groups(run, show if show in review.FILTERS else "all"),
+        show=show,
+        problems_total=sum(p.kind not in FILE_NOTICES for p in run.checked.problems),
+        plan_book=(job.folder / f"{job.file.stem}.plan.xlsx").is_file(),
     )
 
 
@@ -309,8 +314,9 @@ def _review(config: WebConfig, job: Job) -> ImportRun:
     """The plan of an upload, saved beside it: "Confirm" applies exactly this one."""
     options = ImportOptions(feed="", feed_from_name=True)
     with open_state(config.state_path) as state:
-        run, _ = plan_file(job.file, config.settings, state, options, report_path=None,
-                           out_path=job.folder / "plan.json")  # fmt: skip
+        run, _ = plan_file(job.file, config.settings, state, options,
+                           out_path=job.folder / "plan.json",
+                           report_path=job.folder / f"{job.file.stem}.plan.xlsx")  # fmt: skip
     return run
 
 
@@ -372,6 +378,15 @@ async def job_page(request: Request) -> Response:
             await _prepare_review(_config(request), job)
         return _review_page(request, job)
     return _page(request, "job.html", job=job)
+
+
+async def plan_workbook(request: Request) -> Response:
+    """The reviewed plan's workbook: every row, every change, every problem."""
+    job = _jobs(request).of(request.path_params["job"], _user_of(request))
+    book = job.folder / f"{job.file.stem}.plan.xlsx" if job else None
+    if book is None or not book.is_file():
+        return _message(request, 404, _("No workbook"))
+    return FileResponse(book, filename=book.name)
 
 
 async def download(request: Request) -> Response:
