@@ -74,6 +74,7 @@ DEFAULT_MAX_MEMORY_MB = 600.0
 Scope = Literal["days", "range", "feed"]
 SCOPES: tuple[Scope, ...] = ("days", "range", "feed")
 DEFAULT_SCOPE: Scope = "days"
+WEB_ROLES = ("dispatcher", "admin")  # an admin may also confirm what the mass-delete guard stopped
 
 # Ocean's status words (statutMission) that say the driver has the mission in hand: it is then
 # neither deleted nor modified without --allow-started. Compared without case and accents.
@@ -176,6 +177,7 @@ class Settings:
     lang: str = DEFAULT_LANGUAGE  # what a person reads: fr or en
     web_users: Mapping[str, str] = field(default_factory=dict, repr=False)  # name: hash
     web_langs: Mapping[str, str] = field(default_factory=dict)  # name: lang, when set
+    web_roles: Mapping[str, str] = field(default_factory=dict)  # name: admin (else dispatcher)
     web_max_upload_mb: float = 20.0
     web_secret_key_file: str | None = None  # None: web-secret.key beside the state store
     web_idle_minutes: float = 60.0  # a session unused this long is closed
@@ -283,7 +285,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     web_keys = {"users", "max_upload_mb", "secret_key_file", "idle_minutes", "retention_days"}
     _refuse_unknown(web, web_keys, path, "web.")
     if "users" in web:
-        values["web_users"], values["web_langs"] = _web_users(web["users"], path)
+        values["web_users"], values["web_langs"], values["web_roles"] = _web_users(
+            web["users"], path
+        )
     if "max_upload_mb" in web:
         values["web_max_upload_mb"] = float(web["max_upload_mb"])
     if "secret_key_file" in web:
@@ -332,28 +336,37 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return values, ocean
 
 
-def _web_users(users: object, path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """``name = "hash"``, or ``[web.users.NAME]`` with ``hash`` and ``lang``."""
+def _web_users(users: object, path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """``name = "hash"`` (a dispatcher), or ``[web.users.NAME]`` with ``password`` (or
+    ``hash``), ``role`` (``dispatcher``, the default, or ``admin``) and ``lang``."""
     if not isinstance(users, dict):
         raise ConfigError(
             _("[web] users in {path} must map names to password hashes").format(path=path)
         )
-    hashes, langs = {}, {}
+    hashes, langs, roles = {}, {}, {}
     for name, user in users.items():
         if isinstance(user, str):
             hashes[name] = user
             continue
-        if not isinstance(user, dict) or not isinstance(user.get("hash"), str):
+        secret = user.get("password", user.get("hash")) if isinstance(user, dict) else None
+        if not isinstance(secret, str):
             raise ConfigError(
-                _("[web.users.{name}] in {path} needs a hash (and may set lang)").format(
-                    name=name, path=path
-                )
-            )
-        _refuse_unknown(user, {"hash", "lang"}, path, f"web.users.{name}.")
-        hashes[name] = user["hash"]
+                _("[web.users.{name}] in {path} needs a password hash (and may set role and "
+                  "lang)").format(name=name, path=path)
+            )  # fmt: skip
+        _refuse_unknown(user, {"password", "hash", "role", "lang"}, path, f"web.users.{name}.")
+        hashes[name] = secret
         if "lang" in user:
             langs[name] = str(user["lang"])
-    return hashes, langs
+        role = str(user.get("role", "dispatcher"))
+        if role not in WEB_ROLES:
+            raise ConfigError(
+                _("[web.users.{name}] role is {role}: use one of {roles}").format(
+                    name=name, role=quoted(role), roles=", ".join(WEB_ROLES)
+                )
+            )
+        roles[name] = role
+    return hashes, langs, roles
 
 
 def _table(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from importer.errors import (
     OutputError,
     StateUnavailable,
     UnreportedRun,
+    UsageError,
 )
 from importer.feeds import default_feed, with_feed
 from importer.i18n import _, pgettext
@@ -216,6 +217,7 @@ def import_file(
     after_reading: Callable[[Checked], None] | None = None,
     ocean: OceanClient | None = None,
     halt: threading.Event | None = None,
+    confirmed_deletions: int | None = None,
 ) -> tuple[ImportRun, Path | None]:
     """Import one planning file: check, plan (or load a saved plan), push, report, record.
 
@@ -224,7 +226,8 @@ def import_file(
     recorded whatever happens. ``after_reading`` is told once the file is read and checked
     (the job's poison-file guard). ``ocean``: the client to push with (its transport, retry
     policy and clock); by default one from the settings. ``halt``: set from another thread
-    (the web page stopping), the run stops as on SIGTERM.
+    (the web page stopping), the run stops as on SIGTERM. ``confirmed_deletions``: the
+    number of deletions a person typed to go past the mass-delete guard (the web's admin).
     """
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
@@ -243,6 +246,9 @@ def import_file(
             def replan(missing: frozenset[Key]) -> Plan:
                 return make_plan(checked, state, options, now=started, missing_in_ocean=missing)
 
+    if plan.guard_message and confirmed_deletions is not None:
+        _check_typed(plan, confirmed_deletions)  # a wrong count: refused, nothing sent
+        plan = replace(plan, guard_message=None)
     on_outcome, finish_progress = progress(len(plan.changes)) if progress else (None, None)
     try:
         run = asyncio.run(
@@ -337,6 +343,17 @@ async def _push_and_refresh(
         base_url=ocean.base_url, state_path=_shown_path(state), run_id=run_id,
         remote_statuses=statuses, unknown_statuses=holding.unknown, refusals=refused,
     )  # fmt: skip
+
+
+def _check_typed(plan: Plan, typed: int) -> None:
+    """Refuse unless a person typed the plan's number of deletions."""
+    deletions = plan.count(Action.DELETE)
+    if typed != deletions:
+        raise UsageError(
+            _("{typed} is not the number of deletions ({n}): nothing was sent").format(
+                typed=typed, n=deletions
+            )
+        )
 
 
 def _lines_of(plan: Plan) -> list[dict[str, Any]]:

@@ -52,7 +52,8 @@ pytestmark = pytest.mark.browser
 class WebServer:
     """The page on a free loopback port, in a thread, importing into a sandbox."""
 
-    def __init__(self, folder: Path, max_upload_mb: float = 20, lang: str = "fr") -> None:
+    def __init__(self, folder: Path, max_upload_mb: float = 20, lang: str = "fr",
+                 admins: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.folder = folder
         self.sandbox = SandboxServer(World([Account("demo", "demo", customers=(4242,))])).start()
         settings = load_settings(SAMPLE_CONFIG, {})
@@ -61,7 +62,9 @@ class WebServer:
             ocean=OceanSettings(
                 base_url=self.sandbox.base_url, login="demo", password=Secret("demo")
             ),
-            web_users={USER: hash_password(PASSWORD)},
+            web_users={USER: hash_password(PASSWORD)}
+            | {name: hash_password(PASSWORD) for name in admins},
+            web_roles=dict.fromkeys(admins, "admin"),
             lang=lang,  # the site's language: French unless a test asks for English
             web_max_upload_mb=max_upload_mb,
         )
@@ -122,9 +125,9 @@ def shot(page: object, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-def log_in(page: object, url: str) -> None:
+def log_in(page: object, url: str, user: str = USER) -> None:
     page.goto(url + "/")  # type: ignore[attr-defined]
-    page.fill("input[name=user]", USER)  # type: ignore[attr-defined]
+    page.fill("input[name=user]", user)  # type: ignore[attr-defined]
     page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
     page.click("button[type=submit]")  # type: ignore[attr-defined]
 
@@ -724,3 +727,42 @@ def test_the_review_of_a_big_planning_fits_its_first_screen_and_shows_old_and_ne
     assert page.locator("#kinds").is_visible() and page.locator("details .failed").count() == 0
     page.goto(page.url.split("?")[0] + "?show=errors")
     assert page.locator("details .failed").count() > 0
+
+
+def test_only_an_admin_confirms_what_the_mass_delete_guard_stopped_after_typing_the_count(
+    tmp_path: Path, browser: object
+) -> None:
+    web = WebServer(tmp_path, admins=("chef",))
+    try:
+        rows = rows_for(1, 10)
+        planning = write_planning(tmp_path / "jour.xlsx", rows)
+        dispatcher = logged_in_client(web.url)
+        done = upload_file(dispatcher, planning)
+        dispatcher.post(f"{done}/confirm", data={"csrf": csrf_of(dispatcher, done)})
+        wait_for_result(dispatcher, done)
+        truncated = write_planning(tmp_path / "jour.xlsx", rows[:2])  # 8 of 10 would go
+        stopped = upload_file(dispatcher, truncated)
+        review = dispatcher.get(stopped).text
+        assert 'id="guard"' in review and 'id="guard-override"' not in review
+        assert "Seul un administrateur peut les confirmer" in review
+        tried = dispatcher.post(f"{stopped}/confirm",
+                                data={"csrf": csrf_of(dispatcher, stopped), "deletions": "8"})  # fmt: skip
+        assert tried.status_code == 403 and len(web.sandbox.world.missions()) == 10
+        dispatcher.close()
+        page = browser.new_page()  # type: ignore[attr-defined]
+        log_in(page, web.url, "chef")
+        said = {}
+        for typed, left in (("7", 10), ("8", 2)):
+            page.goto(web.url + "/")
+            page.set_input_files("input[name=planning]", str(truncated))
+            page.click("#check")
+            page.fill("input[name=deletions]", typed)
+            if typed == "8":
+                shot(page, "14-admin-past-the-guard")
+            page.click("#confirm-deletions")
+            page.wait_for_selector("#result", timeout=60_000)
+            said[typed] = " ".join(page.text_content("#result").split())
+            assert len(web.sandbox.world.missions()) == left
+        assert "7 n'est pas le nombre de suppressions (8)" in said["7"]
+    finally:
+        web.stop()

@@ -132,6 +132,10 @@ def _user_of(request: Request) -> str | None:
     return user if user in _config(request).settings.web_users else None
 
 
+def _is_admin(request: Request) -> bool:
+    return _config(request).settings.web_roles.get(_user_of(request) or "") == "admin"
+
+
 def _csrf_token(request: Request) -> str:
     if "csrf" not in request.session:
         request.session["csrf"] = secrets.token_urlsafe(32)
@@ -159,7 +163,13 @@ def _page(request: Request, name: str, status_code: int = 200, **context: Any) -
     return TEMPLATES.TemplateResponse(
         request,
         name,
-        {"csrf": _csrf_token(request), "user": _user_of(request), "lang": language(), **context},
+        {
+            "csrf": _csrf_token(request),
+            "user": _user_of(request),
+            "lang": language(),
+            "admin": _is_admin(request),
+            **context,
+        },
         status_code=status_code,
     )
 
@@ -325,8 +335,17 @@ async def confirm(request: Request) -> Response:
     job = jobs.of(request.path_params["job"], _user_of(request))
     if job is None:
         return _message(request, 404, _("Unknown upload"))
-    if await _checked_form(request) is None:
+    form = await _checked_form(request)
+    if form is None:
         return _forbidden(request)
+    if "deletions" in form:  # past the mass-delete guard: an admin's, after typing the count
+        if not _is_admin(request):
+            return _message(request, 403, _("Refused"), _(
+                "Only an administrator can confirm deletions that the guard stopped."))  # fmt: skip
+        try:
+            job.confirmed_deletions = int(str(form["deletions"]).strip())
+        except ValueError:
+            return _message(request, 400, _("Refused"), _("Type the number of deletions."))
     _start(request, job)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
@@ -390,7 +409,7 @@ async def plan_workbook(request: Request) -> Response:
 
 
 async def download(request: Request) -> Response:
-    job = _jobs(request).of(request.path_params["job"], _user_of(request))
+    job = _jobs(request).of(request.path_params["job"], _user_of(request), admin=_is_admin(request))
     if job is None or not job.result.get("report"):
         return _message(request, 404, _("No workbook"))
     report = Path(job.result["report"])
@@ -432,6 +451,7 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
                 saved_plan=None if job.allow_started else job.folder / "plan.json",
                 progress=progress,
                 halt=jobs.halt,
+                confirmed_deletions=job.confirmed_deletions,
             )
         summary = run.summary(written)
         lines = run.lines()

@@ -38,6 +38,7 @@ class Job:
     allow_started: bool = False  # "apply anyway" to the missions a driver has in hand
     created: float = field(default_factory=time.time)
     refused: str | None = None  # why the upload cannot be imported at all
+    confirmed_deletions: int | None = None  # typed by an admin past the mass-delete guard
     review: Any = field(default=None, repr=False)  # its ImportRun, in memory only
 
     @property
@@ -75,11 +76,11 @@ class Jobs:
             self._jobs[job.id] = job
             _save(job)
 
-    def of(self, job_id: str, user: str | None) -> Job | None:
-        """The upload, if it is this user's."""
+    def of(self, job_id: str, user: str | None, *, admin: bool = False) -> Job | None:
+        """The upload, if it is this user's (an admin's: anyone's)."""
         with self._lock:
             job = self._jobs.get(job_id)
-        return job if job is not None and job.user == user else None
+        return job if job is not None and user and (admin or job.user == user) else None
 
     def start(self, job: Job, work: Any) -> bool:
         """Confirm the upload and run ``work`` in a thread of its own; False when it was
@@ -112,10 +113,11 @@ class Jobs:
         for thread in list(self._threads):
             thread.join(seconds)
 
-    def reports(self) -> dict[int, str]:
-        """The run id of each finished upload, with the upload's id (its download link)."""
+    def reports(self) -> dict[int, tuple[str, str]]:
+        """The run id of each finished upload, with the upload's id (its download link) and
+        its user (who may download it, besides an admin)."""
         with self._lock:
-            return {job.result["run_id"]: job.id for job in self._jobs.values()
+            return {job.result["run_id"]: (job.id, job.user) for job in self._jobs.values()
                     if job.finished and job.result.get("run_id") is not None}  # fmt: skip
 
 
