@@ -32,7 +32,7 @@ import uvicorn
 
 from importer.config import OceanSettings, Secret, load_settings
 from importer.sandbox import SandboxServer, World
-from importer.sandbox.world import Account
+from importer.sandbox.world import Account, Faults
 from importer.web.app import WebConfig, create_web_app
 from importer.web.passwords import hash_password
 from importer.web.sessions import Sessions
@@ -53,9 +53,10 @@ class WebServer:
     """The page on a free loopback port, in a thread, importing into a sandbox."""
 
     def __init__(self, folder: Path, max_upload_mb: float = 20, lang: str = "fr",
-                 admins: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 admins: tuple[str, ...] = (), latency: float = 0) -> None:  # fmt: skip
         self.folder = folder
-        self.sandbox = SandboxServer(World([Account("demo", "demo", customers=(4242,))])).start()
+        world = World([Account("demo", "demo", customers=(4242,))], faults=Faults(latency=latency))
+        self.sandbox = SandboxServer(world).start()
         settings = load_settings(SAMPLE_CONFIG, {})
         settings = replace(
             settings,
@@ -764,5 +765,38 @@ def test_only_an_admin_confirms_what_the_mass_delete_guard_stopped_after_typing_
             said[typed] = " ".join(page.text_content("#result").split())
             assert len(web.sandbox.world.missions()) == left
         assert "7 n'est pas le nombre de suppressions (8)" in said["7"]
+    finally:
+        web.stop()
+
+
+def test_a_file_dropped_on_the_zone_is_imported_with_live_progress(
+    tmp_path: Path, browser: object, samples: Path
+) -> None:
+    """The page's one script: drag and drop, and the progress asked for without reloading."""
+    web = WebServer(tmp_path, latency=0.3)
+    try:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        log_in(page, web.url)
+        data = list((samples / "planning-clean.xlsx").read_bytes())
+        page.evaluate(
+            """(bytes) => {
+                const files = new DataTransfer();
+                files.items.add(new File([new Uint8Array(bytes)], "planning-clean.xlsx"));
+                const zone = document.querySelector("#drop");
+                zone.dispatchEvent(new DragEvent("drop", {dataTransfer: files, bubbles: true,
+                                                          cancelable: true}));
+            }""",
+            data,
+        )
+        assert page.text_content("#drop .chosen") == "planning-clean.xlsx"
+        page.click("#check")
+        assert "36" in page.text_content("#counts")
+        loads: list[str] = []
+        page.on("load", lambda _: loads.append(page.url))
+        page.click("#confirm")
+        page.wait_for_selector("#result", timeout=60_000)
+        # The import took seconds at 0.3 s a call: one page after the confirmation, one when
+        # it ended, never one per second.
+        assert len(loads) <= 2 and len(web.sandbox.world.missions()) == 36
     finally:
         web.stop()

@@ -27,8 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from importer.config import ImportOptions, Settings
@@ -37,7 +38,7 @@ from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
 from importer.web import guards, review
-from importer.web.jobs import Job, Jobs
+from importer.web.jobs import Job, Jobs, new_job
 from importer.web.passwords import check_password, hash_password
 from importer.web.sessions import Attempts, Sessions, signing_key
 from importer.words import counted, words, zone_words
@@ -74,6 +75,8 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/jobs/{job}", _needs_login(job_page)),
         Route("/jobs/{job}/download", _needs_login(download)),
         Route("/jobs/{job}/plan", _needs_login(plan_workbook)),
+        Route("/jobs/{job}/progress", _needs_login(job_progress)),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
     upload_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024) + guards.FORM_BYTES
     settings = config.settings
@@ -239,8 +242,10 @@ async def logout(request: Request) -> Response:
 async def home(request: Request) -> Response:
     config = _config(request)
     runs = await run_in_threadpool(_history, config.state_path)
+    zone = config.settings.zone
     return _page(request, "home.html", runs=runs, reports=_jobs(request).reports(),
-                 limit_mb=config.settings.web_max_upload_mb)  # fmt: skip
+                 limit_mb=config.settings.web_max_upload_mb, zone_name=str(zone),
+                 local=lambda at: review.local_moment(at, zone))  # fmt: skip
 
 
 def _history(state_path: Path) -> list[Any]:
@@ -268,7 +273,7 @@ async def upload(request: Request) -> Response:
         return _message(request, 400, _("No file"), _("Choose a file."))
     if len(data) > max_bytes:
         return _message(request, 413, _("File too large"), _("The file is over the upload limit."))
-    job = await run_in_threadpool(_new_job, config, str(_user_of(request)), filename, data)
+    job = await run_in_threadpool(new_job, config.work, str(_user_of(request)), filename, data)
     _jobs(request).add(job)
     await _prepare_review(config, job)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)  # a refresh sends nothing again
@@ -308,16 +313,6 @@ def _review_page(request: Request, job: Job) -> Response:
         problems_total=sum(p.kind not in FILE_NOTICES for p in run.checked.problems),
         plan_book=(job.folder / f"{job.file.stem}.plan.xlsx").is_file(),
     )
-
-
-def _new_job(config: WebConfig, user: str, filename: str, data: bytes, **options: Any) -> Job:
-    """An upload's own folder, with the file in it."""
-    job_id = secrets.token_urlsafe(12)
-    folder = config.work / job_id
-    job = Job(job_id, user, folder, folder / guards.safe_name(filename), **options)
-    folder.mkdir(parents=True)
-    job.file.write_bytes(data)
-    return job
 
 
 def _review(config: WebConfig, job: Job) -> ImportRun:
@@ -376,7 +371,7 @@ async def _again(request: Request, *, allow_started: bool) -> Response:
         return _forbidden(request)
     config = _config(request)
     data = await run_in_threadpool(earlier.file.read_bytes)
-    job = await run_in_threadpool(_new_job, config, earlier.user, earlier.file.name, data,
+    job = await run_in_threadpool(new_job, config.work, earlier.user, earlier.file.name, data,
                                   allow_started=allow_started)  # fmt: skip
     jobs.add(job)
     if allow_started:
@@ -397,6 +392,14 @@ async def job_page(request: Request) -> Response:
             await _prepare_review(_config(request), job)
         return _review_page(request, job)
     return _page(request, "job.html", job=job)
+
+
+async def job_progress(request: Request) -> Response:
+    """How far an import is, for the page's script (the page itself needs no reload)."""
+    job = _jobs(request).of(request.path_params["job"], _user_of(request))
+    if job is None:
+        return JSONResponse({"finished": True}, status_code=404)
+    return JSONResponse({"done": job.done, "total": job.total, "finished": job.finished})
 
 
 async def plan_workbook(request: Request) -> Response:

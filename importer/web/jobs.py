@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from importer.web.guards import safe_name
 
 RECORD = "job.json"
 
@@ -119,6 +122,16 @@ class Jobs:
         with self._lock:
             return {job.result["run_id"]: (job.id, job.user) for job in self._jobs.values()
                     if job.finished and job.result.get("run_id") is not None}  # fmt: skip
+
+
+def new_job(work: Path, user: str, filename: str, data: bytes, **options: Any) -> Job:
+    """An upload's own folder under ``work``, with the file in it (under a safe name)."""
+    job_id = secrets.token_urlsafe(12)
+    folder = work / job_id
+    job = Job(job_id, user, folder, folder / safe_name(filename), **options)
+    folder.mkdir(parents=True)
+    job.file.write_bytes(data)
+    return job
 
 
 def _save(job: Job) -> None:

@@ -5,6 +5,7 @@ differs; a deletion with the mission it removes). Pure functions of an ``ImportR
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -99,3 +100,11 @@ def _shown(name: str, value: Any, zone: ZoneInfo) -> str:
     if name in ("jourHeureInter", "jourHeurePeremp") and text:
         return local_time(text, zone) or text
     return text
+
+
+def local_moment(at: str, zone: ZoneInfo) -> str:
+    """A time the state keeps (ISO, UTC) in the site's zone: ``02/12/2026 08:30``."""
+    try:
+        return dt.datetime.fromisoformat(at).astimezone(zone).strftime("%d/%m/%Y %H:%M")
+    except (TypeError, ValueError):
+        return at or ""
