@@ -34,6 +34,7 @@ from importer.config import OceanSettings, Secret, load_settings
 from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account, Faults
 from importer.web.app import WebConfig, create_web_app
+from importer.web.jobs import Jobs, new_job
 from importer.web.passwords import hash_password
 from importer.web.sessions import Sessions
 from tests.helpers import ROOT, SAMPLE_CONFIG, mission, rows_for, upcoming, write_planning
@@ -707,8 +708,8 @@ def test_the_review_of_a_big_planning_fits_its_first_screen_and_shows_old_and_ne
     client.post(f"{done}/confirm", data={"csrf": csrf_of(client, done)})
     wait_for_result(client, done, 120)
     client.close()
-    changed = [dict(row, jourHeureInter="demain matin") if n % 7 == 3 and n < 2100 else row
-               for n, row in enumerate(rows)][:2000]  # fmt: skip
+    changed = [dict(row, jourHeureInter="demain matin") if n % 6 == 1 and n < 1800 else row
+               for n, row in enumerate(rows)]  # 300 problems  # fmt: skip
     broken = sum(row["jourHeureInter"] == "demain matin" for row in changed)
     changed[0] = dict(changed[0], commentaire="Sonner chez le gardien")
     second = write_planning(tmp_path / "semaine.xlsx", changed)
@@ -773,7 +774,7 @@ def test_a_file_dropped_on_the_zone_is_imported_with_live_progress(
     tmp_path: Path, browser: object, samples: Path
 ) -> None:
     """The page's one script: drag and drop, and the progress asked for without reloading."""
-    web = WebServer(tmp_path, latency=0.3)
+    web = WebServer(tmp_path, latency=1.0)
     try:
         page = browser.new_page()  # type: ignore[attr-defined]
         log_in(page, web.url)
@@ -795,8 +796,19 @@ def test_a_file_dropped_on_the_zone_is_imported_with_live_progress(
         page.on("load", lambda _: loads.append(page.url))
         page.click("#confirm")
         page.wait_for_selector("#result", timeout=60_000)
-        # The import took seconds at 0.3 s a call: one page after the confirmation, one when
-        # it ended, never one per second.
-        assert len(loads) <= 2 and len(web.sandbox.world.missions()) == 36
+        # The import took some 5 s at 1 s a call: the page after the confirmation and the
+        # one when it ended (and at most one more on a busy machine), never one per second.
+        assert len(loads) <= 3 and len(web.sandbox.world.missions()) == 36
     finally:
         web.stop()
+
+
+def test_uploads_older_than_the_retention_are_removed_at_start(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    jobs = Jobs(work, retention_days=30, interrupted="")
+    old, recent = new_job(work, USER, "ancien.xlsx", b"x"), new_job(work, USER, "recent.xlsx", b"x")
+    old.created -= 31 * 86400  # a month and a day ago
+    jobs.add(old)
+    jobs.add(recent)  # their records, as the page writes them
+    Jobs(work, retention_days=30, interrupted="")  # the next start
+    assert not old.folder.exists() and recent.file.is_file()

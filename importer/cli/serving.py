@@ -113,6 +113,7 @@ def serve(
     configure_logging(verbose, False, log_format)
     settings = load(config_file)
     with contextlib.ExitStack() as stack:
+        demo_user = use_sandbox and not settings.web_users  # the banner names it only then
         if use_sandbox:
             settings = stack.enter_context(demo_sandbox(settings))
             settings = replace(
@@ -132,8 +133,12 @@ def serve(
             WebConfig(settings, state_path or DEFAULT_STATE_PATH, work, secure_cookies=not loopback)
         )
         banner = _("ocean-import page on {url}").format(url=f"http://{host}:{port}/")
-        if use_sandbox:
+        if demo_user:
             banner += _("  (sandbox; user demo, password demo)")
+        elif use_sandbox:
+            banner += _("  (sandbox; the users of the configuration: {users})").format(
+                users=", ".join(sorted(settings.web_users))
+            )
         click.echo(banner)
         log.info(_("serving on http://%s:%d/"), host, port, extra={"event": "serving"})
         uvicorn.run(
