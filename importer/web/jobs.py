@@ -94,7 +94,7 @@ class Jobs:
             job.total = -1
             _save(job)
             thread = threading.Thread(target=work, daemon=True)
-            self._threads.append(thread)
+            self._threads = [*(t for t in self._threads if t.is_alive()), thread]
         thread.start()
         return True
 
