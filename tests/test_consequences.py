@@ -133,20 +133,28 @@ def test_the_configuration_gives_a_feed_its_own_scope(
     assert rows_for(2, 1, "J")[0]["idMission"] in held  # jour: days, the default
 
 
-def set_status(sandbox: SandboxServer, id_mission: str, status: str) -> None:
+def set_status(sandbox: SandboxServer, id_mission: str, status: str, **more: str) -> None:
     """As a driver's screen would, over the sandbox's own HTTP route."""
     answer = httpx.post(f"{sandbox.url}/_sandbox/missions/{id_mission}/status",
-                        json={"status": status})  # fmt: skip
+                        json={"status": status, **more})  # fmt: skip
     assert answer.status_code == 200, answer.text
+
+
+def imported(
+    sandbox: SandboxServer, folder: Path, count: int
+) -> tuple[Importer, list[dict[str, object]], Path]:
+    """``count`` missions of tomorrow imported once: the importer, the rows, the planning."""
+    importer = Importer(sandbox, folder)
+    rows = rows_for(1, count)
+    planning = importer.planning("tournee.xlsx", rows)
+    assert importer("run", planning).exit_code == 0
+    return importer, rows, planning
 
 
 def test_missions_the_driver_has_in_hand_are_held_until_allow_started(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    importer = Importer(sandbox, tmp_path)
-    rows = rows_for(1, 4)
-    planning = importer.planning("tournee.xlsx", rows)
-    assert importer("run", planning).exit_code == 0
+    importer, rows, planning = imported(sandbox, tmp_path, 4)
     started, accepted, odd, free = (row["idMission"] for row in rows)
     set_status(sandbox, started, "En cours")
     set_status(sandbox, accepted, "ACCEPTEE")  # matched without case and accents
@@ -176,10 +184,7 @@ def test_missions_the_driver_has_in_hand_are_held_until_allow_started(
 
 
 def test_without_asking_ocean_nothing_is_protected(sandbox: SandboxServer, tmp_path: Path) -> None:
-    importer = Importer(sandbox, tmp_path)
-    rows = rows_for(1, 2)
-    planning = importer.planning("tournee.xlsx", rows)
-    assert importer("run", planning).exit_code == 0
+    importer, rows, planning = imported(sandbox, tmp_path, 2)
     set_status(sandbox, rows[0]["idMission"], "En cours")
     importer.planning("tournee.xlsx", [dict(rows[0], commentaire="Changé"), rows[1]])
     statuses_asked = len([e for e in sandbox.world.requests() if e.operation == "status"])
@@ -191,15 +196,10 @@ def test_without_asking_ocean_nothing_is_protected(sandbox: SandboxServer, tmp_p
 def test_a_mission_deleted_in_ocean_behind_the_importers_back_is_created_again_with_refresh(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    importer = Importer(sandbox, tmp_path)
-    rows = rows_for(1, 3)
-    planning = importer.planning("tournee.xlsx", rows)
-    assert importer("run", planning).exit_code == 0
+    importer, rows, planning = imported(sandbox, tmp_path, 3)
     lost, refused = rows[1]["idMission"], rows[2]["idMission"]
     assert httpx.delete(f"{sandbox.url}/_sandbox/missions/{lost}").status_code == 200
-    refusal = {"status": "Refusée", "statusCode": "4", "commentRefuseReason": "Quai fermé"}
-    assert httpx.post(f"{sandbox.url}/_sandbox/missions/{refused}/status",
-                      json=refusal).status_code == 200  # fmt: skip
+    set_status(sandbox, str(refused), "Refusée", statusCode="4", commentRefuseReason="Quai fermé")
     before = importer("plan", planning, "--json")
     assert json.loads(before.output)["actions"] == {"unchanged": 3}  # as before: not asked
     refreshed = importer("plan", planning, "--refresh")

@@ -232,9 +232,7 @@ def test_the_error_pages_speak_one_language(
     try:
         page = browser.new_page()  # type: ignore[attr-defined]
         log_in(page, web.url)
-        forged = page.request.post(web.url + "/upload", multipart={
-            "planning": {"name": "p.xlsx", "mimeType": "application/octet-stream",
-                         "buffer": (samples / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
+        forged = forged_upload(page, web.url, samples)
         assert forged.status == 403
         page.set_content(forged.text())
         assert_speaks(page, lang)
@@ -327,14 +325,19 @@ def test_nothing_without_login(web: WebServer) -> None:
             assert answer.status_code == 303 and answer.headers["location"] == "/login"
 
 
+def forged_upload(page: object, url: str, samples: Path) -> Any:
+    """An upload posted without the form's CSRF token (as another site's page would)."""
+    return page.request.post(url + "/upload", multipart={  # type: ignore[attr-defined]
+        "planning": {"name": "p.xlsx", "mimeType": "application/octet-stream",
+                     "buffer": (samples / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
+
+
 def test_a_forged_form_without_the_csrf_token_is_refused(
     web: WebServer, browser: object, samples: Path
 ) -> None:
     page = browser.new_page()  # type: ignore[attr-defined]
     log_in(page, web.url)
-    forged = page.request.post(web.url + "/upload", multipart={
-        "planning": {"name": "p.xlsx", "mimeType": "application/octet-stream",
-                     "buffer": (samples / "planning-clean.xlsx").read_bytes()}})  # fmt: skip
+    forged = forged_upload(page, web.url, samples)
     assert forged.status == 403
     page.set_content(forged.text())
     shot(page, "7-forged-form-refused")
@@ -471,10 +474,8 @@ def test_a_chunked_gigabyte_is_refused_before_25_mb_reach_the_disk(
 )
 def test_an_upload_with_any_name_gets_its_review(web: WebServer, samples: Path, name: str) -> None:
     client = logged_in_client(web.url)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
-    assert token is not None
     files = {"planning": (name, (samples / "planning-clean.xlsx").read_bytes())}
-    sent = client.post("/upload", data={"csrf": token[1]}, files=files)
+    sent = client.post("/upload", data={"csrf": csrf_of(client)}, files=files)
     assert sent.status_code == 303, sent.text
     review = client.get(sent.headers["location"])
     client.close()
@@ -490,10 +491,8 @@ def test_an_error_nobody_foresaw_is_a_page_with_a_reference(
     shutil.rmtree(work)
     work.write_text("a file where the uploads' folder should be")  # the disk changed under it
     client = logged_in_client(web.url)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
-    assert token is not None
     files = {"planning": ("p.xlsx", (samples / "planning-clean.xlsx").read_bytes())}
-    page = client.post("/upload", data={"csrf": token[1]}, files=files)
+    page = client.post("/upload", data={"csrf": csrf_of(client)}, files=files)
     again = client.get("/")
     client.close()
     assert page.status_code == 500

@@ -135,8 +135,9 @@ def _user_of(request: Request) -> str | None:
     return user if user in _config(request).settings.web_users else None
 
 
-def _is_admin(request: Request) -> bool:
-    return _config(request).settings.web_roles.get(_user_of(request) or "") == "admin"
+def _is_admin(request: Request, user: str | None = None) -> bool:
+    user = user or _user_of(request)
+    return _config(request).settings.web_roles.get(user or "") == "admin"
 
 
 def _csrf_token(request: Request) -> str:
@@ -163,14 +164,15 @@ async def _checked_form(request: Request) -> dict[str, Any] | None:
 
 
 def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    user = _user_of(request)  # once: each look-up touches the session's record
     return TEMPLATES.TemplateResponse(
         request,
         name,
         {
             "csrf": _csrf_token(request),
-            "user": _user_of(request),
+            "user": user,
             "lang": language(),
-            "admin": _is_admin(request),
+            "admin": bool(user) and _is_admin(request, user),
             **context,
         },
         status_code=status_code,
