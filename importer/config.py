@@ -33,6 +33,9 @@ A configuration file looks like this (every key is optional)::
     statuses = ["Acceptée", "En cours", "Terminée"]
     codes = []
 
+    [state]                        # default .ocean-import/state.db; also OCEAN_IMPORT_STATE
+    url = "postgresql://ocean@db.depot/ocean_import"   # several hosts: one shared store
+
     [ui]
     lang = "fr"                    # fr (the default) or en; also OCEAN_IMPORT_LANG, --lang
 
@@ -186,6 +189,7 @@ class Settings:
     feed_scopes: Mapping[str, Scope] = field(default_factory=dict)  # [feeds.NAME] scope
     started_statuses: tuple[str, ...] = DEFAULT_STARTED_STATUSES  # [protect] statuses
     started_codes: tuple[str, ...] = ()  # [protect] codes (Ocean documents none)
+    state: str | None = field(default=None, repr=False)  # [state] url: a path or postgresql://
 
     def scope_for(self, feed: str) -> Scope:
         return self.feed_scopes.get(feed, self.scope)
@@ -213,6 +217,7 @@ _TOP_KEYS = {
     "scope",
     "feeds",
     "protect",
+    "state",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows", "max_memory_mb"}
 _OCEAN_KEYS = {
@@ -250,6 +255,8 @@ def load_settings(
         ocean["password"] = Secret(env["OCEAN_PASSWORD"])
     if env.get("OCEAN_IMPORT_LANG"):
         values["lang"] = env["OCEAN_IMPORT_LANG"]
+    if env.get("OCEAN_IMPORT_STATE"):
+        values["state"] = env["OCEAN_IMPORT_STATE"]
     if env.get("OCEAN_CUSTOMER_ID"):
         values["customer_id"] = _as_int(env["OCEAN_CUSTOMER_ID"], "OCEAN_CUSTOMER_ID")
     ocean_flags = {k: flags.pop(k) for k in ("ca_bundle",) if k in flags}
@@ -275,7 +282,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             _("configuration file {path} is not valid TOML: {why}").format(path=path, why=exc)
         ) from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
-    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect"}
+    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect", "state"}
     values = {k: v for k, v in data.items() if k not in tables}
     ui = _table(data, "ui", path)
     _refuse_unknown(ui, {"lang"}, path, "ui.")
@@ -316,6 +323,10 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                     _("protect.{key} in {path} must be a list").format(key=key, path=path)
                 )
             values[target] = tuple(str(item) for item in protect[key])
+    state = _table(data, "state", path)
+    _refuse_unknown(state, {"url"}, path, "state.")
+    if "url" in state:
+        values["state"] = str(state["url"])
     limits = _table(data, "limits", path)
     _refuse_unknown(limits, _LIMIT_KEYS, path, "limits.")
     values.update(limits)

@@ -12,8 +12,8 @@ sees, and its message is a sentence that says what to fix (never a traceback).
     │   └── LayoutError           no header row, no idMission column, no rows
     ├── StateError            the state store cannot be used (damaged, newer)    exit 2
     │   ├── StateUnavailable      it cannot be written (read-only, full disk)     exit 3
-    │   └── StateLocked           another run holds it                            exit 3
-    ├── InboxBusy             another job works on the inbox                     exit 3
+    │   └── StateLocked           another run imports the same feed               exit 3
+    ├── InboxBusy             the inbox is bound to another state store          exit 3
     ├── OutputError           a workbook or a saved plan cannot be written       exit 2
     │   └── UnreportedRun         Ocean was changed, but its workbook not written  exit 3
     └── OceanError            a call to Ocean did not succeed
@@ -33,7 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from importer.i18n import _
+from importer.i18n import _, quoted
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -147,6 +147,15 @@ class StateUnavailable(StateError):
         )
 
     @classmethod
+    def unreachable(cls, store: object, cause: object) -> StateUnavailable:
+        return cls(
+            _(
+                "the state store {store} cannot be reached ({cause}): nothing was done; "
+                "check the address, the server and the password, then run again"
+            ).format(store=store, cause=cause)
+        )
+
+    @classmethod
     def read_only(cls, store: object, cause: object) -> StateUnavailable:
         return cls(
             _(
@@ -157,23 +166,27 @@ class StateUnavailable(StateError):
 
 
 class StateLocked(StateError):
-    """Another run holds the state store (or the feed it imports)."""
+    """Another run is importing the same feed into the state store."""
 
     exit_code = EXIT_STOPPED
 
     @classmethod
-    def held(cls, store: object, holder: str) -> StateLocked:
-        sentence = _("another ocean-import run is using the state {store}: wait for it to finish")
+    def feed_held(cls, store: object, feed: str, holder: str) -> StateLocked:
+        """Another run is importing the same feed (other feeds go on meanwhile)."""
+        sentence = _(
+            "another ocean-import run is importing the feed {feed} into the state {store}: "
+            "wait for it to finish"
+        )
         if holder:
             sentence = _(
-                "another ocean-import run is using the state {store} ({holder}): wait for it "
-                "to finish"
+                "another ocean-import run is importing the feed {feed} into the state {store} "
+                "({holder}): wait for it to finish"
             )
-        return cls(sentence.format(store=store, holder=holder))
+        return cls(sentence.format(feed=quoted(feed), store=store, holder=holder))
 
 
 class InboxBusy(OceanImportError):
-    """Another scheduled job holds the inbox: this one stops before taking any file."""
+    """The inbox is worked with another state store: this job stops before taking any file."""
 
     exit_code = EXIT_STOPPED
 

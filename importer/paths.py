@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -71,26 +72,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def try_lock(path: Path) -> tuple[int | None, str]:
-    """Take the OS lock on ``path`` (created if missing): ``(handle, "")``, the lock held until
-    the handle is closed or the process ends (even killed); or ``(None, holder)`` when another
-    process holds it, ``holder`` being what that one wrote in the file (pid, host, since)."""
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(handle, 400).decode(errors="replace").strip()
-        os.close(handle)
-        return None, _holder_words(holder)
+class LockFile:
+    """An OS lock held on a file (``try_lock``); ``release`` lets it go."""
+
+    def __init__(self, path: Path, handle: int, remove_on_release: bool) -> None:
+        self.path, self.handle, self.remove = path, handle, remove_on_release
+
+    def release(self) -> None:
+        if self.handle < 0:
+            return
+        if self.remove:  # unlinked while still held: whoever opens the name next gets a new file
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        os.close(self.handle)  # closing releases the lock
+        self.handle = -1
+
+
+def try_lock(path: Path, *, remove_on_release: bool = False) -> tuple[LockFile | None, str]:
+    """Take the OS lock on ``path`` (created if missing): ``(lock, "")``, held until released
+    or the process ends (even killed); or ``(None, holder)`` when another process holds it,
+    ``holder`` being what that one wrote in the file (pid, host, since)."""
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(handle, 400).decode(errors="replace").strip()
+            os.close(handle)
+            return None, holder_words(holder)
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(handle)  # its holder removed it as we opened it: take the name's new file
     os.ftruncate(handle, 0)
     since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     written = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
     os.write(handle, json.dumps(written).encode())
-    return handle, ""
+    return LockFile(path, handle, remove_on_release), ""
 
 
-def _holder_words(written: str) -> str:
-    """Who holds a lock, from what it wrote in the file, in the reader's language."""
+def holder_words(written: str) -> str:
+    """Who holds a lock, from what it wrote (JSON: pid, host, since), in the reader's language."""
     try:
         holder = json.loads(written)
         since = dt.datetime.fromisoformat(holder["since"])

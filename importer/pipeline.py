@@ -58,14 +58,24 @@ from importer.schemas.aliases import alias_table
 from importer.schemas.state import Key, mission_keys
 from importer.statuses import status_headers, status_table
 from importer.stopping import interruptible
-from importer.store import DEFAULT_STATE_PATH, Store, open_state
+from importer.store import (
+    DEFAULT_STATE_PATH,
+    Store,
+    copy_state,
+    is_address,
+    open_state,
+    shown_address,
+)  # fmt: skip
 from importer.validate import Checked, validate
 from importer.validation import ValidationRun
 
 log = logging.getLogger(__name__)
 
 # What the faces need besides the functions below.
-__all__ = ["DEFAULT_STATE_PATH", "Store", "default_feed", "open_state"]
+__all__ = [
+    "DEFAULT_STATE_PATH", "Store", "copy_state", "default_feed", "is_address", "open_state",
+    "shown_address",
+]  # fmt: skip
 
 
 def check_file(path: Path, settings: Settings, *, now: dt.datetime | None = None) -> Checked:
@@ -193,7 +203,9 @@ def plan_file(
                     state_path=_shown_path(state), remote_statuses=statuses,
                     refusals=refused)  # fmt: skip
     if out_path:
-        made_from = fingerprint(checked.sheet.raw.sha256, state.generation(), settings, options)
+        made_from = fingerprint(
+            checked.sheet.raw.sha256, state.generation(options.feed), settings, options
+        )
         save_plan(plan, made_from, checked.sheet.raw.path, out_path)
     return run, import_report(run, report_path) if report_path else None
 
@@ -218,12 +230,13 @@ def import_file(
     ocean: OceanClient | None = None,
     halt: threading.Event | None = None,
     confirmed_deletions: int | None = None,
+    feed_wait: float = 0,
 ) -> tuple[ImportRun, Path | None]:
     """Import one planning file: check, plan (or load a saved plan), push, report, record.
 
-    The caller holds the state's lock (``open_state(..., lock=True)``). SIGINT/SIGTERM during
-    the push stop it cleanly (see ``interruptible``); the workbook is written and the run
-    recorded whatever happens. ``after_reading`` is told once the file is read and checked
+    The run holds its feed's lock (``feed_wait``: how long to wait for another run of it
+    before ``StateLocked``; other feeds go on at once). SIGINT/SIGTERM during the push stop
+    it cleanly (``interruptible``); the workbook is written and the run recorded anyway. ``after_reading`` is told once the file is read and checked
     (the job's poison-file guard). ``ocean``: the client to push with (its transport, retry
     policy and clock); by default one from the settings. ``halt``: set from another thread
     (the web page stopping), the run stops as on SIGTERM. ``confirmed_deletions``: the
@@ -232,57 +245,61 @@ def import_file(
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
     options = with_feed(path, options, state, settings)
-    checked = check_file(path, settings, now=started)
-    if after_reading:
-        after_reading(checked)
-    replan = None
-    if saved_plan:
-        current = fingerprint(checked.sheet.raw.sha256, state.generation(), settings, options)
-        plan = load_plan(saved_plan, current, checked.sheet.raw.path.name)
-    else:
-        plan = make_plan(checked, state, options, now=started)
-        if options.drift:  # asked once the client is open: the plan made again from its answer
-
-            def replan(missing: frozenset[Key]) -> Plan:
-                return make_plan(checked, state, options, now=started, missing_in_ocean=missing)
-
-    if plan.guard_message and confirmed_deletions is not None:
-        _check_typed(plan, confirmed_deletions)  # a wrong count: refused, nothing sent
-        plan = replace(plan, guard_message=None)
-    on_outcome, finish_progress = progress(len(plan.changes)) if progress else (None, None)
-    try:
-        run = asyncio.run(
-            interruptible(
-                halt=halt,
-                work=lambda stop: _push_and_refresh(
-                    checked, plan, options, settings, state, ocean, started, stop, on_outcome,
-                    refresh_status, replan,
-                )
+    # The feed is held for the whole run: another run of it waits its turn or stops (exit 3).
+    with state.feed_lock(settings.customer_id or 0, options.feed, wait=feed_wait):
+        checked = check_file(path, settings, now=started)
+        if after_reading:
+            after_reading(checked)
+        replan = None
+        if saved_plan:
+            current = fingerprint(
+                checked.sheet.raw.sha256, state.generation(options.feed), settings, options
             )
-        )  # fmt: skip
-    finally:
-        if finish_progress:
-            finish_progress()
-    try:
-        written = import_report(run, report_path) if report_path else None
-    except OutputError as exc:
-        failure = unreported(run, exc)
-        run = replace(
-            run, stopped=_("the results workbook could not be written: {why}").format(why=exc)
-        )
-        with contextlib.suppress(StateUnavailable):  # the sentence already says what is lost
-            finish_run(run, state, None)
-        raise failure from None
-    try:
-        finish_run(run, state, written)
-    except StateUnavailable as exc:
-        where = (
-            "; " + _("the results workbook {path} has what was done").format(path=written)
-            if written
-            else ""
-        )
-        raise StateUnavailable(f"{exc}{where}") from None
-    return run, written
+            plan = load_plan(saved_plan, current, checked.sheet.raw.path.name)
+        else:
+            plan = make_plan(checked, state, options, now=started)
+            if options.drift:  # asked once the client is open: the plan made again from its answer
+
+                def replan(missing: frozenset[Key]) -> Plan:
+                    return make_plan(checked, state, options, now=started, missing_in_ocean=missing)
+
+        if plan.guard_message and confirmed_deletions is not None:
+            _check_typed(plan, confirmed_deletions)  # a wrong count: refused, nothing sent
+            plan = replace(plan, guard_message=None)
+        on_outcome, finish_progress = progress(len(plan.changes)) if progress else (None, None)
+        try:
+            run = asyncio.run(
+                interruptible(
+                    halt=halt,
+                    work=lambda stop: _push_and_refresh(
+                        checked, plan, options, settings, state, ocean, started, stop, on_outcome,
+                        refresh_status, replan,
+                    )
+                )
+            )  # fmt: skip
+        finally:
+            if finish_progress:
+                finish_progress()
+        try:
+            written = import_report(run, report_path) if report_path else None
+        except OutputError as exc:
+            failure = unreported(run, exc)
+            run = replace(
+                run, stopped=_("the results workbook could not be written: {why}").format(why=exc)
+            )
+            with contextlib.suppress(StateUnavailable):  # the sentence already says what is lost
+                finish_run(run, state, None)
+            raise failure from None
+        try:
+            finish_run(run, state, written)
+        except StateUnavailable as exc:
+            where = (
+                "; " + _("the results workbook {path} has what was done").format(path=written)
+                if written
+                else ""
+            )
+            raise StateUnavailable(f"{exc}{where}") from None
+        return run, written
 
 
 async def _push_and_refresh(
@@ -369,7 +386,7 @@ def _live_keys(checked: Checked, plan: Plan) -> list[tuple[int, str]]:
 
 
 def _shown_path(state: Store) -> str:
-    return str(state.path or ":memory:")
+    return state.where
 
 
 def unreported(run: ImportRun, failure: OutputError) -> UnreportedRun:

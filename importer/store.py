@@ -1,37 +1,53 @@
-"""The state store's contract, and ``open_state``: the one way the pipeline opens a store.
+"""The state store's contract, ``open_state`` (the one way the pipeline opens a store) and
+``copy_state`` (a site moved from one store to another).
 
-``Store`` is what the pipeline, the push and the job ask of a store; ``state.StateStore``
-(SQLite) implements it. A second backend implements the same methods and ``open_state``
-picks it from the address it is given.
+``Store`` is what the pipeline, the push and the job ask of a store; the two backends of
+``importer.state`` implement it (SQLite: a file path; PostgreSQL: a ``postgresql://``
+address), and ``open_state`` picks one from the address it is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
-from importer.errors import ConfigError
+from importer.errors import ConfigError, StateError
+from importer.i18n import _
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import Key
-from importer.state import DEFAULT_STATE_PATH, MissionTimes, StateStore
+from importer.state import DEFAULT_STATE_PATH, Held, MissionTimes, StateStore
+from importer.state.base import TABLES
+from importer.state.postgres import PostgresStore, is_postgres, shown
 
 
 class Store(Protocol):
-    """The state of one Ocean account's imports (see ``state`` for what it keeps)."""
+    """The state of one Ocean account's imports (see ``importer.state`` for what it keeps)."""
 
-    path: Path | None
+    path: Path | None  # the file, for the SQLite backend
+    where: str  # the store as a person may read it (never a password)
 
     def close(self) -> None: ...
     def __enter__(self) -> Store: ...
     def __exit__(self, *exc: object) -> None: ...
-    def lock(self) -> None: ...
-    def unlock(self) -> None: ...
+
+    migrated_from: int | None
+
+    def schema_version(self) -> int: ...
+
+    # locks: each goes away with the process that holds it
+    def feed_lock(
+        self, customer: int, feed: str, *, wait: float = 0
+    ) -> contextlib.AbstractContextManager[None]: ...
+    def claim_file(self, sha256: str) -> Held | None: ...
+    def try_hold(self, name: str) -> tuple[Held | None, str]: ...
 
     # reading
-    def generation(self) -> int: ...
+    def generation(self, feed: str) -> int: ...
+    def identity(self) -> str: ...
     def known(self) -> pd.DataFrame: ...
     def accepted_payloads(self, keys: Iterable[Key]) -> dict[Key, dict[str, str]]: ...
     def mission(self, key: Key) -> dict[str, Any] | None: ...
@@ -41,6 +57,7 @@ class Store(Protocol):
     def imported(self, sha256: str) -> str | None: ...
     def outcomes(self, run_id: int) -> list[dict[str, Any]]: ...
     def feeds(self) -> set[str]: ...
+    def dump(self, table: str) -> list[tuple[Any, ...]]: ...
 
     # the job's guard against a file that kills the reader
     def begin_reading(self, sha256: str, file: str) -> None: ...
@@ -65,26 +82,58 @@ class Store(Protocol):
     def record_outcome(self, outcome: OutcomeRecord) -> None: ...
     def record_outcomes(self, outcomes: Iterable[OutcomeRecord]) -> None: ...
     def store_status(self, key: Key, *, status: str, code: str, refuse_reason: str) -> None: ...
+    def load(self, tables: Mapping[str, Iterable[Sequence[Any]]]) -> None: ...
+    def after_load(self) -> None: ...
 
 
-def open_state(path: Path | str | None, *, lock: bool = False) -> Store:
-    """The store at ``path`` (default ``.ocean-import/state.db``; ``:memory:`` for a throwaway
-    one), held for this run when ``lock`` (``StateLocked`` when another run holds it).
-    Use it as a context manager: leaving it closes the store and releases the lock."""
-    if str(path) == ":memory:":
-        store = StateStore(":memory:")
-    else:
-        target = Path(path) if path else DEFAULT_STATE_PATH
-        if target.exists() and target.is_dir():
-            raise ConfigError(f"--state {target} is a folder: give the path of a file")
-        store = StateStore(target)
-    if lock:
-        try:
-            store.lock()
-        except BaseException:
-            store.close()
-            raise
-    return store
+def open_state(address: Path | str | None) -> Store:
+    """The store at ``address``: a file path (default ``.ocean-import/state.db``;
+    ``:memory:`` for a throwaway one) or a ``postgresql://`` address. Use it as a context
+    manager: leaving it closes the store and releases its locks."""
+    if address is not None and is_postgres(str(address)):
+        return PostgresStore(str(address))
+    if str(address) == ":memory:":
+        return StateStore(":memory:")
+    target = Path(address) if address else DEFAULT_STATE_PATH
+    if target.exists() and target.is_dir():
+        raise ConfigError(
+            _("--state {target} is a folder: give the path of a file").format(target=target)
+        )
+    return StateStore(target)
 
 
-__all__ = ["DEFAULT_STATE_PATH", "Store", "open_state"]
+def is_address(address: Path | str | None) -> bool:
+    """Whether a store is a server's address (not a file)."""
+    return address is not None and is_postgres(str(address))
+
+
+def shown_address(address: Path | str | None) -> str:
+    """A store's address as a person may read it (a PostgreSQL one without its password)."""
+    if address is not None and is_postgres(str(address)):
+        return shown(str(address))
+    return str(address or DEFAULT_STATE_PATH)
+
+
+def copy_state(source: Store, target: Store) -> dict[str, int]:
+    """Every mission, run and outcome of ``source`` into ``target``, which must hold none:
+    all in one transaction (a copy cut short leaves the target empty). The rows copied,
+    per table."""
+    if target.dump("missions") or target.dump("runs"):
+        raise StateError(
+            _(
+                "the state store {target} already holds missions or runs: a copy goes into an "
+                "empty store only (nothing was copied)"
+            ).format(target=target.where)
+        )
+    tables = {table: source.dump(table) for table in TABLES}
+    # The target keeps its own schema version; the store's name goes with the copy (an inbox
+    # bound to the store stays bound to it).
+    tables["meta"] = [row for row in tables["meta"] if row[0] != "schema"]
+    target.load(tables)
+    target.after_load()
+    return {table: len(rows) for table, rows in tables.items()}
+
+
+__all__ = [
+    "DEFAULT_STATE_PATH", "Store", "copy_state", "is_address", "open_state", "shown_address",
+]  # fmt: skip

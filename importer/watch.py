@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -40,7 +41,6 @@ from importer.errors import (
     UsageError,
 )
 from importer.i18n import _, lazy, system_reason
-from importer.paths import try_lock
 from importer.pipeline import Store, default_feed, import_file
 from importer.results import RunSummary
 
@@ -55,38 +55,43 @@ PLANNING_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt"}
 class FileResult:
     file: str
     exit_code: int
-    outcome: str  # imported, duplicate, failed, left (for the next pass), settling
+    outcome: str  # imported, duplicate, failed, left (for the next pass), settling, elsewhere
     moved_to: str | None
     message: str
 
 
-LOCK_NAME = ".ocean-import.lock"  # hidden: never taken for a planning
+BOND_NAME = ".ocean-import.store"  # hidden: never taken for a planning
+FEED_WAIT_SECONDS = 120.0  # how long a file waits for another job's run of its feed
 
 
-@contextlib.contextmanager
-def inbox_lock(inbox: Path) -> Iterator[None]:
-    """One job per inbox, whatever state store each uses (two would import every file
-    twice): an OS lock on ``INBOX/.ocean-import.lock``, gone with the process."""
+def bind_inbox(inbox: Path, state: Store) -> None:
+    """Bind the inbox to the job's state store: several jobs (one per host) may work on one
+    inbox through one store, which claims each file for one of them; a job with another
+    store would import every file a second time, and is refused before taking any. The
+    bond is ``INBOX/.ocean-import.store`` (the store's name, kept by ``state copy``)."""
+    bond = inbox / BOND_NAME
+    mine = {"store": state.identity(), "where": state.where}
     try:
-        handle, holder = try_lock(inbox / LOCK_NAME)
+        with contextlib.suppress(FileExistsError), bond.open("x", encoding="utf-8") as handle:
+            json.dump(mine, handle)
+        bound = json.loads(bond.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageError(
             _(
-                "the inbox {inbox} cannot be locked ({why}): the job needs to write in it (its "
-                "lock, archive/ and failed/)"
-            ).format(inbox=inbox, why=system_reason(exc))
+                "the inbox {inbox} cannot be used ({why}): the job needs to write in it (its "
+                "{bond}, archive/ and failed/)"
+            ).format(inbox=inbox, why=system_reason(exc), bond=BOND_NAME)
         ) from None
-    if handle is None:
+    except ValueError:
+        bound = {}
+    if bound.get("store") != mine["store"]:
         raise InboxBusy(
             _(
-                "another ocean-import watch is working on the inbox {inbox}{holder}: one job per "
-                "inbox; this one takes no file"
-            ).format(inbox=inbox, holder=f" ({holder})" if holder else "")
+                "the inbox {inbox} is worked with another state store ({other}): jobs on one "
+                "inbox share one store, or every file would be imported twice; this one takes "
+                "no file (give it that store, or remove {bond} if that store is no longer used)"
+            ).format(inbox=inbox, other=bound.get("where", "?"), bond=bond)
         )
-    try:
-        yield
-    finally:
-        os.close(handle)
 
 
 def job_exit_code(results: list[FileResult]) -> int:
@@ -157,11 +162,13 @@ _OUTCOME_WORDS = {
     "failed": lazy("failed, set aside"),
     "left": lazy("left in the inbox for the next pass"),
     "settling": lazy("still being written"),
+    "elsewhere": lazy("taken by another job"),
 }
 
 
 class Watcher:
-    """One job on one inbox and one state store (which it holds locked)."""
+    """One job on one inbox and one state store; other jobs (other hosts) may work on the
+    same inbox through the same store: each file is claimed by one of them."""
 
     def __init__(
         self,
@@ -240,7 +247,20 @@ class Watcher:
             ).format(file=path.name)
             moved = self._quarantine(path, reason)
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
-        sha256 = sha256_of(path)
+        sha256 = _sha256_or_none(path)
+        claim = self.state.claim_file(sha256) if sha256 else None
+        # Claimed, the file must still be the one read: another job may have imported and
+        # moved it between our look at the inbox and our claim.
+        if sha256 is None or claim is None or _sha256_or_none(path) != sha256:
+            if claim is not None:
+                claim.release()
+            return self._done(path, EXIT_OK, "elsewhere", None, "", started)
+        try:
+            return self._claimed(path, sha256, started)
+        finally:
+            claim.release()  # once the file is archived, set aside or left
+
+    def _claimed(self, path: Path, sha256: str, started: float) -> FileResult:
         earlier = self.state.imported(sha256)
         if earlier is not None:
             moved = self._archive(path, None)
@@ -268,6 +288,7 @@ class Watcher:
             run, written = import_file(
                 path, self.settings, self.state, options, report_path=report,
                 after_reading=lambda _: self.state.finish_reading(sha256),
+                feed_wait=FEED_WAIT_SECONDS,
             )  # fmt: skip
         except PlanningFileError as exc:
             self._finished_reading(sha256)

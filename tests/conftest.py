@@ -12,6 +12,7 @@ import pytest
 from importer import i18n
 from importer.config import Settings
 from importer.sandbox import SandboxServer, World
+from tests.postgres import PostgresServer
 from tests.helpers import load_make_samples
 
 
@@ -74,3 +75,27 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the suite's own (started once, stopped at the end)."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """The address of a fresh, empty PostgreSQL database (its password in it)."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_address(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new state store's address, on each backend: the contract holds on both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("pg_url"))

@@ -223,7 +223,7 @@ class Importer:
         settings = load_settings(self.config, self.env)
         ocean = OceanClient.from_settings(settings.ocean, max_connections=DEFAULT_CONCURRENCY,
                                           retry=RetryPolicy(sleep=sleep))  # fmt: skip
-        with open_state(self.state, lock=True) as state:
+        with open_state(self.state) as state:
             run, _ = import_file(file, settings, state, ImportOptions(feed="", feed_from_name=True),
                                  report_path=default_report_path(file, "run"), ocean=ocean)  # fmt: skip
         return run.exit_code

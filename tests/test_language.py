@@ -270,8 +270,7 @@ def test_the_refusals_are_told_in_french(french: None, samples: Path, tmp_path: 
     nowhere = {"OCEAN_IMPORT_CONFIG": "", "OCEAN_BASE_URL": "http://127.0.0.1:9/ocean/restapi",
                "OCEAN_LOGIN": "demo", "OCEAN_PASSWORD": "demo"}  # fmt: skip
     said = {}
-    with StateStore(held) as holder:
-        holder.lock()  # another run, in progress
+    with StateStore(held) as holder, holder.feed_lock(0, "planning-clean"):  # another run
         for what, (code, *args) in refusals.items():
             result = CliRunner().invoke(main, args, env=nowhere)
             assert result.exit_code == code, (what, result.output)
@@ -280,7 +279,8 @@ def test_the_refusals_are_told_in_french(french: None, samples: Path, tmp_path: 
         what: [] for what in said
     }
     assert "est inutilisable (le fichier n'est pas une base de données)" in said["damaged state"]
-    assert f"utilise l'état {held} (pid {os.getpid()} sur" in said["state held"]
+    assert (f"importe le flux «\u00a0planning-clean\u00a0» dans l'état {held} "
+            f"(pid {os.getpid()} sur") in said["state held"]  # fmt: skip
     assert "DÉPÔT\u00a0: un dossier, pas un fichier" in said["inbox is a file"]
     assert "écraserait le planning lui-même" in said["report over the planning"]
     assert "--dry-run montre seulement le plan" in said["dry run and sandbox"]

@@ -8,6 +8,7 @@ request log, the state store and the results workbook.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections import Counter
 from pathlib import Path
@@ -399,15 +400,21 @@ def test_the_plan_lists_the_fields_that_differ(importer: Importer) -> None:
     assert "changes: ville; planned (dry run)" in messages
 
 
-def test_a_second_run_on_the_same_state_is_refused(importer: Importer) -> None:
-    rows = rows_for(1, 3)
-    planning = importer.planning("tournee.xlsx", rows)
-    with StateStore(importer.state) as holder:
-        holder.lock()  # another run, in progress
-        refused = importer("run", planning)
-    assert refused.exit_code == 3
-    assert "another ocean-import run is using the state" in refused.output
-    assert importer.mutating_calls() == []
+def test_a_second_run_of_the_same_feed_is_refused_and_another_feed_goes_on(
+    importer: Importer,
+) -> None:
+    planning = importer.planning("tournee.xlsx", rows_for(1, 3))
+    other = importer.planning("depot-sud.xlsx", rows_for(4, 2, prefix="S"))
+    with StateStore(importer.state) as holder, holder.feed_lock(CUSTOMER, "tournee"):
+        refused = importer("run", planning)  # while another run imports the feed
+        assert refused.exit_code == 3
+        assert "another ocean-import run is importing the feed 'tournee' into the state" in (
+            refused.output
+        )
+        assert f"(pid {os.getpid()} on " in refused.output
+        assert importer.mutating_calls() == []
+        assert importer("run", other).exit_code == 0  # another feed: at once
+        assert len(importer.mutating_calls()) == 2
     assert importer("run", planning).exit_code == 0
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from importer.cli import main
 from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
-from importer.watch import LOCK_NAME, inbox_lock
+from importer.watch import BOND_NAME
 from tests.helpers import CUSTOMER, ROOT, FakeClock, rows_for, write_planning
 
 SETTLED = time.time() - 3600  # a modification time well past any settle delay
@@ -91,7 +91,7 @@ def test_watch_once_imports_archives_and_quarantines(job: Job) -> None:
     ]
     reason = (failed / "tournee-est.xlsx.error.txt").read_text()
     assert "tournee-est.xlsx" in reason and "damaged" in reason
-    assert sorted(p.name for p in job.inbox.iterdir()) == [LOCK_NAME, "archive", "failed"]
+    assert sorted(p.name for p in job.inbox.iterdir()) == [BOND_NAME, "archive", "failed"]
 
     # The same content dropped again: nothing is sent.
     creates = job.creates()
@@ -135,16 +135,19 @@ def test_office_lock_and_temporary_files_are_ignored(job: Job) -> None:
     result = job("watch", str(job.inbox), "--once")
     assert result.exit_code == 0
     assert not (job.inbox / "failed").exists()
-    assert len([p for p in job.inbox.iterdir() if p.name != LOCK_NAME]) == 5
+    assert len([p for p in job.inbox.iterdir() if p.name != BOND_NAME]) == 5
 
 
-def test_a_second_job_on_the_same_state_exits_3(job: Job) -> None:
+def test_a_file_whose_feed_another_run_imports_waits_then_stays_for_the_next_pass(
+    job: Job, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("importer.watch.FEED_WAIT_SECONDS", 0.5)
     job.drop("tournee.xlsx", rows_for(1, 2))
-    with StateStore(job.state) as holder:
-        holder.lock()
+    with StateStore(job.state) as holder, holder.feed_lock(CUSTOMER, "tournee"):
         result = job("watch", str(job.inbox), "--once")
     assert result.exit_code == 3
-    assert "another ocean-import run is using the state" in result.output
+    assert "another ocean-import run is importing the feed 'tournee'" in result.output
+    assert "left in the inbox for the next pass" in result.output
     assert (job.inbox / "tournee.xlsx").exists()
 
 
@@ -284,21 +287,23 @@ def test_one_inbox_one_job(tmp_path: Path) -> None:
         job.state = tmp_path / "another-state.db"  # even with a state store of its own
         second = job("watch", str(job.inbox), "--once")
         assert second.exit_code == 3
-        assert (
-            f"another ocean-import watch is working on the inbox {job.inbox} (pid" in second.stderr
-        )
+        assert f"the inbox {job.inbox} is worked with another state store (" in second.stderr
         assert "Traceback" not in second.output
         first.communicate(timeout=60)
         assert first.returncode == 0
         assert job.creates() == 30  # every mission once
 
 
-def test_a_held_inbox_stops_the_job_before_any_file(job: Job) -> None:
+def test_an_inbox_bound_to_another_store_stops_the_job_before_any_file(job: Job) -> None:
     job.drop("tournee.xlsx", rows_for(1, 2))
-    with inbox_lock(job.inbox):
-        held = job("watch", str(job.inbox), "--once")
+    bond = job.inbox / BOND_NAME
+    bond.write_text('{"store": "another", "where": "postgresql://ocean@db/other"}')
+    held = job("watch", str(job.inbox), "--once")
     assert held.exit_code == 3 and job.creates() == 0
+    assert "(postgresql://ocean@db/other)" in held.output and f"remove {bond}" in held.output
+    bond.unlink()  # that store is no longer used
     assert job("watch", str(job.inbox), "--once").exit_code == 0
+    assert job.creates() == 2
 
 
 def test_status_shows_statuses_moving_on_and_refusals_standing_out(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from importer.cli import frame
 from importer.cli.imports import plan, run, validate
 from importer.cli.job import status, watch
 from importer.cli.serving import hash_password_command, sandbox, serve
+from importer.cli.stores import state
 from importer.errors import OceanImportError
 from importer.i18n import LANGUAGES, _, lazy
 
@@ -73,7 +74,7 @@ def main() -> None:
     """The group of every command (its help is the ``help`` above, in the catalog)."""
 
 
-for command in (validate, plan, run, watch, status, serve, hash_password_command, sandbox):
+for command in (validate, plan, run, watch, status, state, serve, hash_password_command, sandbox):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -94,7 +94,7 @@ def plan(
     no_report: bool,
     out_path: Path | None,
     options: ImportOptions,
-    state_path: Path | None,
+    state_path: str | None,
     settings: Settings,
     output: Output,
 ) -> int:
@@ -107,13 +107,13 @@ def _plan(
     file: Path,
     settings: Settings,
     options: ImportOptions,
-    state_path: Path | None,
+    state_path: str | None,
     target: Path | None,
     out_path: Path | None,
     output: Output,
 ) -> int:
     """`plan`, and `run --dry-run`, which is the same thing."""
-    with open_state(state_path) as state:
+    with open_state(state_path or settings.state) as state:
         run, written = plan_file(
             file, settings, state, options, report_path=target, out_path=out_path
         )
@@ -177,7 +177,7 @@ def run(
     refresh_status: bool,
     use_sandbox: bool,
     options: ImportOptions,
-    state_path: Path | None,
+    state_path: str | None,
     settings: Settings,
     output: Output,
 ) -> int:
@@ -198,8 +198,8 @@ def run(
     with contextlib.ExitStack() as stack:
         if use_sandbox:
             settings = stack.enter_context(demo_sandbox(settings))
-            state_path = state_path or Path(":memory:")
-        state = stack.enter_context(open_state(state_path, lock=True))
+            state_path = state_path or ":memory:"  # a sandbox never writes in the real store
+        state = stack.enter_context(open_state(state_path or settings.state))
         result, written = import_file(
             file,
             settings,

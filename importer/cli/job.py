@@ -28,7 +28,7 @@ from importer.watch import (
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_SETTLE_SECONDS,
     Watcher,
-    inbox_lock,
+    bind_inbox,
     job_exit_code,
 )
 
@@ -40,9 +40,12 @@ from importer.watch import (
         "Imported files go to INBOX/archive/YYYY-MM-DD/ with their results workbook; files that "
         "cannot be read go to INBOX/failed/ with a NAME.error.txt. A file whose content was "
         "imported before is archived without a call; a run that stops early (Ocean unreachable, "
-        "the mass-delete guard) leaves its file in the inbox for the next pass.\n\n"
+        "the mass-delete guard) leaves its file in the inbox for the next pass. Several jobs "
+        "(one per host) may work on one inbox through one shared state store: each file is "
+        "taken by one of them.\n\n"
         "With --once: exit 0 when every file went through, 1 when some had invalid rows, failed "
-        "changes or could not be read, 3 when a run stopped early or another job holds the state. "
+        "changes or could not be read, 3 when a run stopped early, another run kept a file's "
+        "feed too long or the inbox is bound to another state store. "
         "Without --once: runs until SIGTERM or Ctrl-C, stopping between files."
     ),
 )
@@ -71,14 +74,15 @@ def watch(
     interval: float,
     settle: float,
     options: ImportOptions,
-    state_path: Path | None,
+    state_path: str | None,
     settings: Settings,
     output: Output,
 ) -> int:
     if not inbox.is_dir():
         raise UsageError(_("the inbox {inbox} is not a folder").format(inbox=inbox))
     check_connection_settings(settings)  # a missing connection setting: say so now
-    with inbox_lock(inbox), open_state(state_path, lock=True) as state:
+    with open_state(state_path or settings.state) as state:
+        bind_inbox(inbox, state)
         watcher = Watcher(inbox, settings, state, options, settle=settle,
                           fixed_feed=not options.feed_from_name)  # fmt: skip
         if not once:
@@ -108,13 +112,13 @@ def status(
     ids: tuple[str, ...],
     report_path: Path | None,
     concurrency: int,
-    state_path: Path | None,
+    state_path: str | None,
     settings: Settings,
     output: Output,
 ) -> int:
     if report_path:
         check_writable(report_path)
-    with open_state(state_path) as state:
+    with open_state(state_path or settings.state) as state:
         table, written = mission_statuses(settings, state, list(ids), concurrency=concurrency,
                                           report_path=report_path)  # fmt: skip
     show_statuses(table, written, output)

@@ -63,8 +63,15 @@ concurrency_option = valued(
     DEFAULT_CONCURRENCY,
     N_("Calls to Ocean in flight at once."),
 )
-state_option = path_option(
-    "--state", "state_path", N_("State store (default .ocean-import/state.db; one run at a time).")
+state_option = click.option(
+    "--state",
+    "state_path",
+    metavar="STORE",
+    default=None,
+    help=N_(
+        "State store: a file (default .ocean-import/state.db) or a postgresql://user@host/db "
+        "address (also [state] url, OCEAN_IMPORT_STATE)."
+    ),
 )
 
 

@@ -100,7 +100,7 @@ def serve(
     port: int,
     work: Path,
     use_sandbox: bool,
-    state_path: Path | None,
+    state_path: str | None,
     config_file: Path | None,
     verbose: int,
     log_format: str,
@@ -119,7 +119,7 @@ def serve(
             settings = replace(
                 settings, web_users=settings.web_users or {"demo": hash_password("demo")}
             )
-            state_path = state_path or work / "sandbox-state.db"
+            state_path = state_path or str(work / "sandbox-state.db")
         if not settings.web_users:
             raise ConfigError(
                 _(
@@ -130,7 +130,12 @@ def serve(
         check_connection_settings(settings)  # a missing connection setting: say so now
         loopback = host in ("127.0.0.1", "localhost", "::1")
         app = create_web_app(
-            WebConfig(settings, state_path or DEFAULT_STATE_PATH, work, secure_cookies=not loopback)
+            WebConfig(
+                settings,
+                state_path or settings.state or str(DEFAULT_STATE_PATH),
+                work,
+                secure_cookies=not loopback,
+            )
         )
         banner = _("ocean-import page on {url}").format(url=f"http://{host}:{port}/")
         if demo_user:

@@ -35,7 +35,7 @@ from starlette.templating import Jinja2Templates
 from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
-from importer.pipeline import history, import_file, open_state, plan_file
+from importer.pipeline import history, import_file, is_address, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
 from importer.web import guards, review
 from importer.web.jobs import Job, Jobs, new_job
@@ -57,7 +57,7 @@ SHOWN_LINES = 500
 @dataclass
 class WebConfig:
     settings: Settings
-    state_path: Path
+    state_path: str  # a file, or a postgresql:// address shared with the job's hosts
     work: Path  # uploads, plans and workbooks, one folder per upload
     secure_cookies: bool = True
 
@@ -80,7 +80,8 @@ def create_web_app(config: WebConfig) -> Starlette:
     ]
     upload_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024) + guards.FORM_BYTES
     settings = config.settings
-    key_file = Path(settings.web_secret_key_file or config.state_path.parent / "web-secret.key")
+    beside = config.work if is_address(config.state_path) else Path(config.state_path).parent
+    key_file = Path(settings.web_secret_key_file or beside / "web-secret.key")
     middleware = [
         Middleware(guards.SecurityHeaders),
         Middleware(guards.BodyLimit, upload_bytes=upload_bytes, lang=config.settings.lang),
@@ -250,7 +251,7 @@ async def home(request: Request) -> Response:
                  local=lambda at: review.local_moment(at, zone))  # fmt: skip
 
 
-def _history(state_path: Path) -> list[Any]:
+def _history(state_path: str) -> list[Any]:
     with open_state(state_path) as state:
         return history(state, limit=30)
 
@@ -446,7 +447,7 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
     result: dict[str, Any] = {}
     error = None
     try:
-        with open_state(config.state_path, lock=True) as state:
+        with open_state(config.state_path) as state:
             run, written = import_file(
                 job.file,
                 config.settings,

@@ -1,0 +1,436 @@
+"""What both backends share: every query of the state store, written once.
+
+The SQL is the common ground of SQLite and PostgreSQL (``?`` placeholders, which the
+PostgreSQL backend turns into psycopg's; ``INSERT ... ON CONFLICT (...) DO UPDATE``;
+``RETURNING``; integers for flags, ISO 8601 text for times), so that the two stores cannot
+drift apart. A backend gives the connection, the transaction, the migrations and the locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import pandas as pd
+
+from importer.errors import StateLocked
+from importer.i18n import _, moment
+from importer.results import OutcomeRecord, RunRecord
+from importer.schemas.state import KNOWN_COLUMNS, Key
+
+# The tables a store holds, in an order that a copy can insert them in (runs before the
+# outcomes that refer to them), with the columns a copy carries.
+TABLES: dict[str, tuple[str, ...]] = {
+    "meta": ("key", "value"),
+    "generations": ("feed", "value"),
+    "missions": (
+        "customer_id", "id_mission", "feed", "payload", "payload_hash", "pending_create",
+        "deleted", "intervention_at", "expires_at", "remote_status", "remote_status_code",
+        "refuse_reason", "status_at", "updated_at",
+    ),
+    "runs": (
+        "id", "command", "file", "sha256", "feed", "dry_run", "started_at", "finished_at",
+        "exit_code", "counts", "stopped_reason", "report",
+    ),
+    "outcomes": (
+        "run_id", "row", "customer_id", "id_mission", "action", "outcome", "http_status",
+        "message", "attempts", "at",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MissionTimes:
+    intervention_at: str | None  # ISO 8601, UTC
+    expires_at: str | None
+
+
+class Held:
+    """A lock this process holds (a feed, a file being imported); ``release`` lets it go."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release: Callable[[], None] | None = release
+
+    def release(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
+class SqlStore:
+    """The state store's contract over a SQL connection (see ``importer.state``)."""
+
+    path: Path | None = None  # the file, for SQLite
+    where: str  # the store as a person may read it (never a password)
+    migrated_from: int | None = None  # the schema version found, when opening migrated it
+    _outcome_order = "rowid"  # the order outcomes were recorded in
+
+    # -- what a backend provides -----------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _named_rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+        """One atomic write: yields ``execute(sql, params) -> rows``."""
+        raise NotImplementedError
+        yield
+
+    def try_hold(self, name: str) -> tuple[Held | None, str]:
+        """Take the lock ``name`` for this process: ``(held, "")``, or ``(None, holder)``
+        (who holds it: pid, host, since) when another process has it. A lock goes away with
+        the process that holds it, even killed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def after_load(self) -> None:
+        """What a backend must do once a copy has filled it (nothing, for most)."""
+
+    # -- locks -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def feed_lock(self, customer: int, feed: str, *, wait: float = 0) -> Iterator[None]:
+        """Hold the feed ``(customer, feed)`` for one run: two runs of one feed never
+        interleave, two feeds proceed at once. Waits up to ``wait`` seconds for a run of the
+        feed to finish; then ``StateLocked`` naming the holder."""
+        deadline = time.monotonic() + wait
+        while True:
+            held, holder = self.try_hold(f"feed {customer} {feed}")
+            if held is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        if held is None:
+            raise StateLocked.feed_held(self.where, feed, holder)
+        try:
+            yield
+        finally:
+            held.release()
+
+    def claim_file(self, sha256: str) -> Held | None:
+        """Claim a file of the inbox (by its content) for this watcher: None when another
+        watcher is on it. The claim goes away with the watcher, even killed."""
+        held, _holder = self.try_hold(f"file {sha256}")
+        return held
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def generation(self, feed: str) -> int:
+        """A number that changes whenever a mission of the feed does (a plan made before is
+        then stale); other feeds' runs leave it alone."""
+        rows = self._rows("SELECT value FROM generations WHERE feed = ?", (feed,))
+        return int(rows[0][0]) if rows else 0
+
+    def identity(self) -> str:
+        """The store's own name (kept by a copy): an inbox is bound to one store."""
+        return str(self._rows("SELECT value FROM meta WHERE key = 'store_id'")[0][0])
+
+    def known(self) -> pd.DataFrame:
+        """The snapshot the diff reads (``schemas.state.KNOWN_COLUMNS``)."""
+        names = ["customer_id", "id_mission", "feed", "payload_hash", "pending_create",
+                 "deleted", "intervention_at", "expires_at"]  # fmt: skip
+        rows = self._rows(f"SELECT {', '.join(names)} FROM missions")
+        frame = pd.DataFrame(rows, columns=names, dtype=object)  # None stays None
+        frame["customer_id"] = frame["customer_id"].astype("int64")
+        frame["pending_create"] = frame["pending_create"].astype(bool)
+        frame["deleted"] = frame["deleted"].astype(bool)
+        for name in ("intervention_at", "expires_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+        return frame[list(KNOWN_COLUMNS)]
+
+    def accepted_payloads(self, keys: Iterable[Key]) -> dict[Key, dict[str, str]]:
+        wanted = list(keys)
+        found: dict[Key, dict[str, str]] = {}
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            clause = " OR ".join(["(customer_id = ? AND id_mission = ?)"] * len(chunk))
+            rows = self._rows(
+                f"SELECT customer_id, id_mission, payload FROM missions WHERE {clause}",
+                [value for key in chunk for value in key],
+            )
+            for customer_id, id_mission, payload in rows:
+                if payload:
+                    found[(int(customer_id), id_mission)] = json.loads(payload)
+        return found
+
+    def mission(self, key: Key) -> dict[str, Any] | None:
+        rows = self._named_rows(
+            "SELECT * FROM missions WHERE customer_id = ? AND id_mission = ?", key
+        )
+        return rows[0] if rows else None
+
+    def active_keys(self) -> list[Key]:
+        rows = self._rows(
+            "SELECT customer_id, id_mission FROM missions WHERE deleted = 0 "
+            "AND payload IS NOT NULL ORDER BY intervention_at, id_mission"
+        )
+        return [(int(c), str(i)) for c, i in rows]
+
+    def keys_for(self, ids: list[str], default_customer: int | None) -> list[Key]:
+        """The keys of the given missions: the customer the state knows, else the default."""
+        keys = []
+        for id_mission in ids:
+            known = self._rows(
+                "SELECT customer_id FROM missions WHERE id_mission = ? AND deleted = 0",
+                (id_mission,),
+            )
+            if known:
+                keys += [(int(customer), id_mission) for (customer,) in known]
+            else:
+                keys.append((default_customer or 0, id_mission))
+        return keys
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._rows(
+            f"SELECT {', '.join(TABLES['runs'])} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [_run_record(*row) for row in rows]
+
+    def imported(self, sha256: str) -> str | None:
+        """If a file with this exact content was imported before: which, and when."""
+        rows = self._rows(
+            "SELECT file, started_at FROM runs WHERE sha256 = ? AND dry_run = 0 "
+            "AND exit_code IN (0, 1) ORDER BY id LIMIT 1",
+            (sha256,),
+        )
+        if not rows:
+            return None
+        file, started_at = rows[0]
+        return _("{file} imported at {when}").format(
+            file=os.path.basename(file), when=moment(dt.datetime.fromisoformat(started_at))
+        )
+
+    def outcomes(self, run_id: int) -> list[dict[str, Any]]:
+        return self._named_rows(
+            f"SELECT {', '.join(TABLES['outcomes'])} FROM outcomes WHERE run_id = ? "
+            f"ORDER BY {self._outcome_order}",
+            (run_id,),
+        )
+
+    def feeds(self) -> set[str]:
+        """The feeds of the missions the state holds (deleted ones included)."""
+        return {row[0] for row in self._rows("SELECT DISTINCT feed FROM missions")}
+
+    def died_reading(self, sha256: str) -> str | None:
+        """When a file with this content was being read by a process that never finished
+        reading it (it died on it): ``"at <time> (pid N)"``, else None."""
+        rows = self._rows("SELECT started_at, pid FROM reading WHERE sha256 = ?", (sha256,))
+        if not rows:
+            return None
+        when = moment(dt.datetime.fromisoformat(rows[0][0]))
+        return _("at {when} (pid {pid})").format(when=when, pid=rows[0][1])
+
+    def dump(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a table, its ``TABLES`` columns (``state copy``)."""
+        return self._rows(f"SELECT {', '.join(TABLES[table])} FROM {table}")
+
+    # -- writing: each call is one committed transaction -----------------------------------
+
+    def begin_reading(self, sha256: str, file: str) -> None:
+        """Record, before a file is read, that it is being read (``finish_reading`` after)."""
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO reading (sha256, file, started_at, pid) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sha256) DO UPDATE SET file = excluded.file, "
+                "started_at = excluded.started_at, pid = excluded.pid",
+                (sha256, file, _now(), os.getpid()),
+            )
+
+    def finish_reading(self, sha256: str) -> None:
+        with self._transaction() as execute:
+            execute("DELETE FROM reading WHERE sha256 = ?", (sha256,))
+
+    def begin_run(
+        self, command: str, *, file: str | None, sha256: str | None, feed: str | None, dry_run: bool
+    ) -> int:
+        with self._transaction() as execute:
+            [(run_id,)] = execute(
+                "INSERT INTO runs (command, file, sha256, feed, dry_run, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (command, file, sha256, feed, int(dry_run), _now()),
+            )
+        return int(run_id)
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        exit_code: int,
+        counts: Mapping[str, int],
+        stopped_reason: str | None = None,
+        report: str | None = None,
+    ) -> None:
+        with self._transaction() as execute:
+            execute(
+                "UPDATE runs SET finished_at = ?, exit_code = ?, counts = ?, stopped_reason = ?, "
+                "report = ? WHERE id = ?",
+                (_now(), exit_code, json.dumps(dict(counts)), stopped_reason, report, run_id),
+            )
+
+    def record_intent(self, key: Key, *, feed: str, when: MissionTimes) -> None:
+        """Before a create is sent: if no answer comes, the next run asks Ocean first."""
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO missions (customer_id, id_mission, feed, pending_create, deleted, "
+                "intervention_at, expires_at, updated_at) VALUES (?, ?, ?, 1, 0, ?, ?, ?) "
+                "ON CONFLICT (customer_id, id_mission) DO UPDATE SET pending_create = 1, "
+                "feed = excluded.feed, intervention_at = excluded.intervention_at, "
+                "expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+                (*key, feed, when.intervention_at, when.expires_at, _now()),
+            )
+            _bump(execute, [feed])
+
+    def confirm(
+        self,
+        key: Key,
+        *,
+        feed: str,
+        payload: Mapping[str, str],
+        payload_hash: str,
+        when: MissionTimes,
+        outcome: OutcomeRecord,
+    ) -> None:
+        """Ocean confirmed a create or modify: remember exactly what it now holds."""
+        with self._transaction() as execute:
+            before = _feeds_of(execute, [key])
+            execute(
+                "INSERT INTO missions (customer_id, id_mission, feed, payload, payload_hash, "
+                "pending_create, deleted, intervention_at, expires_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?) "
+                "ON CONFLICT (customer_id, id_mission) DO UPDATE SET feed = excluded.feed, "
+                "payload = excluded.payload, payload_hash = excluded.payload_hash, "
+                "pending_create = 0, deleted = 0, intervention_at = excluded.intervention_at, "
+                "expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+                (*key, feed, json.dumps(dict(payload), ensure_ascii=False), payload_hash,
+                 when.intervention_at, when.expires_at, _now()),
+            )  # fmt: skip
+            _bump(execute, {feed, *before})
+            _insert_outcome(execute, outcome)
+
+    def confirm_deleted(self, key: Key, *, outcome: OutcomeRecord) -> None:
+        """The mission is gone from Ocean: keep a tombstone (an explicit delete is then done)."""
+        with self._transaction() as execute:
+            execute(
+                "UPDATE missions SET deleted = 1, payload = NULL, payload_hash = NULL, "
+                "pending_create = 0, updated_at = ? WHERE customer_id = ? AND id_mission = ?",
+                (_now(), *key),
+            )
+            _bump(execute, _feeds_of(execute, [key]))
+            _insert_outcome(execute, outcome)
+
+    def forget(self, keys: Iterable[Key]) -> None:
+        """Drop missions past their expiry: the cab no longer shows them."""
+        keys = list(keys)
+        if not keys:
+            return
+        with self._transaction() as execute:
+            feeds = _feeds_of(execute, keys)
+            for key in keys:
+                execute("DELETE FROM missions WHERE customer_id = ? AND id_mission = ?", key)
+            _bump(execute, feeds)
+
+    def record_outcome(self, outcome: OutcomeRecord) -> None:
+        self.record_outcomes([outcome])
+
+    def record_outcomes(self, outcomes: Iterable[OutcomeRecord]) -> None:
+        with self._transaction() as execute:
+            for outcome in outcomes:
+                _insert_outcome(execute, outcome)
+
+    def store_status(self, key: Key, *, status: str, code: str, refuse_reason: str) -> None:
+        with self._transaction() as execute:
+            execute(
+                "UPDATE missions SET remote_status = ?, remote_status_code = ?, "
+                "refuse_reason = ?, status_at = ? WHERE customer_id = ? AND id_mission = ?",
+                (status, code, refuse_reason, _now(), *key),
+            )
+
+    def load(self, tables: Mapping[str, Iterable[Sequence[Any]]]) -> None:
+        """Add rows (``dump``'s) to tables, in one transaction (``state copy``)."""
+        with self._transaction() as execute:
+            for table, rows in tables.items():
+                columns = TABLES[table]
+                insert = (
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})"
+                )
+                if table in ("meta", "generations"):  # a new store has its own: copied win
+                    insert += f" ON CONFLICT ({columns[0]}) DO UPDATE SET value = excluded.value"
+                for row in rows:
+                    execute(insert, tuple(row))
+
+
+def _bump(execute: Callable[..., Any], feeds: Iterable[str]) -> None:
+    for feed in sorted(set(feeds)):
+        execute(
+            "INSERT INTO generations (feed, value) VALUES (?, 1) "
+            "ON CONFLICT (feed) DO UPDATE SET value = generations.value + 1",
+            (feed,),
+        )
+
+
+def _feeds_of(execute: Callable[..., list[tuple[Any, ...]]], keys: Iterable[Key]) -> set[str]:
+    feeds: set[str] = set()
+    for key in keys:
+        rows = execute("SELECT feed FROM missions WHERE customer_id = ? AND id_mission = ?", key)
+        feeds |= {row[0] for row in rows}
+    return feeds
+
+
+def _insert_outcome(execute: Callable[..., Any], outcome: OutcomeRecord) -> None:
+    execute(
+        "INSERT INTO outcomes (run_id, row, customer_id, id_mission, action, outcome, "
+        "http_status, message, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (outcome.run_id, outcome.row, outcome.customer_id, outcome.id_mission,
+         outcome.action, outcome.outcome, outcome.http_status, outcome.message,
+         outcome.attempts, _now()),
+    )  # fmt: skip
+
+
+def lock_number(name: str) -> int:
+    """A lock's name as a signed 64-bit number (PostgreSQL's advisory lock keys)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def holder_now() -> dict[str, Any]:
+    """Who this process is, for a lock it takes: what another one is told."""
+    since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+
+
+def _run_record(
+    id: int, command: str, file: str | None, sha256: str | None, feed: str | None,
+    dry_run: int, started_at: str, finished_at: str | None, exit_code: int | None,
+    counts: str | None, stopped_reason: str | None, report: str | None,
+) -> RunRecord:  # fmt: skip
+    return RunRecord(
+        int(id), command, file, sha256, feed, bool(dry_run), started_at, finished_at, exit_code,
+        json.loads(counts) if counts else {}, stopped_reason, report,
+    )  # fmt: skip
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
