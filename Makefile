@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: install browser samples demo serve test test-future lint bench clean messages
+.PHONY: install browser postgres samples demo serve test test-future lint bench clean messages
 
 install: $(VENV)/.installed
 
@@ -36,17 +36,25 @@ browser:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
+# The tests start a throwaway PostgreSQL server of their own (initdb + pg_ctl on a temporary
+# folder and a free loopback port): Debian's postgresql package brings the programs.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql; }
+
 serve: samples
 	$(BIN)/ocean-import serve --sandbox
 
-# The whole suite, browser tests included (the browser is installed when missing).
-test: install browser
+# The whole suite, browser and PostgreSQL tests included (both installed when missing).
+test: install browser postgres
 	$(BIN)/python -m pytest
 
 # The whole suite again with the clock a year ahead (the libfaketime that the PyPI package
 # bundles; Playwright's driver and the browser keep the real clock): nothing may age.
 FAKETIME_LIB = $$($(BIN)/python -c 'import libfaketime, pathlib; print(pathlib.Path(libfaketime.__file__).parent / "vendor/libfaketime/src/libfaketime.so.1")')
-test-future: install browser
+test-future: install browser postgres
 	FAKETIME=+365d FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD=$(FAKETIME_LIB) $(BIN)/python -m pytest
 
 # The translations: extract every message of the code into the template, then bring each

@@ -236,11 +236,11 @@ def import_file(
 
     The run holds its feed's lock (``feed_wait``: how long to wait for another run of it
     before ``StateLocked``; other feeds go on at once). SIGINT/SIGTERM during the push stop
-    it cleanly (``interruptible``); the workbook is written and the run recorded anyway. ``after_reading`` is told once the file is read and checked
-    (the job's poison-file guard). ``ocean``: the client to push with (its transport, retry
-    policy and clock); by default one from the settings. ``halt``: set from another thread
-    (the web page stopping), the run stops as on SIGTERM. ``confirmed_deletions``: the
-    number of deletions a person typed to go past the mass-delete guard (the web's admin).
+    it cleanly (``interruptible``); the workbook is written and the run recorded anyway.
+    ``after_reading``: told once the file is read and checked (the job's poison-file guard).
+    ``ocean``: the client to push with (transport, retries, clock; default: the settings').
+    ``halt``: set from another thread (the page stopping), the run stops as on SIGTERM.
+    ``confirmed_deletions``: the deletions a person typed past the mass-delete guard.
     """
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)

@@ -12,8 +12,8 @@ import pytest
 from importer import i18n
 from importer.config import Settings
 from importer.sandbox import SandboxServer, World
-from tests.postgres import PostgresServer
 from tests.helpers import load_make_samples
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(autouse=True)

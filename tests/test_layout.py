@@ -12,8 +12,15 @@ from tests.helpers import ROOT
 PACKAGE = ROOT / "importer"
 FACES = ["cli", "watch.py", "web"]
 # What only the pipeline (and the stages under it) may touch: a face goes through the pipeline.
-BEHIND_THE_PIPELINE = {"importer.ocean", "importer.push", "importer.state", "importer.store",
-                       "importer.state.base", "importer.state.sqlite", "importer.state.postgres"}
+BEHIND_THE_PIPELINE = {
+    "importer.ocean",
+    "importer.push",
+    "importer.state",
+    "importer.store",
+    "importer.state.base",
+    "importer.state.sqlite",
+    "importer.state.postgres",
+}
 
 
 def modules(*names: str) -> list[Path]:
@@ -40,8 +47,10 @@ def test_a_face_reaches_ocean_and_the_state_only_through_the_pipeline(face: Path
     assert imported(face) & BEHIND_THE_PIPELINE == set()
 
 
-@pytest.mark.parametrize(("library", "owner"), [("httpx", "ocean.py"), ("sqlite3", "state/sqlite.py"),
-                                               ("psycopg", "state/postgres.py")])
+@pytest.mark.parametrize(
+    ("library", "owner"),
+    [("httpx", "ocean.py"), ("sqlite3", "state/sqlite.py"), ("psycopg", "state/postgres.py")],
+)
 def test_only_one_module_speaks_http_and_one_sql(library: str, owner: str) -> None:
     speakers = [p.relative_to(PACKAGE).as_posix() for p in modules(".")
                 if library in imported(p) and "sandbox" not in p.parts]  # fmt: skip
@@ -49,8 +58,16 @@ def test_only_one_module_speaks_http_and_one_sql(library: str, owner: str) -> No
 
 
 def test_the_diff_does_no_io() -> None:
-    io = {"httpx", "sqlite3", "psycopg", "importer.state", "importer.store", "importer.ocean",
-          "os", "io"}
+    io = {
+        "httpx",
+        "sqlite3",
+        "psycopg",
+        "importer.state",
+        "importer.store",
+        "importer.ocean",
+        "os",
+        "io",
+    }
     assert imported(PACKAGE / "diff.py") & io == set()
 
 

@@ -84,7 +84,11 @@ def test_confirmed_changes_survive_a_reopen(store_address: str) -> None:
         assert state.generation("g") == other  # another feed's plans stay fresh
     with open_state(store_address) as state:
         [row] = state.known().to_dict(orient="records")
-        assert (row["id_mission"], row["payload_hash"], row["pending_create"]) == ("A", "h-A", False)
+        assert (row["id_mission"], row["payload_hash"], row["pending_create"]) == (
+            "A",
+            "h-A",
+            False,
+        )
         assert row["intervention_at"].isoformat() == "2026-11-24T07:30:00+00:00"
         assert state.accepted_payloads([(4242, "A")]) == {(4242, "A"): {"idMission": "A"}}
         [run] = state.runs()
@@ -132,8 +136,7 @@ def test_one_run_per_feed_and_two_feeds_at_once(store_address: str) -> None:
                                    "with store.feed_lock(4242, 'depot-sud'): print('ok')")  # fmt: skip
         assert other.returncode == 0 and other.stdout == "ok\n"
         with open_state(store_address) as second, pytest.raises(StateLocked):
-            with second.feed_lock(4242, "depot-nord"):
-                pass
+            second.feed_lock(4242, "depot-nord").__enter__()
     with open_state(store_address) as after, after.feed_lock(4242, "depot-nord"):
         pass  # released when the first let go
 
@@ -194,16 +197,19 @@ def test_a_copy_carries_every_mission_run_and_outcome(
         copied = copy_state(origin, destination)
     assert (copied["missions"], copied["runs"], copied["outcomes"]) == (2, 1, 3)
     with open_state(target) as state:
-        assert state.known().sort_values("id_mission").reset_index(drop=True).equals(
-            known.sort_values("id_mission").reset_index(drop=True)
+        assert (
+            state.known()
+            .sort_values("id_mission")
+            .reset_index(drop=True)
+            .equals(known.sort_values("id_mission").reset_index(drop=True))
         )
         assert state.identity() == name and state.generation("f") == generation
         assert [o["id_mission"] for o in state.outcomes(first)] == ["A", "B", "B"]
         assert state.begin_run("run", file=None, sha256=None, feed="f", dry_run=False) > first
         assert state.imported("abc") is not None
-    with open_state(source) as origin, open_state(target) as destination:
-        with pytest.raises(StateError, match="a copy goes into an empty store only"):
-            copy_state(origin, destination)
+    with (open_state(source) as origin, open_state(target) as destination,
+          pytest.raises(StateError, match="a copy goes into an empty store only")):  # fmt: skip
+        copy_state(origin, destination)
 
 
 def test_a_store_from_a_newer_version_is_refused(store_address: str) -> None:

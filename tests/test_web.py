@@ -29,10 +29,13 @@ import httpx
 import openpyxl
 import pytest
 import uvicorn
+from click.testing import CliRunner
 
+from importer.cli import main
 from importer.config import OceanSettings, Secret, load_settings
 from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account, Faults
+from importer.store import open_state
 from importer.web.app import WebConfig, create_web_app
 from importer.web.jobs import Jobs, new_job
 from importer.web.passwords import hash_password
@@ -54,7 +57,8 @@ class WebServer:
     """The page on a free loopback port, in a thread, importing into a sandbox."""
 
     def __init__(self, folder: Path, max_upload_mb: float = 20, lang: str = "fr",
-                 admins: tuple[str, ...] = (), latency: float = 0) -> None:  # fmt: skip
+                 admins: tuple[str, ...] = (), latency: float = 0,
+                 state: str | None = None) -> None:  # fmt: skip
         self.folder = folder
         world = World([Account("demo", "demo", customers=(4242,))], faults=Faults(latency=latency))
         self.sandbox = SandboxServer(world).start()
@@ -70,8 +74,8 @@ class WebServer:
             lang=lang,  # the site's language: French unless a test asks for English
             web_max_upload_mb=max_upload_mb,
         )
-        app = create_web_app(WebConfig(settings, folder / "state.db", folder / "work",
-                                       secure_cookies=False))  # fmt: skip
+        app = create_web_app(WebConfig(settings, state or str(folder / "state.db"),
+                                       folder / "work", secure_cookies=False))  # fmt: skip
         listening = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{listening.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
@@ -811,3 +815,32 @@ def test_uploads_older_than_the_retention_are_removed_at_start(tmp_path: Path) -
     jobs.add(recent)  # their records, as the page writes them
     Jobs(work, retention_days=30, interrupted="")  # the next start
     assert not old.folder.exists() and recent.file.is_file()
+
+
+def test_the_page_and_the_job_on_two_hosts_share_the_runs_through_postgresql(
+    tmp_path: Path, samples: Path, pg_url: str
+) -> None:
+    web = WebServer(tmp_path / "web-host", state=pg_url)
+    try:
+        client = logged_in_client(web.url)
+        done = upload_file(client, samples / "planning-clean.xlsx")
+        client.post(f"{done}/confirm", data={"csrf": csrf_of(client, done)})
+        assert "Terminé" in wait_for_result(client, done)
+        # The nightly job, on another host: the same store, another feed.
+        job_host = tmp_path / "job-host"
+        job_host.mkdir()
+        planning = write_planning(job_host / "depot-sud.xlsx", rows_for(2, 3, prefix="S"))
+        env = {"OCEAN_BASE_URL": web.sandbox.base_url, "OCEAN_LOGIN": "demo",
+               "OCEAN_PASSWORD": "demo", "OCEAN_IMPORT_CONFIG": "", "OCEAN_IMPORT_STATE": pg_url}  # fmt: skip
+        job = CliRunner().invoke(main, ["run", str(planning), "--customer-id", "4242"], env=env)
+        assert job.exit_code == 0, job.output
+        home = client.get("/").text
+        assert "depot-sud.xlsx" in home and "planning-clean.xlsx" in home  # both hosts' runs
+        with open_state(pg_url) as state:
+            assert {run.file and Path(run.file).name for run in state.runs()} == {
+                "planning-clean.xlsx",
+                "depot-sud.xlsx",
+            }
+        client.close()
+    finally:
+        web.stop()
