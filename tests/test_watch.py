@@ -360,27 +360,29 @@ def test_run_refresh_status_fills_the_workbook(job: Job, tmp_path: Path) -> None
 @pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
 )
-def test_the_systemd_units_in_the_docs_verify(tmp_path: Path) -> None:
-    text = (ROOT / "docs" / "scheduling.md").read_text()
+@pytest.mark.parametrize(("doc", "names"), [
+    ("scheduling.md", {"ocean-import.service", "ocean-import.timer"}),
+    ("deployment.md", {"ocean-import-watch.service", "ocean-import-watch.timer",
+                       "ocean-import-web.service"}),
+])  # fmt: skip
+def test_the_systemd_units_in_the_docs_verify(tmp_path: Path, doc: str, names: set[str]) -> None:
+    text = (ROOT / "docs" / doc).read_text()
     units = {}
     for block in text.split("```ini")[1:]:
         body = block.split("```")[0].strip("\n")
         first, _, rest = body.partition("\n")
         name = first.strip().removeprefix("# ").strip()
         units[name] = rest
-    assert set(units) == {"ocean-import.service", "ocean-import.timer"}
-    for name, body in units.items():
-        (tmp_path / name).write_text(body)
-    # The service's ExecStart must exist for verify: point it at a stand-in.
-    service = (tmp_path / "ocean-import.service").read_text()
+    assert set(units) == names
+    # The services' ExecStart must exist for verify: point it at a stand-in.
     stand_in = tmp_path / "ocean-import"
     stand_in.write_text("#!/bin/sh\n")
     stand_in.chmod(0o755)
-    service = service.replace("/opt/ocean-import/.venv/bin/ocean-import", str(stand_in))
-    (tmp_path / "ocean-import.service").write_text(service)
+    for name, body in units.items():
+        body = body.replace("/opt/ocean-import/.venv/bin/ocean-import", str(stand_in))
+        (tmp_path / name).write_text(body)
     done = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(tmp_path / "ocean-import.service"),
-         str(tmp_path / "ocean-import.timer")],
+        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / name) for name in sorted(units))],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     problems = [line for line in done.stderr.splitlines() if str(tmp_path) in line]
