@@ -122,7 +122,8 @@ class ImportOptions:
     guard: Guard = field(default_factory=Guard)
     concurrency: int = DEFAULT_CONCURRENCY
     dry_run: bool = False
-    command: str = "run"  # recorded in the state's runs: run, watch
+    command: str = "run"  # recorded in the state's runs: run, watch, web, undo
+    actor: str | None = None  # who ran it (the web page's user; default: user@host)
     protect_started: bool = True  # ask Ocean before touching a mission (--no-refresh: False)
     allow_started: bool = False  # touch a mission the driver has in hand (--allow-started)
     drift: bool = False  # ask Ocean about every mission of the scope first (--refresh)

@@ -226,7 +226,7 @@ def diff(
         changes = changes[changes["action"] != Action.DELETE]
         row_actions = row_actions.where(row_actions != Action.DELETE, Action.UNCHANGED)
     elif not guard.allow:
-        guard_message = _mass_delete(len(deletions), active_in_scope, guard)
+        guard_message = mass_delete_message(len(deletions), active_in_scope, guard)
     changes = pd.concat([changes, deletions], ignore_index=True) if len(deletions) else changes
     changes = changes.reset_index(drop=True)
     return Plan(
@@ -317,7 +317,7 @@ def _active_in_scope(
     return int(active.sum())
 
 
-def _mass_delete(deletions: int, active: int, guard: Guard) -> str | None:
+def mass_delete_message(deletions: int, active: int, guard: Guard) -> str | None:
     if deletions > guard.count:
         return _(
             "{n} missions would be deleted, more than the limit of {limit}: check the file; if "

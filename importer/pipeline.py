@@ -240,8 +240,7 @@ def import_file(
     ``after_reading``: told once the file is read and checked (the job's poison-file guard).
     ``ocean``: the client to push with (transport, retries, clock; default: the settings').
     ``halt``: set from another thread (the page stopping), the run stops as on SIGTERM.
-    ``confirmed_deletions``: the deletions a person typed past the mass-delete guard.
-    """
+    ``confirmed_deletions``: the deletions a person typed past the mass-delete guard."""
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
     options = with_feed(path, options, state, settings)
@@ -329,7 +328,8 @@ async def _push_and_refresh(
     async with ocean:
         try:
             run_id = state.begin_run(options.command, file=str(raw.path), sha256=raw.sha256,
-                                     feed=options.feed, dry_run=False)  # fmt: skip
+                                     feed=options.feed, dry_run=False,
+                                     actor=options.actor)  # fmt: skip
             if replan is not None:
                 missing, statuses, refused = await drift(checked, state, options, ocean, started)
                 plan = replan(missing)

@@ -91,7 +91,7 @@ def save_plan(plan: Plan, made_from: Fingerprint, input_file: Path, path: Path) 
         "settings": made_from.settings,
         **plan_to_json(plan),
     }
-    _write_atomically(path, json.dumps(data, ensure_ascii=False, indent=1))
+    write_atomically(path, json.dumps(data, ensure_ascii=False, indent=1))
     return path
 
 
@@ -192,7 +192,7 @@ def _shown(value: object) -> str:
     return _("none") if value is None or value == {} else json.dumps(value, ensure_ascii=False)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     remove_stale_temporaries(path)
     temporary = path.with_name(temporary_prefix(path) + "plan")
     try:

@@ -87,6 +87,7 @@ class RunRecord:
     counts: dict[str, int]
     stopped_reason: str | None
     report: str | None
+    actor: str | None = None  # who ran it: user@host, or the web page's user
 
 
 RESULT_COLUMNS = ("row", "action", "outcome", "http_status", "message", "attempts", "remote_status")

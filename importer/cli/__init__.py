@@ -11,6 +11,7 @@ import click
 
 from importer import __version__
 from importer.cli import frame
+from importer.cli.history import history, undo
 from importer.cli.imports import plan, run, validate
 from importer.cli.job import status, watch
 from importer.cli.serving import hash_password_command, sandbox, serve
@@ -74,7 +75,8 @@ def main() -> None:
     """The group of every command (its help is the ``help`` above, in the catalog)."""
 
 
-for command in (validate, plan, run, watch, status, state, serve, hash_password_command, sandbox):
+for command in (validate, plan, run, watch, status, history, undo, state, serve,
+                hash_password_command, sandbox):  # fmt: skip
     main.add_command(command)
 
 __all__ = ["main"]

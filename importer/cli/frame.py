@@ -50,6 +50,7 @@ def metavar(name: str) -> str:
         "DIRECTORY": pgettext("metavar", "FOLDER"),
         "INBOX": pgettext("metavar", "INBOX"),
         "STORE": pgettext("metavar", "STORE"),
+        "RUN": pgettext("metavar", "RUN"),
         "SOURCE": pgettext("metavar", "SOURCE"),
         "TARGET": pgettext("metavar", "TARGET"),
         "IDS...": pgettext("metavar", "IDS..."),

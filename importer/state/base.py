@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import getpass
 import hashlib
 import json
 import os
@@ -25,27 +26,7 @@ import pandas as pd
 from importer.errors import StateLocked
 from importer.i18n import _, moment
 from importer.results import OutcomeRecord, RunRecord
-from importer.schemas.state import KNOWN_COLUMNS, Key
-
-# The tables a store holds, in an order that a copy can insert them in (runs before the
-# outcomes that refer to them), with the columns a copy carries.
-TABLES: dict[str, tuple[str, ...]] = {
-    "meta": ("key", "value"),
-    "generations": ("feed", "value"),
-    "missions": (
-        "customer_id", "id_mission", "feed", "payload", "payload_hash", "pending_create",
-        "deleted", "intervention_at", "expires_at", "remote_status", "remote_status_code",
-        "refuse_reason", "status_at", "updated_at",
-    ),
-    "runs": (
-        "id", "command", "file", "sha256", "feed", "dry_run", "started_at", "finished_at",
-        "exit_code", "counts", "stopped_reason", "report",
-    ),
-    "outcomes": (
-        "run_id", "row", "customer_id", "id_mission", "action", "outcome", "http_status",
-        "message", "attempts", "at",
-    ),
-}  # fmt: skip
+from importer.schemas.state import JOURNAL_DAYS, KNOWN_COLUMNS, TABLES, Key
 
 
 @dataclass(frozen=True)
@@ -208,6 +189,10 @@ class SqlStore:
         )
         return [_run_record(*row) for row in rows]
 
+    def run(self, run_id: int) -> RunRecord | None:
+        rows = self._rows(f"SELECT {', '.join(TABLES['runs'])} FROM runs WHERE id = ?", (run_id,))
+        return _run_record(*rows[0]) if rows else None
+
     def imported(self, sha256: str) -> str | None:
         """If a file with this exact content was imported before: which, and when."""
         rows = self._rows(
@@ -242,6 +227,25 @@ class SqlStore:
         when = moment(dt.datetime.fromisoformat(rows[0][0]))
         return _("at {when} (pid {pid})").format(when=when, pid=rows[0][1])
 
+    def journal(self, run_id: int) -> list[dict[str, Any]]:
+        """What each mission the run changed was before it (``JOURNAL_TABLE``)."""
+        return self._named_rows(
+            f"SELECT {', '.join(TABLES['journal'])} FROM journal WHERE run_id = ? "
+            "ORDER BY customer_id, id_mission",
+            (run_id,),
+        )
+
+    def changed_after(self, run_id: int) -> dict[Key, int]:
+        """The missions of a run that a later run changed again: the last run that did."""
+        rows = self._rows(
+            "SELECT later.customer_id, later.id_mission, MAX(later.run_id) FROM journal later "
+            "JOIN journal this ON this.customer_id = later.customer_id "
+            "AND this.id_mission = later.id_mission AND this.run_id = ? "
+            "WHERE later.run_id > ? GROUP BY later.customer_id, later.id_mission",
+            (run_id, run_id),
+        )
+        return {(int(c), str(i)): int(r) for c, i, r in rows}
+
     def dump(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of a table, its ``TABLES`` columns (``state copy``)."""
         return self._rows(f"SELECT {', '.join(TABLES[table])} FROM {table}")
@@ -263,13 +267,21 @@ class SqlStore:
             execute("DELETE FROM reading WHERE sha256 = ?", (sha256,))
 
     def begin_run(
-        self, command: str, *, file: str | None, sha256: str | None, feed: str | None, dry_run: bool
-    ) -> int:
+        self, command: str, *, file: str | None, sha256: str | None, feed: str | None,
+        dry_run: bool, actor: str | None = None, journal_days: float = JOURNAL_DAYS,
+    ) -> int:  # fmt: skip
+        """Open a run's record (``actor``: who; default user@host); the journal of runs older
+        than ``journal_days`` goes (they can no longer be undone)."""
+        horizon = dt.datetime.now(dt.UTC) - dt.timedelta(days=journal_days)
         with self._transaction() as execute:
             [(run_id,)] = execute(
-                "INSERT INTO runs (command, file, sha256, feed, dry_run, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (command, file, sha256, feed, int(dry_run), _now()),
+                "INSERT INTO runs (command, file, sha256, feed, dry_run, started_at, actor) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (command, file, sha256, feed, int(dry_run), _now(), actor or _actor()),
+            )
+            execute(
+                "DELETE FROM journal WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)",
+                (horizon.isoformat(timespec="milliseconds"),),
             )
         return int(run_id)
 
@@ -315,6 +327,7 @@ class SqlStore:
         """Ocean confirmed a create or modify: remember exactly what it now holds."""
         with self._transaction() as execute:
             before = _feeds_of(execute, [key])
+            _journal(execute, outcome.run_id, key, payload_hash)
             execute(
                 "INSERT INTO missions (customer_id, id_mission, feed, payload, payload_hash, "
                 "pending_create, deleted, intervention_at, expires_at, updated_at) "
@@ -332,6 +345,7 @@ class SqlStore:
     def confirm_deleted(self, key: Key, *, outcome: OutcomeRecord) -> None:
         """The mission is gone from Ocean: keep a tombstone (an explicit delete is then done)."""
         with self._transaction() as execute:
+            _journal(execute, outcome.run_id, key, None)
             execute(
                 "UPDATE missions SET deleted = 1, payload = NULL, payload_hash = NULL, "
                 "pending_create = 0, updated_at = ? WHERE customer_id = ? AND id_mission = ?",
@@ -399,6 +413,26 @@ def _feeds_of(execute: Callable[..., list[tuple[Any, ...]]], keys: Iterable[Key]
     return feeds
 
 
+def _journal(execute: Callable[..., Any], run_id: int, key: Key, after: str | None) -> None:
+    """Before a run changes a mission: what it was (the first change of a run wins)."""
+    execute(
+        "INSERT INTO journal (run_id, customer_id, id_mission, before_payload, before_hash, "
+        "before_feed, before_intervention_at, before_expires_at, after_hash) "
+        "SELECT ?, ?, ?, payload, payload_hash, feed, intervention_at, expires_at, ? "
+        "FROM (SELECT 1) AS one LEFT JOIN missions ON customer_id = ? AND id_mission = ? "
+        "WHERE true "  # SQLite's upsert after a SELECT needs one
+        "ON CONFLICT (run_id, customer_id, id_mission) "
+        "DO UPDATE SET after_hash = excluded.after_hash",
+        (run_id, *key, after, *key),
+    )
+
+
+def _actor() -> str:
+    with contextlib.suppress(OSError, KeyError):
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    return socket.gethostname()
+
+
 def _insert_outcome(execute: Callable[..., Any], outcome: OutcomeRecord) -> None:
     execute(
         "INSERT INTO outcomes (run_id, row, customer_id, id_mission, action, outcome, "
@@ -424,11 +458,11 @@ def holder_now() -> dict[str, Any]:
 def _run_record(
     id: int, command: str, file: str | None, sha256: str | None, feed: str | None,
     dry_run: int, started_at: str, finished_at: str | None, exit_code: int | None,
-    counts: str | None, stopped_reason: str | None, report: str | None,
+    counts: str | None, stopped_reason: str | None, report: str | None, actor: str | None,
 ) -> RunRecord:  # fmt: skip
     return RunRecord(
         int(id), command, file, sha256, feed, bool(dry_run), started_at, finished_at, exit_code,
-        json.loads(counts) if counts else {}, stopped_reason, report,
+        json.loads(counts) if counts else {}, stopped_reason, report, actor,
     )  # fmt: skip
 
 

@@ -26,7 +26,8 @@ from psycopg import conninfo
 from importer.errors import StateError, StateUnavailable
 from importer.i18n import _
 from importer.paths import holder_words
-from importer.state.base import TABLES, Held, SqlStore, holder_now, lock_number
+from importer.schemas.state import JOURNAL_TABLE, TABLES
+from importer.state.base import Held, SqlStore, holder_now, lock_number
 
 _MIGRATIONS = (
     # 1: the schema of SQLite's version 3, in PostgreSQL's types.
@@ -88,6 +89,11 @@ _MIGRATIONS = (
     CREATE TABLE holders (name TEXT PRIMARY KEY, holder TEXT NOT NULL);
     INSERT INTO meta VALUES ('generation', '0'),
         ('store_id', md5(random()::text || clock_timestamp()::text))
+    """,
+    # 2: as SQLite's 4: who ran each run, the journal.
+    f"""
+    ALTER TABLE runs ADD COLUMN actor TEXT;
+    {JOURNAL_TABLE.replace("INTEGER", "BIGINT")}
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)

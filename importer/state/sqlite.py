@@ -19,6 +19,7 @@ from typing import Any
 from importer.errors import StateError, StateUnavailable
 from importer.i18n import _, lazy, system_reason
 from importer.paths import cannot_write_in, try_lock
+from importer.schemas.state import JOURNAL_TABLE
 from importer.state.base import Held, SqlStore
 
 DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
@@ -90,6 +91,11 @@ _MIGRATIONS = (
     INSERT INTO generations (feed, value) SELECT DISTINCT feed,
         (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation') FROM missions;
     INSERT INTO meta VALUES ('store_id', lower(hex(randomblob(16))))
+    """,
+    # 4: who ran each run; the journal of what each mission was before a run changed it.
+    f"""
+    ALTER TABLE runs ADD COLUMN actor TEXT;
+    {JOURNAL_TABLE}
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
