@@ -28,6 +28,7 @@ A configuration file looks like this (every key is optional)::
 
     [feeds."tournees-hebdo"]       # one feed's own scope (a weekly planning)
     scope = "range"
+    expected_by = "06:00"          # watch alerts when the feed's file has not come by then
 
     [protect]                      # statuses that mean the driver has a mission in hand
     statuses = ["Acceptée", "En cours", "Terminée"]
@@ -35,6 +36,9 @@ A configuration file looks like this (every key is optional)::
 
     [state]                        # default .ocean-import/state.db; also OCEAN_IMPORT_STATE
     url = "postgresql://ocean@db.depot/ocean_import"   # several hosts: one shared store
+
+    [alerts]                       # Apprise URLs (also OCEAN_IMPORT_ALERTS, space-separated)
+    urls = ["mailto://smtp.depot.lan?from=job@depot.fr&to=ops@depot.fr"]
 
     [ui]
     lang = "fr"                    # fr (the default) or en; also OCEAN_IMPORT_LANG, --lang
@@ -50,6 +54,7 @@ A configuration file looks like this (every key is optional)::
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import tomllib
 from collections.abc import Mapping
@@ -191,6 +196,9 @@ class Settings:
     started_statuses: tuple[str, ...] = DEFAULT_STARTED_STATUSES  # [protect] statuses
     started_codes: tuple[str, ...] = ()  # [protect] codes (Ocean documents none)
     state: str | None = field(default=None, repr=False)  # [state] url: a path or postgresql://
+    alerts: tuple[str, ...] = field(default=(), repr=False)  # [alerts] urls (Apprise's)
+    alert_password_days: int = 14  # [alerts] password_days: warn this long before expiry
+    feed_deadlines: Mapping[str, str] = field(default_factory=dict)  # [feeds.NAME] expected_by
 
     def scope_for(self, feed: str) -> Scope:
         return self.feed_scopes.get(feed, self.scope)
@@ -219,6 +227,7 @@ _TOP_KEYS = {
     "feeds",
     "protect",
     "state",
+    "alerts",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows", "max_memory_mb"}
 _OCEAN_KEYS = {
@@ -256,6 +265,8 @@ def load_settings(
         ocean["password"] = Secret(env["OCEAN_PASSWORD"])
     if env.get("OCEAN_IMPORT_LANG"):
         values["lang"] = env["OCEAN_IMPORT_LANG"]
+    if env.get("OCEAN_IMPORT_ALERTS"):
+        values["alerts"] = tuple(env["OCEAN_IMPORT_ALERTS"].split())
     if env.get("OCEAN_IMPORT_STATE"):
         values["state"] = env["OCEAN_IMPORT_STATE"]
     if env.get("OCEAN_CUSTOMER_ID"):
@@ -267,6 +278,18 @@ def load_settings(
     settings = Settings(**values, ocean=OceanSettings(**ocean))
     _check(settings)
     return settings
+
+
+def _clock_time(value: object, key: str, path: Path) -> str:
+    """``"06:00"``: a time of day, in the planning's zone."""
+    try:
+        return dt.time.fromisoformat(str(value)).strftime("%H:%M")
+    except ValueError:
+        raise ConfigError(
+            _('{key} in {path} must be a time of day such as "06:00", not {value}').format(
+                key=key, path=path, value=value
+            )
+        ) from None
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -283,7 +306,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             _("configuration file {path} is not valid TOML: {why}").format(path=path, why=exc)
         ) from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
-    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect", "state"}
+    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect", "state", "alerts"}
     values = {k: v for k, v in data.items() if k not in tables}
     ui = _table(data, "ui", path)
     _refuse_unknown(ui, {"lang"}, path, "ui.")
@@ -311,10 +334,22 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ConfigError(
                 _("[feeds.{name}] in {path} must be a table").format(name=name, path=path)
             )
-        _refuse_unknown(feed, {"scope"}, path, f"feeds.{name}.")
+        _refuse_unknown(feed, {"scope", "expected_by"}, path, f"feeds.{name}.")
         if "scope" in feed:
             scopes[str(name)] = feed["scope"]
+        if "expected_by" in feed:
+            values.setdefault("feed_deadlines", {})[str(name)] = _clock_time(
+                feed["expected_by"], f"feeds.{name}.expected_by", path
+            )
     values["feed_scopes"] = scopes
+    alerts = _table(data, "alerts", path)
+    _refuse_unknown(alerts, {"urls", "password_days"}, path, "alerts.")
+    if "urls" in alerts:
+        if not isinstance(alerts["urls"], list):
+            raise ConfigError(_("alerts.urls in {path} must be a list").format(path=path))
+        values["alerts"] = tuple(str(url) for url in alerts["urls"])
+    if "password_days" in alerts:
+        values["alert_password_days"] = _as_int(alerts["password_days"], "alerts.password_days")
     protect = _table(data, "protect", path)
     _refuse_unknown(protect, {"statuses", "codes"}, path, "protect.")
     for key, target in (("statuses", "started_statuses"), ("codes", "started_codes")):

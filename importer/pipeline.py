@@ -200,7 +200,7 @@ def plan_file(
         base_url = ocean.base_url
     plan = make_plan(checked, state, options, now=started, missing_in_ocean=missing)
     run = ImportRun(checked, plan, options, started, dt.datetime.now(dt.UTC), base_url=base_url,
-                    state_path=_shown_path(state), remote_statuses=statuses,
+                    state_path=state.where, remote_statuses=statuses,
                     refusals=refused)  # fmt: skip
     if out_path:
         made_from = fingerprint(
@@ -357,8 +357,9 @@ async def _push_and_refresh(
     return ImportRun(
         checked, plan, options, started, dt.datetime.now(dt.UTC),
         outcomes=tuple(outcomes) if outcomes is not None else None, stopped=stopped,
-        base_url=ocean.base_url, state_path=_shown_path(state), run_id=run_id,
+        base_url=ocean.base_url, state_path=state.where, run_id=run_id,
         remote_statuses=statuses, unknown_statuses=holding.unknown, refusals=refused,
+        password_days=ocean.password_expires_in_days,
     )  # fmt: skip
 
 
@@ -383,10 +384,6 @@ def _live_keys(checked: Checked, plan: Plan) -> list[tuple[int, str]]:
     live = actions.isin([Action.CREATE, Action.MODIFY, Action.UNCHANGED]).to_numpy()
     customers, ids = mission_keys(checked.missions)
     return list(zip(customers[live].tolist(), ids[live].tolist(), strict=True))
-
-
-def _shown_path(state: Store) -> str:
-    return state.where
 
 
 def unreported(run: ImportRun, failure: OutputError) -> UnreportedRun:

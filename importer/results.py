@@ -110,6 +110,7 @@ class ImportRun:
     remote_statuses: dict[Key, str] = field(default_factory=dict)
     unknown_statuses: dict[Key, str] = field(default_factory=dict)  # not protected: listed
     refusals: dict[Key, str] = field(default_factory=dict)  # refused by the driver (--refresh)
+    password_days: int | None = None  # when the Ocean password expires, as Ocean said
 
     @property
     def exit_code(self) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
+from importer.alerts import Alerts, check_deadlines, run_alert
 from importer.config import ImportOptions, Settings
 from importer.errors import (
     EXIT_NOTHING_DONE,
@@ -189,6 +190,7 @@ class Watcher:
         self.fixed_feed = fixed_feed
         self.clock = clock
         self.stopping = False
+        self.alerts = Alerts(settings, state)
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         if not self.stopping:
@@ -205,6 +207,7 @@ class Watcher:
             self._listen_for_signals()  # the import's own handlers were removed with its loop
         for path, ready_at in settling_files(self.inbox, self.settle, self.clock()):
             results.append(self._settling(path, ready_at))
+        check_deadlines(self.settings, self.state, self.alerts, self.clock)
         return results
 
     def _settling(self, path: Path, ready_at: float) -> FileResult:
@@ -290,6 +293,7 @@ class Watcher:
                 after_reading=lambda _: self.state.finish_reading(sha256),
                 feed_wait=FEED_WAIT_SECONDS,
             )  # fmt: skip
+            self._password_alert(run.password_days)
         except PlanningFileError as exc:
             self._finished_reading(sha256)
             moved = self._quarantine(path, str(exc))
@@ -328,6 +332,24 @@ class Watcher:
         moved = self._archive(path, written)
         return self._done(path, run.exit_code, "imported", moved, "", started,
                           run.summary(written))  # fmt: skip
+
+    def _password_alert(self, days: int | None) -> None:
+        if days is not None:
+            said = _("it expires in {days} days: change it in Ocean, then update OCEAN_PASSWORD "
+                     "or the password file").format(days=days)  # fmt: skip
+            self.alerts.track("password", days <= self.settings.alert_password_days,
+                              _("the Ocean password"), said)  # fmt: skip
+
+    def _alert(self, path: Path, exit_code: int, outcome: str, message: str,
+               summary: RunSummary | None) -> None:  # fmt: skip
+        """Once when a feed's runs start needing a person, once when they are fine again."""
+        if outcome not in ("imported", "failed", "left"):
+            return
+        feed = summary.feed if summary else (self.options.feed if self.fixed_feed
+                                             else default_feed(path))  # fmt: skip
+        body = run_alert(feed, path.name, exit_code, message, summary.counts() if summary else {})
+        self.alerts.track(f"feed {feed}", exit_code != EXIT_OK,
+                          _("the feed {feed}").format(feed=feed), body)  # fmt: skip
 
     def _finished_reading(self, sha256: str) -> None:
         with contextlib.suppress(StateUnavailable):  # a full disk: the stop says so already
@@ -391,6 +413,7 @@ class Watcher:
                 "reason": message or None,
             },
         )
+        self._alert(path, exit_code, outcome, message, summary)
         return FileResult(path.name, exit_code, outcome, str(moved) if moved else None, message)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from importer.alerts import Alerts
 from importer.cli.options import (
     Localised,
     Output,
@@ -121,5 +122,11 @@ def status(
     with open_state(state_path or settings.state) as state:
         table, written = mission_statuses(settings, state, list(ids), concurrency=concurrency,
                                           report_path=report_path)  # fmt: skip
+        alerts = Alerts(settings, state)
+        for mission in table[table["refused"].astype(bool)].to_dict(orient="records"):
+            reason = mission["commentRefuseReason"] or mission["status"] or ""
+            alerts.track(f"refused {mission['customerId']} {mission['idMission']}", True,
+                         _("the mission {id}").format(id=mission["idMission"]),
+                         _("refused by its driver: {reason}").format(reason=reason))  # fmt: skip
     show_statuses(table, written, output)
     return EXIT_PROBLEMS if table["status"].isna().any() else EXIT_OK

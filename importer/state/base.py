@@ -246,6 +246,19 @@ class SqlStore:
         )
         return {(int(c), str(i)): int(r) for c, i, r in rows}
 
+    def remembered(self, key: str) -> str | None:
+        """A value kept for the site (what the alerts last said of a subject)."""
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def remember(self, key: str, value: str) -> None:
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def dump(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of a table, its ``TABLES`` columns (``state copy``)."""
         return self._rows(f"SELECT {', '.join(TABLES[table])} FROM {table}")
