@@ -35,6 +35,7 @@ from importer.errors import (
     UnreportedRun,
     UsageError,
 )
+from importer.expiry import expire_failed
 from importer.feeds import default_feed, with_feed
 from importer.i18n import _, pgettext
 from importer.ocean import MissionStatus, OceanClient
@@ -166,6 +167,7 @@ def make_plan(
     touched = plan.changes[plan.changes["action"].isin([Action.MODIFY, Action.DELETE])]
     keys = zip(touched["customer_id"].astype(int), touched["id_mission"], strict=True)
     previous = state.accepted_payloads(keys)
+    plan = expire_failed(plan, state, now)  # a failed row of the past is not retried forever
     return replace(plan, differs=differing_fields(plan.changes, previous), previous=previous)
 
 

@@ -37,6 +37,7 @@ class Action(StrEnum):
     DELETE = "delete"
     INVALID = "invalid"
     KEPT = "kept"  # absent from the file, but kept in Ocean (outside the scope, or past)
+    EXPIRED = "expired"  # its call failed before and its time has passed: not sent again
 
 
 class Outcome(StrEnum):
@@ -117,7 +118,8 @@ class ImportRun:
         if self.stopped:
             return EXIT_STOPPED
         failed = any(o.outcome in NEEDS_A_LOOK for o in self.outcomes or ())
-        return EXIT_PROBLEMS if failed or self.checked.invalid_count else EXIT_OK
+        expired = bool((self.plan.row_actions == Action.EXPIRED).any())
+        return EXIT_PROBLEMS if failed or expired or self.checked.invalid_count else EXIT_OK
 
     @cached_property
     def _lines(self) -> pd.DataFrame:
@@ -152,6 +154,9 @@ def result_lines(run: ImportRun) -> pd.DataFrame:
     lines.loc[invalid, "message"] = [problems.get(row, _("invalid")) for row in index[invalid]]
     unchanged = lines["action"] == Action.UNCHANGED
     lines.loc[unchanged, "message"] = _("unchanged since the last import: no call")
+    lines.loc[lines["action"] == Action.EXPIRED, "message"] = _(
+        "its time has passed and its last call failed: not sent again (see the earlier results)"
+    )
     if run.remote_statuses:
         customers, ids = mission_keys(checked.missions)
         keys = zip(customers.tolist(), ids.tolist(), strict=True)

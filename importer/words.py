@@ -16,6 +16,7 @@ def vocabulary() -> dict[str, dict[str, str]]:
             "delete": pgettext("action", "delete"),
             "invalid": pgettext("action", "invalid"),
             "kept": pgettext("action", "kept"),
+            "expired": pgettext("action", "expired"),
         },
         "outcome": {
             "ok": pgettext("outcome", "ok"),
@@ -61,6 +62,7 @@ def counted(column: str, value: str, n: int) -> str:
         ("action", "delete"): ngettext("{n} delete", "{n} delete", n),
         ("action", "invalid"): ngettext("{n} invalid", "{n} invalid", n),
         ("action", "kept"): ngettext("{n} kept", "{n} kept", n),
+        ("action", "expired"): ngettext("{n} expired", "{n} expired", n),
         ("outcome", "ok"): ngettext("{n} ok", "{n} ok", n),
         ("outcome", "failed"): ngettext("{n} failed", "{n} failed", n),
         ("outcome", "unknown"): ngettext("{n} unknown", "{n} unknown", n),

@@ -246,6 +246,19 @@ class SqlStore:
         )
         return {(int(c), str(i)): int(r) for c, i, r in rows}
 
+    def failed_last(self, keys: Iterable[Key]) -> set[Key]:
+        """The missions whose last call (in any run) failed: Ocean never took that version."""
+        last: dict[Key, str] = {}
+        for key in keys:
+            rows = self._rows(
+                "SELECT outcome FROM outcomes WHERE customer_id = ? AND id_mission = ? "
+                f"AND outcome NOT IN ('skipped') ORDER BY {self._outcome_order} DESC LIMIT 1",
+                key,
+            )
+            if rows:
+                last[key] = rows[0][0]
+        return {key for key, outcome in last.items() if outcome == "failed"}
+
     def remembered(self, key: str) -> str | None:
         """A value kept for the site (what the alerts last said of a subject)."""
         rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
