@@ -844,3 +844,43 @@ def test_the_page_and_the_job_on_two_hosts_share_the_runs_through_postgresql(
         client.close()
     finally:
         web.stop()
+
+
+def test_the_history_undoes_an_import_after_its_review(tmp_path: Path, samples: Path) -> None:
+    web = WebServer(tmp_path)
+    try:
+        client = logged_in_client(web.url)
+        done = upload_file(client, samples / "planning-clean.xlsx")
+        client.post(f"{done}/confirm", data={"csrf": csrf_of(client, done)})
+        wait_for_result(client, done)
+        first = {m["idMission"]: m for m in web.sandbox.world.missions()}
+
+        def edit(sheet: Any, headers: list[Any], first_row: int) -> None:
+            town = headers.index("Ville") + 1 if "Ville" in headers else None
+            assert town is not None, headers
+            sheet.cell(first_row, town).value = "Lille"  # one modified
+            sheet.delete_rows(first_row + 1, 2)  # two deleted
+
+        wrong = edited_sample(samples, tmp_path, "planning-clean.xlsx", edit)
+        second = upload_file(client, wrong)
+        client.post(f"{second}/confirm", data={"csrf": csrf_of(client, second)})
+        wait_for_result(client, second)
+        assert {m["idMission"] for m in web.sandbox.world.missions()} != set(first)
+
+        home = client.get("/").text
+        links = re.findall(r'href="(/runs/(\d+)/undo)"', home)
+        assert len(links) == 2  # both imports can be undone
+        latest = max(links, key=lambda link: int(link[1]))[0]
+        review_page = client.get(latest).text
+        assert "2 créations" in review_page and "1 modification" in review_page
+        assert 'id="confirm"' in review_page
+        undone = client.post(latest, data={"csrf": csrf_of(client, latest)}).text
+        assert 'id="result"' in undone and "Terminé" in undone
+        now = {m["idMission"]: m for m in web.sandbox.world.missions()}
+        assert set(now) == set(first)
+        assert all(now[i]["ville"] == first[i]["ville"] for i in first)
+        forged = client.post(latest, data={"csrf": "forged"})
+        assert forged.status_code == 403
+        client.close()
+    finally:
+        web.stop()

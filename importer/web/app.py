@@ -1,10 +1,9 @@
 """The web page: log in, upload a planning, review the problems and the plan, confirm, download.
 
-Server-rendered (Starlette + Jinja2), no JavaScript. It calls the same pipeline functions as
-the command line: ``plan_file`` for the review (which saves the exact plan), then
-``import_file(saved_plan=...)`` on "Confirm", which applies exactly the reviewed plan and
-refuses a stale one; ``history`` for the runs. Reading, planning, hashing and SQLite work
-run in the thread pool, never on the event loop; an import runs in its own thread.
+Server-rendered (Starlette + Jinja2). It calls the same functions as the command line:
+``plan_file`` for the review (which saves the exact plan), ``import_file(saved_plan=...)``
+on "Confirm" (exactly the reviewed plan, a stale one refused), ``history``, and ``undo``
+(``undoing``). Reading, planning, hashing and the state run in the thread pool.
 
 Security: users and scrypt hashes come from the configuration (``[web] users``); sessions are
 signed cookies (HttpOnly, SameSite=Strict, Secure unless served on loopback without TLS);
@@ -37,7 +36,7 @@ from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
 from importer.pipeline import history, import_file, is_address, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
-from importer.web import guards, review
+from importer.web import guards, review, undoing
 from importer.web.jobs import Job, Jobs, new_job
 from importer.web.passwords import check_password, hash_password
 from importer.web.sessions import Attempts, Sessions, signing_key
@@ -76,6 +75,7 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/jobs/{job}/download", _needs_login(download)),
         Route("/jobs/{job}/plan", _needs_login(plan_workbook)),
         Route("/jobs/{job}/progress", _needs_login(job_progress)),
+        *undoing.routes(_needs_login),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
     upload_bytes = int(config.settings.web_max_upload_mb * 1024 * 1024) + guards.FORM_BYTES
