@@ -170,6 +170,10 @@ class OceanSettings:
     ca_bundle: str | None = None  # trust this CA bundle (a company proxy) besides the system's
 
 
+DEFAULT_SETTLE_SECONDS = 10.0  # watch: a file is taken once unchanged this long
+DEFAULT_INTERVAL_SECONDS = 60.0  # watch: between two looks at the inbox
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     timezone: str = DEFAULT_TIMEZONE

@@ -22,7 +22,11 @@ def expire_failed(plan: Plan, state: Store, now: dt.datetime) -> Plan:
     those rows become ``expired``; the others are planned as before."""
     changes = plan.changes
     sending = changes["action"].isin([Action.CREATE, Action.MODIFY]) & changes["row"].notna()
-    past = sending & (changes["intervention_at"] < pd.Timestamp(now).tz_convert("UTC"))
+    if not sending.any():
+        return plan
+    # Compared in UTC whatever the column's dtype (all missing: naive NaT; else UTC times).
+    when = pd.to_datetime(changes["intervention_at"], utc=True)
+    past = sending & (when < pd.Timestamp(now).tz_convert("UTC"))
     if not past.any():
         return plan
     keys = list(zip(changes.loc[past, "customer_id"].astype(int), changes.loc[past, "id_mission"],

@@ -124,3 +124,9 @@ def holder_words(written: str) -> str:
         )
     except (ValueError, KeyError, TypeError):
         return written  # written by an older version: shown as it is
+
+
+def default_report_path(path: Path, command: str) -> Path:
+    """``<stem>.validation.xlsx`` (validate), ``.plan.xlsx`` (plan), ``.results.xlsx`` (run)."""
+    suffix = {"validate": "validation", "plan": "plan", "run": "results"}[command]
+    return path.with_name(f"{path.stem}.{suffix}.xlsx")

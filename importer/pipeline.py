@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,13 +37,11 @@ from importer.errors import (
 )
 from importer.expiry import expire_failed
 from importer.feeds import default_feed, with_feed
-from importer.i18n import _, pgettext
-from importer.ocean import MissionStatus, OceanClient
+from importer.i18n import _
+from importer.paths import default_report_path
 from importer.plans import fingerprint, load_plan, save_plan
-from importer.protect import Holding, drift, hold_started
-from importer.push import fetch_statuses, not_attempted, push
 from importer.read import read_planning
-from importer.report import ReportContent, write_report, write_table
+from importer.report import ReportContent, write_report
 from importer.results import (
     CALLS,
     FAILURES,
@@ -57,7 +55,7 @@ from importer.results import (
 )
 from importer.schemas.aliases import alias_table
 from importer.schemas.state import Key, mission_keys
-from importer.statuses import status_headers, status_table
+from importer.statuses import mission_statuses
 from importer.stopping import interruptible
 from importer.store import (
     DEFAULT_STATE_PATH,
@@ -70,12 +68,15 @@ from importer.store import (
 from importer.validate import Checked, validate
 from importer.validation import ValidationRun
 
+if TYPE_CHECKING:  # the network side is imported by the commands that call Ocean only
+    from importer.ocean import OceanClient
+
 log = logging.getLogger(__name__)
 
 # What the faces need besides the functions below.
 __all__ = [
-    "DEFAULT_STATE_PATH", "Store", "copy_state", "default_feed", "is_address", "open_state",
-    "shown_address",
+    "DEFAULT_STATE_PATH", "Store", "copy_state", "default_feed", "default_report_path",
+    "is_address", "mission_statuses", "open_state", "shown_address",
 ]  # fmt: skip
 
 
@@ -90,12 +91,6 @@ def check_file(path: Path, settings: Settings, *, now: dt.datetime | None = None
     )
     sheet = map_columns(raw, alias_table(settings.columns), max_rows=settings.max_rows)
     return validate(sheet, settings, now=now)
-
-
-def default_report_path(path: Path, command: str) -> Path:
-    """``<stem>.validation.xlsx`` (validate), ``.plan.xlsx`` (plan), ``.results.xlsx`` (run)."""
-    suffix = {"validate": "validation", "plan": "plan", "run": "results"}[command]
-    return path.with_name(f"{path.stem}.{suffix}.xlsx")
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -194,6 +189,9 @@ def plan_file(
     refused: dict[Key, str] = {}
     base_url = None
     if options.drift:
+        from importer.ocean import OceanClient
+        from importer.protect import drift
+
         ocean = ocean or OceanClient.from_settings(settings.ocean,
                                                    max_connections=options.concurrency)  # fmt: skip
         missing, statuses, refused = asyncio.run(
@@ -243,6 +241,8 @@ def import_file(
     ``ocean``: the client to push with (transport, retries, clock; default: the settings').
     ``halt``: set from another thread (the page stopping), the run stops as on SIGTERM.
     ``confirmed_deletions``: the deletions a person typed past the mass-delete guard."""
+    from importer.ocean import OceanClient
+
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
     options = with_feed(path, options, state, settings)
@@ -320,6 +320,9 @@ async def _push_and_refresh(
     file's missions stand; the run's record is opened first, so that every outcome has one.
     Before the push: the drift check (``replan``: the plan made again from what Ocean no
     longer has), then the missions under way held (``protect``)."""
+    from importer.protect import Holding, drift, hold_started
+    from importer.push import fetch_statuses, not_attempted, push
+
     raw = checked.sheet.raw
     run_id: int | None = None
     outcomes: list[OutcomeRecord] | None = None
@@ -460,37 +463,10 @@ def import_report(run: ImportRun, report_path: Path) -> Path:
 # --- the state's missions and runs ----------------------------------------------------------
 
 
-def mission_statuses(
-    settings: Settings,
-    state: Store,
-    ids: list[str] | None = None,
-    *,
-    concurrency: int,
-    report_path: Path | None = None,
-    ocean: OceanClient | None = None,
-) -> tuple[pd.DataFrame, Path | None]:
-    """Where missions stand in Ocean (``results.status_table``): the given ids, or every
-    active mission the state knows; each status is stored in the state, and (``report_path``)
-    written to a workbook, refused missions highlighted."""
-    ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=concurrency)
-    keys = state.keys_for(ids, settings.customer_id) if ids else state.active_keys()
-
-    async def fetch() -> dict[Key, MissionStatus]:
-        async with ocean:
-            if keys:
-                await ocean.authenticate()
-            return await fetch_statuses(ocean, state, keys, concurrency=concurrency)
-
-    table = status_table(keys, asyncio.run(fetch()), settings.zone)
-    if report_path is None:
-        return table, None
-    shown = table.rename(columns=status_headers())
-    return table, write_table(report_path, pgettext("sheet", "Statuses"), shown,
-                              table["refused"].tolist())  # fmt: skip
-
-
 def check_connection_settings(settings: Settings) -> None:
     """Say now (``ConfigError``) what the Ocean connection lacks, before any work."""
+    from importer.ocean import OceanClient
+
     OceanClient.from_settings(settings.ocean)
 
 

@@ -1,17 +1,25 @@
 """Where missions stand in Ocean, as a table a person reads: one line per mission, the times
-in the planning's zone (Ocean sends UTC), refusals flagged."""
+in the planning's zone (Ocean sends UTC), refusals flagged; ``mission_statuses`` asks."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from importer.config import Settings
 from importer.i18n import _, pgettext
-from importer.ocean import MissionStatus
+from importer.report import write_table
 from importer.schemas.api import API_DATE_FORMAT
 from importer.schemas.state import Key, customer_of
+
+if TYPE_CHECKING:
+    from importer.ocean import MissionStatus, OceanClient
+    from importer.store import Store
 
 
 def status_table(
@@ -66,3 +74,35 @@ def status_headers() -> dict[str, str]:
         "externalMissionId": pgettext("statuses", "Ocean id"),
         "refused": pgettext("statuses", "refused"),
     }
+
+
+def mission_statuses(
+    settings: Settings,
+    state: Store,
+    ids: list[str] | None = None,
+    *,
+    concurrency: int,
+    report_path: Path | None = None,
+    ocean: OceanClient | None = None,
+) -> tuple[pd.DataFrame, Path | None]:
+    """Where missions stand in Ocean (``results.status_table``): the given ids, or every
+    active mission the state knows; each status is stored in the state, and (``report_path``)
+    written to a workbook, refused missions highlighted."""
+    from importer.ocean import OceanClient
+    from importer.push import fetch_statuses
+
+    ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=concurrency)
+    keys = state.keys_for(ids, settings.customer_id) if ids else state.active_keys()
+
+    async def fetch() -> dict[Key, MissionStatus]:
+        async with ocean:
+            if keys:
+                await ocean.authenticate()
+            return await fetch_statuses(ocean, state, keys, concurrency=concurrency)
+
+    table = status_table(keys, asyncio.run(fetch()), settings.zone)
+    if report_path is None:
+        return table, None
+    shown = table.rename(columns=status_headers())
+    return table, write_table(report_path, pgettext("sheet", "Statuses"), shown,
+                              table["refused"].tolist())  # fmt: skip

@@ -20,7 +20,6 @@ from importer.i18n import _
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import TABLES, Key
 from importer.state import DEFAULT_STATE_PATH, Held, MissionTimes, StateStore
-from importer.state.postgres import PostgresStore, is_postgres, shown
 
 
 class Store(Protocol):
@@ -96,7 +95,9 @@ def open_state(address: Path | str | None) -> Store:
     """The store at ``address``: a file path (default ``.ocean-import/state.db``;
     ``:memory:`` for a throwaway one) or a ``postgresql://`` address. Use it as a context
     manager: leaving it closes the store and releases its locks."""
-    if address is not None and is_postgres(str(address)):
+    if is_address(address):
+        from importer.state.postgres import PostgresStore  # psycopg, for those who use it
+
         return PostgresStore(str(address))
     if str(address) == ":memory:":
         return StateStore(":memory:")
@@ -110,12 +111,14 @@ def open_state(address: Path | str | None) -> Store:
 
 def is_address(address: Path | str | None) -> bool:
     """Whether a store is a server's address (not a file)."""
-    return address is not None and is_postgres(str(address))
+    return address is not None and str(address).startswith(("postgresql://", "postgres://"))
 
 
 def shown_address(address: Path | str | None) -> str:
     """A store's address as a person may read it (a PostgreSQL one without its password)."""
-    if address is not None and is_postgres(str(address)):
+    if is_address(address):
+        from importer.state.postgres import shown
+
         return shown(str(address))
     return str(address or DEFAULT_STATE_PATH)
 

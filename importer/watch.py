@@ -29,7 +29,11 @@ from pathlib import Path
 from types import FrameType
 
 from importer.alerts import Alerts, check_deadlines, run_alert
-from importer.config import ImportOptions, Settings
+from importer.config import (
+    DEFAULT_SETTLE_SECONDS,
+    ImportOptions,
+    Settings,
+)
 from importer.errors import (
     EXIT_NOTHING_DONE,
     EXIT_OK,
@@ -47,8 +51,6 @@ from importer.results import RunSummary
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SETTLE_SECONDS = 10.0
-DEFAULT_INTERVAL_SECONDS = 60.0
 PLANNING_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt"})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,19 +19,20 @@ from importer.cli.options import (
     settings_options,
     state_option,
 )
-from importer.cli.render import echo_json
 from importer.config import Guard, Settings
 from importer.errors import EXIT_OK, UsageError
 from importer.i18n import N_, _, lazy, moment, quoted
-from importer.pipeline import open_state
-from importer.undo import Undo, apply_undo, load_undo, plan_undo, save_undo
-from importer.words import counted
+
+if TYPE_CHECKING:
+    from importer.undo import Undo
 
 _ACTIONS = ("create", "modify", "delete")
 _TROUBLE = ("failed", "unknown", "held", "not_attempted")
 
 
 def _counts(counts: dict[str, int]) -> str:
+    from importer.words import counted
+
     words = [counted("action", a, counts[f"action {a}"]) for a in _ACTIONS
              if counts.get(f"action {a}")]  # fmt: skip
     words += [counted("outcome", o, counts[f"outcome {o}"]) for o in _TROUBLE
@@ -51,6 +53,9 @@ def _counts(counts: dict[str, int]) -> str:
 @settings_options()
 @output_options()
 def history(limit: int, state_path: str | None, settings: Settings, output: Output) -> int:
+    from importer.cli.render import echo_json
+    from importer.pipeline import open_state
+
     with open_state(state_path or settings.state) as state:
         runs = state.runs(limit)
     if output.as_json:
@@ -103,6 +108,9 @@ def undo(
     allow_mass_delete: bool, allow_started: bool, concurrency: int, state_path: str | None,
     settings: Settings, output: Output,
 ) -> int:  # fmt: skip
+    from importer.pipeline import open_state
+    from importer.undo import apply_undo, load_undo, plan_undo, save_undo
+
     if dry_run and plan_path:
         raise UsageError(_("--dry-run only shows the plan: it cannot go with --plan"))
     with open_state(state_path or settings.state) as state:
@@ -121,6 +129,8 @@ def undo(
 
 
 def _show(undo: Undo, output: Output, saved: Path | None = None) -> None:
+    from importer.cli.render import echo_json
+
     run = undo.run
     if output.as_json:
         echo_json({

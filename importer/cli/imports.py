@@ -21,19 +21,10 @@ from importer.cli.options import (
     settings_options,
     started_options,
 )
-from importer.cli.render import progress, show_import, show_validation
-from importer.cli.serving import demo_sandbox
 from importer.config import ImportOptions, Settings
 from importer.errors import UsageError
 from importer.i18n import N_, _, lazy
-from importer.pipeline import (
-    default_report_path,
-    import_file,
-    open_state,
-    plan_file,
-    validate_file,
-)
-from importer.words import counted
+from importer.paths import default_report_path
 
 log = logging.getLogger("importer")
 
@@ -67,6 +58,9 @@ def validate(
 ) -> int:
     target = _target(file, "validate", report_path, no_report)
     check_outputs(file, target)
+    from importer.cli.render import show_validation
+    from importer.pipeline import validate_file
+
     run, written = validate_file(file, settings, feed=feed, report_path=target)
     show_validation(run, written, output)
     return run.exit_code
@@ -113,6 +107,10 @@ def _plan(
     output: Output,
 ) -> int:
     """`plan`, and `run --dry-run`, which is the same thing."""
+    from importer.cli.render import show_import
+    from importer.pipeline import open_state, plan_file
+    from importer.words import counted
+
     with open_state(state_path or settings.state) as state:
         run, written = plan_file(
             file, settings, state, options, report_path=target, out_path=out_path
@@ -181,6 +179,10 @@ def run(
     settings: Settings,
     output: Output,
 ) -> int:
+    from importer.cli.render import progress, show_import
+    from importer.cli.serving import demo_sandbox
+    from importer.pipeline import import_file, open_state
+
     if dry_run:
         given = {"--plan": plan_path, "--sandbox": use_sandbox, "--refresh-status": refresh_status}
         if clashing := [flag for flag, value in given.items() if value]:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from importer.alerts import Alerts
 from importer.cli.options import (
     Localised,
     Output,
@@ -19,19 +18,14 @@ from importer.cli.options import (
     state_option,
     valued,
 )
-from importer.cli.render import echo_json, show_statuses
-from importer.config import ImportOptions, Settings
-from importer.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
-from importer.i18n import N_, _, lazy
-from importer.pipeline import check_connection_settings, mission_statuses, open_state
-from importer.report import check_writable
-from importer.watch import (
+from importer.config import (
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_SETTLE_SECONDS,
-    Watcher,
-    bind_inbox,
-    job_exit_code,
+    ImportOptions,
+    Settings,
 )
+from importer.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
+from importer.i18n import N_, _, lazy
 
 
 @click.command(
@@ -81,6 +75,10 @@ def watch(
 ) -> int:
     if not inbox.is_dir():
         raise UsageError(_("the inbox {inbox} is not a folder").format(inbox=inbox))
+    from importer.cli.render import echo_json
+    from importer.pipeline import check_connection_settings, open_state
+    from importer.watch import Watcher, bind_inbox, job_exit_code
+
     check_connection_settings(settings)  # a missing connection setting: say so now
     with open_state(state_path or settings.state) as state:
         bind_inbox(inbox, state)
@@ -117,6 +115,11 @@ def status(
     settings: Settings,
     output: Output,
 ) -> int:
+    from importer.alerts import Alerts
+    from importer.cli.render import show_statuses
+    from importer.pipeline import mission_statuses, open_state
+    from importer.report import check_writable
+
     if report_path:
         check_writable(report_path)
     with open_state(state_path or settings.state) as state:

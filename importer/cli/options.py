@@ -24,7 +24,6 @@ from importer.config import (
 from importer.errors import UsageError
 from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, use
 from importer.logs import FORMATS, configure_logging
-from importer.report import check_writable
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -308,4 +307,6 @@ def check_outputs(source: Path, report: Path | None, out: Path | None = None) ->
                     "another {option} path"
                 ).format(option=option, source=source)
             )
+        from importer.report import check_writable
+
         check_writable(target, option)

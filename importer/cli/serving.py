@@ -26,7 +26,6 @@ from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
 from importer.i18n import N_, _, lazy, system_reason
 from importer.logs import configure_logging
-from importer.pipeline import DEFAULT_STATE_PATH, check_connection_settings
 from importer.sandbox.world import (
     DEFAULT_CUSTOMERS,
     DEFAULT_HOST,
@@ -107,6 +106,7 @@ def serve(
 ) -> int:
     import uvicorn
 
+    from importer.pipeline import DEFAULT_STATE_PATH, check_connection_settings
     from importer.web.app import WebConfig, create_web_app
     from importer.web.passwords import hash_password
 

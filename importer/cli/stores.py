@@ -7,11 +7,9 @@ import click
 
 from importer.cli.frame import Framed, format_commands
 from importer.cli.options import Localised, Output, output_options, settings_options, state_option
-from importer.cli.render import echo_json
 from importer.config import Settings
 from importer.errors import EXIT_OK, UsageError
 from importer.i18n import _, lazy, ngettext, number
-from importer.pipeline import copy_state, open_state, shown_address
 
 
 class _StateCommands(Framed, click.Group):
@@ -42,6 +40,9 @@ def state() -> None:
 @settings_options()
 @output_options()
 def migrate(state_path: str | None, settings: Settings, output: Output) -> int:
+    from importer.cli.render import echo_json
+    from importer.pipeline import open_state, shown_address
+
     address = state_path or settings.state
     with open_state(address) as store:
         before, now = store.migrated_from, store.schema_version()
@@ -75,6 +76,9 @@ def migrate(state_path: str | None, settings: Settings, output: Output) -> int:
 @click.argument("target", metavar="TARGET")
 @output_options()
 def copy(source: str, target: str, output: Output) -> int:
+    from importer.cli.render import echo_json
+    from importer.pipeline import copy_state, open_state, shown_address
+
     if shown_address(source) == shown_address(target):
         raise UsageError(_("SOURCE and TARGET are the same store: nothing to copy"))
     with open_state(source) as origin, open_state(target) as destination:

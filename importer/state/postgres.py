@@ -107,10 +107,6 @@ _KEEPALIVES: dict[str, Any] = {
 }  # fmt: skip
 
 
-def is_postgres(address: str) -> bool:
-    return address.startswith(("postgresql://", "postgres://"))
-
-
 def shown(address: str) -> str:
     """The address without its password (what every sentence and the workbooks show)."""
     try:
