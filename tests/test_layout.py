@@ -75,3 +75,35 @@ def test_no_module_is_over_500_lines() -> None:
     lengths = {p.relative_to(PACKAGE).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
                for p in modules(".")}  # fmt: skip
     assert {name: n for name, n in lengths.items() if n > 500} == {}
+
+
+LOADED = (
+    "import sys\nfrom importer.cli import main\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+    "print(' '.join(sorted(sys.modules)))"
+)
+
+
+@pytest.mark.parametrize(("line", "unwanted"), [
+    (["--help"], {"pandas", "pandera", "httpx", "psycopg", "starlette", "openpyxl", "rich"}),
+    (["run", "--help"], {"pandas", "pandera", "httpx", "psycopg", "starlette", "rich"}),
+    (["run"], {"pandas", "pandera", "httpx", "psycopg", "starlette"}),  # a mistyped line
+    (["validate", "{planning}", "--no-report"],
+     {"httpx", "psycopg", "starlette", "uvicorn", "apprise", "importer.web", "importer.ocean"}),
+])  # fmt: skip
+def test_a_command_imports_only_what_it_uses(tmp_path: Path, line: list[str],
+                                             unwanted: set[str]) -> None:  # fmt: skip
+    """What starts fast stays fast: the help and a mistyped line load no data library, and
+    validate none of the network side nor the web page (bench/startup.py has the times)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import rows_for, write_planning
+
+    planning = write_planning(tmp_path / "tournee.xlsx", rows_for(1, 3))
+    args = [part.replace("{planning}", str(planning)) for part in line]
+    done = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)  # fmt: skip
+    loaded = set(done.stdout.splitlines()[-1].split())
+    assert "importer.cli" in loaded, done.stderr
+    assert {name for name in unwanted if name in loaded} == set()

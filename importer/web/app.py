@@ -5,10 +5,9 @@ Server-rendered (Starlette + Jinja2). It calls the same functions as the command
 on "Confirm" (exactly the reviewed plan, a stale one refused), ``history``, and ``undo``
 (``undoing``). Reading, planning, hashing and the state run in the thread pool.
 
-Security: users and scrypt hashes come from the configuration (``[web] users``); sessions are
-signed cookies (HttpOnly, SameSite=Strict, Secure unless served on loopback without TLS);
-every form carries a CSRF token tied to the session; uploads are limited in size; a page
-never shows a password or a token.
+Security: users and scrypt hashes from the configuration; signed session cookies (HttpOnly,
+SameSite=Strict, Secure but on loopback); a CSRF token per session on every form; uploads
+limited in size; a page never shows a password or a token.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from starlette.templating import Jinja2Templates
 from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
-from importer.pipeline import history, import_file, is_address, open_state, plan_file
+from importer.pipeline import import_file, is_address, open_state, plan_file
 from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
 from importer.web import guards, review, undoing
 from importer.web.jobs import Job, Jobs, new_job
@@ -200,7 +199,10 @@ def _needs_login(handler: Any) -> Any:
         if _user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
         use(_language_of(request))  # this request only: each runs in its own context
-        return await handler(request)
+        try:
+            return await handler(request)
+        except Exception as error:  # answered here: re-raised, the server would drop the line
+            return await _unexpected_page(request, error)
 
     return guarded
 
@@ -244,16 +246,11 @@ async def logout(request: Request) -> Response:
 
 async def home(request: Request) -> Response:
     config = _config(request)
-    runs = await run_in_threadpool(_history, config.state_path)
+    runs = await run_in_threadpool(undoing.history_of, config.state_path)
     zone = config.settings.zone
     return _page(request, "home.html", runs=runs, reports=_jobs(request).reports(),
                  limit_mb=config.settings.web_max_upload_mb, zone_name=str(zone),
                  local=lambda at: review.local_moment(at, zone))  # fmt: skip
-
-
-def _history(state_path: str) -> list[Any]:
-    with open_state(state_path) as state:
-        return history(state, limit=30)
 
 
 async def upload(request: Request) -> Response:

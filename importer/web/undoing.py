@@ -1,7 +1,8 @@
-"""The web page's "Annuler cet import": the same undo plan as ``ocean-import undo RUN``,
-reviewed on its own page (what each mission gets back, the missions left alone because a
-later run changed them, the mass-delete guard), then applied on a CSRF-checked "Confirm",
-through the protection of missions under way, under a run of its own."""
+"""The web page's history, and its « Annuler cet import »: the same undo plan as
+``ocean-import undo RUN``, reviewed on its own page (what each mission gets back, the
+missions left alone because a later run changed them, the mass-delete guard), then applied
+on a CSRF-checked "Confirm", through the protection of missions under way, under a run of
+its own."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from starlette.routing import Route
 
 from importer.errors import OceanImportError
 from importer.i18n import _
-from importer.pipeline import open_state
+from importer.pipeline import history, open_state
+from importer.results import RunRecord
 from importer.undo import Undo, apply_undo, plan_undo
 
 
@@ -59,6 +61,12 @@ async def confirm(request: Request) -> Response:
         return web._page(request, "message.html", 409, title=_("Undo an import"),
                          message=str(refused))  # fmt: skip
     return web._page(request, "undo.html", undo=done, lines=_lines(done), done=done)
+
+
+def history_of(state_path: str) -> list[RunRecord]:
+    """The home page's history: the latest runs of every host."""
+    with open_state(state_path) as state:
+        return history(state, limit=30)
 
 
 def _plan(state_path: str, run_id: int) -> Undo:
