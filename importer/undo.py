@@ -99,11 +99,14 @@ def plan_undo(
             ).format(run=run_id, days=JOURNAL_DAYS)
         )
     later = state.changed_after(run_id)
-    current = {key: state.mission(key) for key in _keys(journal)}
+    known = state.known()  # one read of every mission, not one query per mission
+    current = {(int(c), str(i)): {"payload_hash": h, "deleted": d}
+               for c, i, h, d in known[["customer_id", "id_mission", "payload_hash", "deleted"]]
+               .itertuples(index=False)}  # fmt: skip
     lines, conflicts = [], []
     for entry in journal:
         key = (int(entry["customer_id"]), str(entry["id_mission"]))
-        now = current[key] or {}
+        now = current.get(key) or {}
         changed = key in later or now.get("payload_hash") != entry["after_hash"]
         if changed and not force:
             conflicts.append(Conflict(key, later.get(key)))
@@ -117,7 +120,9 @@ def plan_undo(
     for name in ("intervention_at", "expires_at"):
         changes[name] = pd.to_datetime(changes[name], utc=True, format="ISO8601")
     feed = run.feed or ""
-    active = sum(1 for key in state.active_keys() if (state.mission(key) or {}).get("feed") == feed)
+    active = int(
+        ((known["feed"] == feed) & ~known["deleted"] & known["payload_hash"].notna()).sum()
+    )
     guard = guard or Guard()
     deletions = int((changes["action"] == Action.DELETE).sum())
     plan = Plan(
@@ -127,10 +132,6 @@ def plan_undo(
         guard_message=None if guard.allow else mass_delete_message(deletions, active, guard),
     )  # fmt: skip
     return Undo(run, plan, tuple(conflicts), state.generation(feed))
-
-
-def _keys(journal: list[dict[str, Any]]) -> list[Key]:
-    return [(int(e["customer_id"]), str(e["id_mission"])) for e in journal]
 
 
 def _already_back(entry: dict[str, Any], now: dict[str, Any], gone_now: bool) -> bool:

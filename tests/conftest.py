@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from importer import i18n
 from importer.config import Settings
 from importer.sandbox import SandboxServer, World
-from tests.helpers import load_make_samples
+from tests.helpers import free_port, load_make_samples
 from tests.postgres import PostgresServer
 
 
@@ -72,9 +71,7 @@ def sandbox(world: World) -> Iterator[SandboxServer]:
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port that was free a moment ago (for servers started in a subprocess)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -344,3 +345,10 @@ def unwritable(folder: Path) -> Iterator[Path]:
         if immutable:
             subprocess.run(["chattr", "-i", str(folder)], check=True, capture_output=True)
         folder.chmod(0o755)
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for a server started later, or none)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -9,12 +9,13 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
+
+from tests.helpers import free_port
 
 USER = "ocean"
 PASSWORD = "s3cret-pg-password"
@@ -37,17 +38,11 @@ def _version(path: str) -> int:
     return int(Path(path).parent.parent.name) if Path(path).parent.parent.name.isdigit() else 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresServer:
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="ocean-import-pg-"))
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.bin = bin_dir()
         # initdb refuses to run as root: the server then runs as Debian's postgres user.
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,16 +21,10 @@ from click.testing import CliRunner, Result
 from importer.cli import main
 from importer.sandbox import SandboxServer, World
 from importer.sandbox.world import Account
-from tests.helpers import CUSTOMER, rows_for, write_planning
+from tests.helpers import CUSTOMER, free_port, rows_for, write_planning
 
 OCEAN_PASSWORD = "Ocean-S3cret-2026"
 SMTP_PASSWORD = "smtp-S3cret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Receivers:

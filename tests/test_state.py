@@ -22,6 +22,7 @@ from importer.results import OutcomeRecord
 from importer.state import _MIGRATIONS, SCHEMA_VERSION, MissionTimes, StateStore
 from importer.state.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from importer.store import copy_state, open_state
+from tests.helpers import free_port
 from tests.postgres import PASSWORD, PostgresServer
 
 TIMES = MissionTimes("2026-11-24T07:30:00+00:00", None)
@@ -269,18 +270,10 @@ def test_the_password_comes_from_the_environment_or_a_passfile_and_is_never_said
     with pytest.raises(StateUnavailable) as refused:
         open_state(wrong)
     assert "wrong-password" not in str(refused.value) and "password" in str(refused.value)
-    down = pg_url.replace(f":{postgres.port}/", f":{_closed_port()}/")
+    down = pg_url.replace(f":{postgres.port}/", f":{free_port()}/")
     with pytest.raises(StateUnavailable) as refused:
         open_state(down)
     assert PASSWORD not in str(refused.value) and "127.0.0.1" in str(refused.value)
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_an_sqlite_store_is_in_wal_mode_with_its_locks_beside_it(tmp_path: Path) -> None:
