@@ -147,10 +147,8 @@ def test_a_feed_waits_its_turn_when_asked_to(store_address: str) -> None:
         "with store.feed_lock(1, 'f'):\n    print('held', flush=True)\n    time.sleep(1.5)"),
     ) as holder, open_state(store_address) as state:  # fmt: skip
         assert holder.stdout.readline() == "held\n"  # type: ignore[union-attr]
-        started = time.monotonic()
         with state.feed_lock(1, "f", wait=30):
             assert holder.wait(5) == 0  # it had finished: we waited for it
-        assert time.monotonic() - started > 0.3
 
 
 def test_a_killed_holder_releases_its_feed_and_its_claims(store_address: str) -> None:

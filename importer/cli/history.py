@@ -22,6 +22,7 @@ from importer.cli.options import (
 from importer.config import Guard, Settings
 from importer.errors import EXIT_OK, UsageError
 from importer.i18n import N_, _, lazy, moment, quoted
+from importer.words import counted
 
 if TYPE_CHECKING:
     from importer.undo import Undo
@@ -31,8 +32,6 @@ _TROUBLE = ("failed", "unknown", "held", "not_attempted")
 
 
 def _counts(counts: dict[str, int]) -> str:
-    from importer.words import counted
-
     words = [counted("action", a, counts[f"action {a}"]) for a in _ACTIONS
              if counts.get(f"action {a}")]  # fmt: skip
     words += [counted("outcome", o, counts[f"outcome {o}"]) for o in _TROUBLE

@@ -25,6 +25,7 @@ from importer.config import ImportOptions, Settings
 from importer.errors import UsageError
 from importer.i18n import N_, _, lazy
 from importer.paths import default_report_path
+from importer.words import counted
 
 log = logging.getLogger("importer")
 
@@ -109,7 +110,6 @@ def _plan(
     """`plan`, and `run --dry-run`, which is the same thing."""
     from importer.cli.render import show_import
     from importer.pipeline import open_state, plan_file
-    from importer.words import counted
 
     with open_state(state_path or settings.state) as state:
         run, written = plan_file(

@@ -133,7 +133,6 @@ class PostgresStore(SqlStore):
             )  # fmt: skip
         except psycopg.Error as exc:
             raise StateUnavailable.unreachable(self.where, self._reason(exc)) from None
-        self._held: list[Held] = []
         try:
             self._migrate()
             self._check()
@@ -142,7 +141,7 @@ class PostgresStore(SqlStore):
             raise
 
     def close(self) -> None:
-        self._held.clear()  # closing the connection releases every advisory lock
+        # closing the connection releases every advisory lock it holds
         self._db.close()
 
     # -- schema and locks ------------------------------------------------------------------
@@ -201,9 +200,7 @@ class PostgresStore(SqlStore):
                 self._rows("DELETE FROM holders WHERE name = ? RETURNING name", (name,))
             self._rows("SELECT pg_advisory_unlock(?)", (key,))
 
-        held = Held(release)
-        self._held.append(held)
-        return held, ""
+        return Held(release), ""
 
     def after_load(self) -> None:
         """After a copy: the run numbers go on from the copied ones."""

@@ -132,7 +132,7 @@ class StateStore(SqlStore):
         self._held: list[Held] = []
 
     def close(self) -> None:
-        for held in self._held:
+        for held in list(self._held):
             held.release()
         self._db.close()
 
@@ -172,7 +172,12 @@ class StateStore(SqlStore):
             raise StateUnavailable.unwritable(self.where, system_reason(exc)) from None
         if handle is None:
             return None, holder
-        held = Held(handle.release)
+
+        def release() -> None:
+            handle.release()
+            self._held.remove(held)
+
+        held = Held(release)
         self._held.append(held)
         return held, ""
 
