@@ -62,12 +62,66 @@ def map_distinct(
 
 
 def parse_column(values: pd.Series, parser: Callable[[Any], Parsed]) -> tuple[pd.Series, pd.Series]:
-    """Apply ``parser`` to every cell of a column; the typed values and the problem kinds."""
-    typed, kinds = map_distinct(values.to_numpy(dtype=object), parser)
+    """Apply ``parser`` to every cell of a column; the typed values and the problem kinds.
+
+    The column is factorised once and each distinct value parsed once; where the distinct
+    values are many (ids, coordinates), the texts a parser has a vectorised form for are
+    parsed as one array, and only the rest (other cells, and the texts that fail) go through
+    the parser one by one, so that a problem keeps exactly the parser's kind.
+    """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    typed = np.empty(len(uniques) + 1, dtype=object)  # the last: a blank cell's result
+    kinds = np.empty(len(uniques) + 1, dtype=object)
+    typed[-1], kinds[-1] = parser(None)
+    pending = np.ones(len(uniques), dtype=bool)
+    vectorised = _VECTORISED.get(parser)
+    if vectorised is not None and len(uniques) >= _VECTORISE_FROM:
+        is_text = np.fromiter((type(u) is str for u in uniques), dtype=bool, count=len(uniques))
+        texts = np.flatnonzero(is_text)
+        parsed, done = vectorised(uniques[texts])
+        typed[texts[done]] = parsed[done]
+        pending[texts[done]] = False
+    for position in np.flatnonzero(pending):
+        typed[position], kinds[position] = parser(uniques[position])
     return (
-        pd.Series(typed, index=values.index, dtype=object),
-        pd.Series(kinds, index=values.index, dtype=object),
+        pd.Series(typed[codes], index=values.index, dtype=object),
+        pd.Series(kinds[codes], index=values.index, dtype=object),
     )
+
+
+# Below this many distinct values, parsing them one by one costs less than the array set-up.
+_VECTORISE_FROM = 512
+# A plain decimal number, as float() reads it (after spaces are removed and a lone decimal
+# comma made a point): anything else (1_000, inf, a word) goes through parse_number itself.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """parse_text of many texts at once: stripped, a blank one is None. All are done."""
+    typed = np.empty(len(texts), dtype=object)
+    typed[:] = [text.strip() or None for text in texts]
+    return typed, np.ones(len(texts), dtype=bool)
+
+
+def _numbers(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """parse_number of many texts at once; ``done`` is False where parse_number must decide."""
+    bare = [text.replace("\u00a0", "").replace(" ", "") for text in texts]
+    bare = [b.replace(",", ".") if b.count(",") == 1 and "." not in b else b for b in bare]
+    candidates = np.empty(len(bare), dtype=object)
+    candidates[:] = bare
+    try:
+        # float() itself on each text (numpy's object-to-float cast calls it): the very same
+        # value parse_number gives, to the last digit, so a payload's hash does not change.
+        values = candidates.astype(float)
+        plain = np.ones(len(bare), dtype=bool)
+    except ValueError:  # a word among them: only the plain numbers here
+        plain = np.fromiter(map(bool, map(_PLAIN_NUMBER.fullmatch, bare)), bool, len(bare))
+        values = np.full(len(bare), np.nan)
+        values[plain] = candidates[plain].astype(float)
+    done = plain & np.isfinite(values)  # inf, nan, 1e999: parse_number says why
+    typed = np.empty(len(bare), dtype=object)
+    typed[done] = values[done].tolist()
+    return typed, done
 
 
 def parse_text(cell: Any) -> Parsed:
@@ -214,3 +268,11 @@ def parse_action(cell: Any) -> Parsed:
 def _plain(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_VECTORISED: dict[
+    Callable[[Any], Parsed], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+] = {
+    parse_text: _texts,
+    parse_number: _numbers,
+}

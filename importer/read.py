@@ -1,7 +1,8 @@
 """Reading: a planning file on disk to its non-blank rows of typed cells.
 
 Workbooks (.xlsx, .xlsm, .xls, .ods) are read with python-calamine; text files (.csv, .txt)
-with the standard csv module, the delimiter sniffed and the encoding found. Every row keeps
+with pandas' C parser (the standard csv module where a file needs its exactness: a cell over
+several lines, ragged lines), the delimiter sniffed and the encoding found. Every row keeps
 the row number a person sees in the spreadsheet (the line number in a CSV). Cells stay typed:
 a date cell is a ``datetime``, a whole number is an ``int`` (an id 12345 is not 12345.0), a
 blank cell is ``None``.
@@ -9,21 +10,23 @@ blank cell is ``None``.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
 import logging
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import python_calamine
 
 from importer.cells import map_distinct
+from importer.encodings import decode
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
 from importer.i18n import _, language, number, quoted, system_reason, use
 from importer.isolation import ChildDied, run_capped
@@ -49,10 +52,6 @@ DEFAULT_READ_SECONDS = 60.0
 HEADER_SEARCH_ROWS = 20
 CSV_DELIMITERS = (";", ",", "\t")
 _ZIP_MAGIC = b"PK\x03\x04"
-# The UTF-8 bytes of an accented letter (é is C3 A9) or of typographic punctuation (’ is
-# E2 80 99): read as Windows-1252 they are "Ã©" and "â€™", never real French text. Found in a
-# file that is not valid UTF-8, they mean two encodings in one file.
-_UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2\x80[\x93-\xa6]")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Office saves a password-protected .xlsx as an OLE container holding this stream.
 _ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
@@ -326,10 +325,68 @@ def _typed(cell: Any) -> Any:
 def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
     if data.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
         raise UnreadableFileError(path, _not_text(data))
-    text, encoding = _decode(path, data)
+    text, encoding = decode(path, data)
     if "\x00" in text:
         raise UnreadableFileError(path, _not_text(data))
-    delimiter = _sniff_delimiter(text)
+    delimiter, width = _sniff_delimiter(text)
+    fast = _fast_records(text, delimiter, width, row_cap)
+    if fast is None:
+        rows, starts = _exact_records(path, text, delimiter, row_cap)
+        cells, numbers = _typed_grid(rows, np.array(starts, dtype=np.int64))
+    else:
+        cells, numbers = _typed_texts(fast)
+    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter)
+
+
+def _fast_records(text: str, delimiter: str, width: int, row_cap: int) -> np.ndarray | None:
+    """Every line's cells by pandas' C parser, or None where its answer could differ from the
+    exact reader's: a record over several lines (a quoted line break: line numbers would
+    drift), a line wider than the first ones, a cell over the csv field limit, more lines
+    than the row limit (the exact reader stops early and says so)."""
+    lines = text.count("\n") + text.count("\r") - text.count("\r\n")
+    lines += not text.endswith(("\n", "\r"))
+    if lines > row_cap or (
+        len(text) > csv.field_size_limit()
+        and max(map(len, _LINE_BREAK.split(text))) > csv.field_size_limit()
+    ):
+        return None
+    try:
+        with warnings.catch_warnings():
+            # A first line wider than ``names``: pandas would drop its last cells, and warns.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text), sep=delimiter, header=None, names=range(max(width, 1)),
+                index_col=False, dtype=object, na_filter=False, skip_blank_lines=False,
+                engine="c",
+            )  # fmt: skip
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
+        return None
+    if len(frame) != lines:
+        return None
+    return frame.to_numpy(dtype=object)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _typed_texts(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The C parser's grid (every cell a text, line i+1 in row i): a blank cell to None, and
+    fully blank lines dropped, as ``_typed_grid`` does, column by column at C speed."""
+    blank_rows = np.ones(len(cells), dtype=bool)
+    for column in range(cells.shape[1]):
+        texts = cells[:, column]
+        blank = np.fromiter((not text.strip() for text in texts), bool, len(texts))
+        cells[blank, column] = None
+        blank_rows &= blank
+    keep = ~blank_rows
+    return cells[keep], np.arange(1, len(cells) + 1, dtype=np.int64)[keep]
+
+
+def _exact_records(
+    path: Path, text: str, delimiter: str, row_cap: int
+) -> tuple[list[list[str]], list[int]]:
+    """The standard csv reader, record by record: the line each record starts on, and the
+    exact sentence for a file that is not CSV."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows: list[list[str]] = []
     starts: list[int] = []
@@ -352,56 +409,14 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
         raise UnreadableFileError(
             path, _("line {line} is not valid CSV ({why})").format(line=reader.line_num, why=exc)
         ) from None
-    cells, numbers = _typed_grid(rows, np.array(starts, dtype=np.int64))
-    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter)
+    return rows, starts
 
 
-# Excel's "Texte Unicode" (and "CSV UTF-16") export: UTF-16 with its byte-order mark.
-_UTF16_BOMS = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-
-
-def _decode(path: Path, data: bytes) -> tuple[str, str]:
-    """UTF-16 with a BOM (Excel's "Texte Unicode"), UTF-8 (with or without BOM), else
-    Windows-1252 as French Excel exports."""
-    for bom, encoding in _UTF16_BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(encoding), encoding
-            except UnicodeDecodeError as exc:
-                raise UnreadableFileError(
-                    path,
-                    _("starts as UTF-16 text but is broken at byte {byte} (cut short?): save it "
-                      "again").format(byte=exc.start + len(bom)),
-                ) from None  # fmt: skip
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    utf8 = _UTF8_SEQUENCE.search(data)
-    if utf8 is not None:
-        # Valid UTF-8 accents next to bytes that are not UTF-8: two encodings in one file
-        # (rows pasted from another export). Reading it either way would garble some rows.
-        line = data.count(b"\n", 0, utf8.start()) + 1
-        raise UnreadableFileError(
-            path,
-            _("mixes UTF-8 text (line {line}) with Windows-1252 text: open it in your "
-              "spreadsheet program, fix the garbled accents and save it again as 'CSV UTF-8'"
-              ).format(line=line),
-        )  # fmt: skip
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise UnreadableFileError(
-            path,
-            _("is neither UTF-8 nor Windows-1252 text (byte {byte}): save it again as "
-              "'CSV UTF-8'").format(byte=exc.start),
-        ) from None  # fmt: skip
-
-
-def _sniff_delimiter(text: str) -> str:
-    """The delimiter that splits the first lines into the most consistent number of fields."""
+def _sniff_delimiter(text: str) -> tuple[str, int]:
+    """The delimiter that splits the first lines into the most consistent number of fields,
+    and the most fields a line of them has."""
     sample = [line for line in text.splitlines()[:200] if line.strip()][: HEADER_SEARCH_ROWS + 30]
-    best, best_score = CSV_DELIMITERS[0], (0, 0)
+    best, best_score, best_width = CSV_DELIMITERS[0], (0, 0), 1
     for delimiter in CSV_DELIMITERS:
         try:
             widths = [len(record) for record in csv.reader(sample, delimiter=delimiter)]
@@ -412,8 +427,8 @@ def _sniff_delimiter(text: str) -> str:
         width, count = Counter(widths).most_common(1)[0]
         score = (count if width > 1 else 0, width)
         if score > best_score:
-            best, best_score = delimiter, score
-    return best
+            best, best_score, best_width = delimiter, score, max(widths)
+    return best, best_width
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -217,6 +217,52 @@ def test_csv_line_numbers_count_quoted_line_breaks(tmp_path: Path) -> None:
     assert list(sheet.cells.index) == [2, 4]  # what a text editor shows
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("wider_line", [False, True], ids=["even", "one-line-wider"])
+def test_csv_rows_keep_their_line_numbers_whichever_parser_reads_them(
+    tmp_path: Path, newline: str, wider_line: bool
+) -> None:
+    # The C parser reads a plain file; a line wider than the first ones sends it to the
+    # exact reader: either way, the same rows, cells and line numbers.
+    lines = [
+        "Planning semaine 49",
+        "",
+        "idMission;jourHeureInter;nomVeh;commentaire",
+        "M-1;24/11/2026 08:30;VL-1;  ",
+        " ; ;  ;",
+        "M-2;24/11/2026 09:30;VL-2;Quai 3" + (";;" if wider_line else ""),
+        "M-3;24/11/2026 10:30;VL-3",
+    ]
+    path = tmp_path / "p.csv"
+    path.write_bytes(newline.join(lines).encode("cp1252"))
+    sheet = read_mapped(path)
+    assert list(sheet.cells.index) == [4, 6, 7]
+    assert sheet.cells["nomVeh"].tolist() == ["VL-1", "VL-2", "VL-3"]
+    assert sheet.cells["commentaire"].tolist() == [None, "Quai 3", None]
+
+
+def test_many_distinct_numbers_and_texts_parse_as_each_one_alone() -> None:
+    # Coordinates and ids are nearly all distinct: parsed as arrays, with the same values
+    # (to the last digit) and the same problems as the one-cell parsers give.
+    import random
+
+    import pandas as pd
+
+    from importer import cells
+
+    rng = random.Random(7)
+    odd = ["1,5", " 2 ", "1 000,5", "1\u00a0000,5", "1e5", "inf", "nan", "1_0", "٣,5", "1.5.5",
+           "1,5,5", "+.5", "5.", ".", "-", "", "  ", "abc", "1e999", "\t4,5\n", "1E-3"]  # fmt: skip
+    numbers = [f"{rng.uniform(-90, 90):.{rng.randrange(1, 17)}f}" for _ in range(2000)]
+    values = odd + [n.replace(".", rng.choice(",.")) for n in numbers] + [3, 2.5, True, None]
+    for parser in (cells.parse_number, cells.parse_text):
+        typed, kinds = cells.parse_column(pd.Series(values, dtype=object), parser)
+        expected = [parser(value) for value in values]
+        assert [(type(t), t, k) for t, k in zip(typed, kinds, strict=True)] == [
+            (type(t), t, k) for t, k in expected
+        ]
+
+
 def _zip_named(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("hello.txt", "not a workbook")
