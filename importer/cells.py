@@ -91,8 +91,9 @@ def parse_column(values: pd.Series, parser: Callable[[Any], Parsed]) -> tuple[pd
 
 # Below this many distinct values, parsing them one by one costs less than the array set-up.
 _VECTORISE_FROM = 512
-# A plain decimal number, as float() reads it (after spaces are removed and a lone decimal
-# comma made a point): anything else (1_000, inf, a word) goes through parse_number itself.
+# A plain decimal number (after spaces are removed and a lone decimal comma made a point):
+# in a column where some text is not a number, only these are cast as an array; the rest
+# (1_000, inf, a word) goes through parse_number itself.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
