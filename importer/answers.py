@@ -1,12 +1,14 @@
 """How Ocean's answers are read, and how its failures are told: its messages are free text, in
 French, and a 200 may say that the call failed ("Échec : véhicule inconnu"). Pure text
-functions, no HTTP."""
+functions and the answers as the client hands them over (``Answer``, ``MissionStatus``), no
+HTTP."""
 
 from __future__ import annotations
 
 import re
 import time
 import unicodedata
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from importer.i18n import _
@@ -98,3 +100,39 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A change Ocean confirmed."""
+
+    operation: str
+    id_mission: str
+    http_status: int
+    message: str  # Ocean's message, verbatim
+    attempts: int
+
+
+@dataclass(frozen=True)
+class MissionStatus:
+    """Where a mission stands in Ocean (all strings, as Ocean sends them)."""
+
+    id_mission: str
+    status: str
+    status_code: str
+    complement: str
+    refuse_reason: str
+    external_id: str
+    time: str
+    attempts: int
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.refuse_reason) or "refus" in plain(self.status)
+
+    def describe(self) -> str:
+        """One line for a workbook cell: the status, and the reason of a refusal."""
+        text = self.status or self.status_code or "?"
+        if self.refuse_reason:
+            text += f": {self.refuse_reason}"
+        return text + (f" ({self.time})" if self.time else "")

@@ -13,6 +13,8 @@ What it does for the caller:
 - sends mission fields as query parameters (``form_encoding=True`` for a form body);
 - retries what may pass (connection errors, timeouts, 429, 5xx) by the policy of
   ``resilience.py``, and stops calling a service that keeps failing (circuit breaker);
+- paces its calls when built from the settings (``pacing.py``): as many at once and as fast
+  as Ocean answers without slowing down or throttling, the concurrency as the ceiling;
 - reads every answer: a 200 whose message reports a failure is a failure; errors are raised
   as the project's ``OceanError`` tree, with Ocean's own message kept verbatim;
 - warns when the password expires within 14 days.
@@ -24,11 +26,11 @@ The password and the token are ``Secret`` values: they reach the wire and nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +40,7 @@ import httpx
 from tenacity import RetryCallState
 
 from importer import __version__, answers
+from importer.answers import Answer, MissionStatus
 from importer.config import OceanSettings, Secret
 from importer.errors import (
     AuthenticationError,
@@ -48,6 +51,7 @@ from importer.errors import (
     OceanUnavailable,
 )
 from importer.i18n import _, ngettext, quoted
+from importer.pacing import Pacer, Turn
 from importer.resilience import CircuitBreaker, RetryPolicy, TransientFailure
 
 log = logging.getLogger(__name__)
@@ -71,42 +75,6 @@ _PATHS = {
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A change Ocean confirmed."""
-
-    operation: str
-    id_mission: str
-    http_status: int
-    message: str  # Ocean's message, verbatim
-    attempts: int
-
-
-@dataclass(frozen=True)
-class MissionStatus:
-    """Where a mission stands in Ocean (all strings, as Ocean sends them)."""
-
-    id_mission: str
-    status: str
-    status_code: str
-    complement: str
-    refuse_reason: str
-    external_id: str
-    time: str
-    attempts: int
-
-    @property
-    def refused(self) -> bool:
-        return bool(self.refuse_reason) or "refus" in answers.plain(self.status)
-
-    def describe(self) -> str:
-        """One line for a workbook cell: the status, and the reason of a refusal."""
-        text = self.status or self.status_code or "?"
-        if self.refuse_reason:
-            text += f": {self.refuse_reason}"
-        return text + (f" ({self.time})" if self.time else "")
-
-
 class OceanClient:
     """A client of one Ocean account; see the module docstring."""
 
@@ -121,6 +89,7 @@ class OceanClient:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
+        pacer: Pacer | None = None,
         token_lifetime: float = TOKEN_LIFETIME_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -132,6 +101,7 @@ class OceanClient:
         self.form_encoding = form_encoding
         self.retry = retry or RetryPolicy(before_sleep=_log_retry)
         self.breaker = breaker or CircuitBreaker()
+        self.pacer = pacer
         self.token_lifetime = token_lifetime
         self.clock = clock
         self.password_expires_in_days: int | None = None
@@ -189,6 +159,8 @@ class OceanClient:
         timeout = httpx.Timeout(
             settings.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), pool=60.0
         )
+        # A run finds Ocean's own limit, its concurrency the ceiling (see pacing.py).
+        options.setdefault("pacer", Pacer(options.get("max_connections", DEFAULT_MAX_CONNECTIONS)))
         return cls(
             settings.base_url,
             settings.login,
@@ -317,8 +289,14 @@ class OceanClient:
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """Send one request; a failure that may pass becomes ``TransientFailure``."""
         self.breaker.before_attempt()
+        async with self.pacer.turn() if self.pacer else contextlib.nullcontext(Turn()) as turn:
+            response = await self._sent(request)
+            turn.answered(response.status_code, _retry_after(response))
+        return self._read(response)
+
+    async def _sent(self, request: httpx.Request) -> httpx.Response:
         try:
-            response = await self._http.send(request)
+            return await self._http.send(request)
         except httpx.ConnectError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # no retry can fix that
                 raise OceanUnavailable(
@@ -335,6 +313,8 @@ class OceanClient:
             raise TransientFailure(
                 _describe(exc), maybe_applied=not isinstance(exc, _NOT_SENT)
             ) from None
+
+    def _read(self, response: httpx.Response) -> httpx.Response:
         if response.status_code == 429 or response.status_code >= 500:
             message = str(_json(response).get("message") or "")
             if response.status_code >= 500:

@@ -37,7 +37,7 @@ from importer.errors import (
     OceanUnavailable,
     StateUnavailable,
 )
-from importer.i18n import _
+from importer.i18n import _, number
 from importer.ocean import Answer, MissionStatus, OceanClient
 from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.api import MISSION_FIELDS
@@ -132,7 +132,26 @@ async def push(
         with contextlib.suppress(StateUnavailable):  # the stop already says why
             state.record_outcomes(done[position] for position in skipped)
     result.outcomes = [done[position] for position in range(len(lines))]
+    _tell_pacing(ocean)
     return result
+
+
+def _tell_pacing(ocean: OceanClient) -> None:
+    """Say when Ocean limited the run, and how the client kept to it (see pacing.py)."""
+    pacer = ocean.pacer
+    if pacer is None or not (pacer.throttled or pacer.overloaded):
+        return  # answers that slowed down only paced the calls: nothing to act on
+    pace = _("the calls went on {limit} at a time (at most {ceiling})").format(
+        limit=int(pacer.limit), ceiling=pacer.ceiling
+    )
+    if pacer.rate:
+        pace += _(", {rate} per second").format(rate=number(round(pacer.rate, 1)))
+    if pacer.throttled:
+        log.warning(_("Ocean limited the calls ({count} answered 429, too many requests): %s")
+                    .format(count=pacer.throttled), pace)  # fmt: skip
+    else:
+        log.warning(_("Ocean was overloaded ({count} answered 503): %s")
+                    .format(count=pacer.overloaded), pace)  # fmt: skip
 
 
 def _record_if_possible(state: Store, outcome: OutcomeRecord) -> None:

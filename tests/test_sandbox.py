@@ -453,7 +453,7 @@ def test_sandbox_help_documents_every_fault() -> None:
     wide = {"terminal_width": 400, "max_content_width": 400}  # no wrapping inside a word
     help_text = CliRunner().invoke(main, ["sandbox", "--help"], **wide).output
     flags = ["--latency", "--jitter", "--error-share", "--rate-limit", "--no-retry-after",
-             "--drop-before", "--drop-after", "--token-lifetime", "--fail-mission",
+             "--drop-before", "--drop-after", "--token-lifetime", "--token-uses", "--fail-mission",
              "--slow-seconds", "--status-step", "--refuse-share", "--seed"]  # fmt: skip
     for flag in flags:
         assert flag in help_text
@@ -463,7 +463,8 @@ def test_sandbox_help_documents_every_fault() -> None:
     # Every fault the world knows has a flag.
     assert set(vars(Faults())) == {
         "latency", "jitter", "error_share", "rate_limit", "retry_after", "drop_before_share",
-        "drop_after_share", "slow_seconds", "token_lifetime", "status_step", "refuse_share",
+        "drop_after_share", "slow_seconds", "token_lifetime", "token_uses", "status_step",
+        "refuse_share",
     }  # fmt: skip
 
 

@@ -249,6 +249,12 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
             12 * 3600,
             N_("Fault: seconds a token stays valid (Ocean: 12 hours)."),
         ),
+        valued(
+            "--token-uses",
+            click.IntRange(min=0),
+            0,
+            N_("Fault: mission calls a token answers before it expires (0: no limit)."),
+        ),
         valued("--slow-seconds", float, 60, N_("How long a 'slow' scripted failure waits.")),
         valued(
             "--status-step",
@@ -264,8 +270,8 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def with_faults(*args: Any, latency: float, jitter: float, no_retry_after: bool,
                     drop_before: float, drop_after: float, **kwargs: Any) -> Any:  # fmt: skip
-        names = ("error_share", "rate_limit", "token_lifetime", "slow_seconds", "status_step",
-                 "refuse_share")  # fmt: skip
+        names = ("error_share", "rate_limit", "token_lifetime", "token_uses", "slow_seconds",
+                 "status_step", "refuse_share")  # fmt: skip
         kwargs["faults"] = Faults(
             latency=latency / 1000, jitter=jitter / 1000, retry_after=not no_retry_after,
             drop_before_share=drop_before, drop_after_share=drop_after,

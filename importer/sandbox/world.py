@@ -96,6 +96,7 @@ class Faults:
     drop_after_share: float = 0.0  # share of connections dropped after the change is applied
     slow_seconds: float = 60.0  # how long a "slow" scripted failure waits
     token_lifetime: float = TOKEN_LIFETIME_SECONDS
+    token_uses: int = 0  # mission calls a token answers before it expires (0: no limit)
     status_step: float = DEFAULT_STATUS_STEP_SECONDS  # seconds between two status changes
     refuse_share: float = DEFAULT_REFUSE_SHARE  # share of sent missions the driver refuses
 
@@ -162,7 +163,8 @@ class World:
         self.faults = faults or Faults()
         self.clock = clock
         self.random = random.Random(seed)
-        self._tokens: dict[str, tuple[str, float]] = {}  # token -> (login, expires at)
+        # token -> (login, expires at, mission calls it may still answer: None for no limit)
+        self._tokens: dict[str, tuple[str, float, int | None]] = {}
         self._missions: dict[tuple[int, str], Mission] = {}
         self._scripts: dict[str, deque[str]] = {}
         self._forced: dict[str, Status] = {}  # idMission -> status set by hand
@@ -179,21 +181,25 @@ class World:
             return None
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = (login, self.clock() + self.faults.token_lifetime)
+            uses = self.faults.token_uses or None
+            self._tokens[token] = (login, self.clock() + self.faults.token_lifetime, uses)
         return token, account
 
     def account_for(self, token: str | None) -> Account | None:
-        """The account a token belongs to, or None when it is unknown or expired."""
+        """The account a token belongs to, or None when it is unknown or expired (one of its
+        uses spent, when tokens are limited in uses)."""
         if not token:
             return None
         with self._lock:
             entry = self._tokens.get(token)
             if entry is None:
                 return None
-            login, expires_at = entry
-            if self.clock() >= expires_at:
+            login, expires_at, uses = entry
+            if self.clock() >= expires_at or uses == 0:
                 del self._tokens[token]
                 return None
+            if uses is not None:
+                self._tokens[token] = (login, expires_at, uses - 1)
         return self.accounts[login]
 
     # -- faults --------------------------------------------------------------------------
