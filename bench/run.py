@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
+import startup  # noqa: E402
 
 from importer.config import ImportOptions, Settings  # noqa: E402
 from importer.diff import payload_hashes, payloads  # noqa: E402
@@ -115,7 +116,18 @@ def cli(*args: str, env: dict[str, str] | None = None) -> tuple[float, float, in
     return float(wall), float(cpu), int(rss)
 
 
-# -- read + validate ---------------------------------------------------------------------
+# -- start-up and read + validate --------------------------------------------------------
+
+
+def bench_startup(runs: int) -> None:
+    """A command as a user types it, a new process each time (see bench/startup.py)."""
+    command = str(Path(sys.executable).with_name("ocean-import"))
+    floor = startup.timed([sys.executable, "-c", "pass"], runs * 2)
+    record("python -c pass (the floor)", floor, "s")
+    for name, args in (("--help", ["--help"]), ("a mistyped line (run)", ["run"])):
+        seconds = startup.timed([command, *args], runs * 2)
+        record(f"ocean-import {name}", seconds, "s", reference=floor, ratio_of="the floor",
+               target=f"<= {startup.TARGET} s", met=seconds <= startup.TARGET)  # fmt: skip
 
 
 def bench_read(runs: int) -> None:
@@ -128,7 +140,7 @@ def bench_read(runs: int) -> None:
         )
         record(f"bare calamine parse, xlsx {rows:,}", calamine, "s")
         ours = best_of(runs, lambda p=xlsx: check_file(p, settings))
-        target = "<= 1.5 x calamine" if rows == 100_000 else ""
+        target = "<= 1.3 x calamine" if rows == 100_000 else ""
         record(
             f"read+validate, xlsx {rows:,}",
             ours,
@@ -136,7 +148,7 @@ def bench_read(runs: int) -> None:
             reference=calamine,
             ratio_of="calamine",
             target=target,
-            met=ours <= 1.5 * calamine,
+            met=ours <= 1.3 * calamine,
         )
         read_csv = best_of(
             runs, lambda p=csv: pd.read_csv(p, sep=";", encoding="cp1252", dtype=str)
@@ -347,14 +359,15 @@ def bench_push(creates: int) -> None:
             assert sandbox.count() == count
             ideal = concurrency / 0.1
             rate = count / wall
+            share = 0.92 if concurrency == 16 else 0.85  # issue 20's anchor, and the others
             record(
                 f"push {count:,} creates, 100 ms, concurrency {concurrency}",
                 rate,
                 "calls/s",
                 reference=ideal,
                 ratio_of="ideal",
-                target=">= 0.85 x ideal",
-                met=rate >= 0.85 * ideal,
+                target=f">= {share} x ideal",
+                met=rate >= share * ideal,
             )
 
         sent = payloads(check_file(file, Settings()))
@@ -380,8 +393,8 @@ def bench_push(creates: int) -> None:
             "calls/s",
             reference=bare_rate,
             ratio_of="bare loop",
-            target=">= 0.8 x bare loop",
-            met=rate >= 0.8 * bare_rate,
+            target=">= 0.9 x bare loop",
+            met=rate >= 0.9 * bare_rate,
         )
         record(f"  push phase alone, {creates:,} creates, 20 ms, conc. 16", push_rate, "calls/s",
                reference=bare_rate, ratio_of="bare loop")  # fmt: skip
@@ -558,11 +571,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--creates", type=int, default=4000)
-    parser.add_argument("--only", default="read,plan,push,adaptive,daily,workbook,memory")
+    parser.add_argument("--only", default="startup,read,plan,push,adaptive,daily,workbook,memory")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     started = time.perf_counter()
     parts = {
+        "startup": lambda: bench_startup(args.runs),
         "read": lambda: bench_read(args.runs),
         "plan": lambda: bench_plan(args.runs),
         "push": lambda: bench_push(args.creates),

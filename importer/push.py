@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -79,6 +80,7 @@ async def push(
         state.record_outcomes(result.outcomes)
         return result
 
+    commit = GroupCommit(state)
     queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
     for position, line in enumerate(lines):
         queue.put_nowait((position, line))
@@ -91,7 +93,7 @@ async def push(
             except asyncio.QueueEmpty:
                 return
             try:
-                outcome = await _apply(line, plan.feed, ocean, state, run_id)
+                outcome = await _apply(line, plan.feed, ocean, state, commit, run_id)
             except (AuthenticationError, CircuitOpen) as exc:
                 result.stopped = result.stopped or str(exc)
                 stop.set()
@@ -154,13 +156,50 @@ def _tell_pacing(ocean: OceanClient) -> None:
                     .format(count=pacer.overloaded), pace)  # fmt: skip
 
 
+class GroupCommit:
+    """The state writes the workers ask for in one turn of the event loop, committed in one
+    transaction: a burst of answers costs one commit, not one each. A worker's ``await``
+    returns once its own write is committed (an intent: before its create goes out), or
+    raises what the commit raised (``StateUnavailable``: the run stops)."""
+
+    def __init__(self, state: Store) -> None:
+        self.state = state
+        self._group: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
+
+    async def __call__(self, write: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+        self._group.append((write, committed))
+        if len(self._group) == 1:
+            loop.call_soon(self._commit)  # after the other workers woken in this turn
+        await asyncio.shield(committed)  # a worker cut short leaves its group whole
+
+    def _commit(self) -> None:
+        group, self._group = self._group, []
+        try:
+            with self.state.batch():
+                for write, _ in group:
+                    write()
+        except Exception as exc:
+            for _, committed in group:
+                committed.set_exception(exc)
+            return
+        for _, committed in group:
+            committed.set_result(None)
+
+
 def _record_if_possible(state: Store, outcome: OutcomeRecord) -> None:
     with contextlib.suppress(StateUnavailable):
         state.record_outcome(outcome)
 
 
 async def _apply(
-    line: dict[str, Any], feed: str, ocean: OceanClient, state: Store, run_id: int
+    line: dict[str, Any],
+    feed: str,
+    ocean: OceanClient,
+    state: Store,
+    commit: GroupCommit,
+    run_id: int,
 ) -> OutcomeRecord:
     """One change, resolved to a final outcome; confirmed changes are in the state on return."""
     key = (int(line["customer_id"]), str(line["id_mission"]))
@@ -179,18 +218,19 @@ async def _apply(
                 status = 404
                 attempts += gone.attempts
             outcome = line_outcome(line, run_id, Outcome.OK, status, message, attempts)
-            state.confirm_deleted(key, outcome=outcome)
+            await commit(partial(state.confirm_deleted, key, outcome=outcome))
             return outcome
 
         payload = {name: str(line[name]) for name in MISSION_FIELDS}
         times = _times(line)
         answer, attempts = await _create_or_modify(line, payload, key, customer, feed, times,
-                                                   ocean, state)  # fmt: skip
+                                                   ocean, state, commit)  # fmt: skip
         outcome = line_outcome(
             line, run_id, Outcome.OK, answer.http_status, answer.message, attempts
         )
-        state.confirm(key, feed=feed, payload=payload, payload_hash=str(line["payload_hash"]),
-                      when=times, outcome=outcome)  # fmt: skip
+        confirm = partial(state.confirm, key, feed=feed, payload=payload, when=times,
+                          payload_hash=str(line["payload_hash"]), outcome=outcome)  # fmt: skip
+        await commit(confirm)
         return outcome
     except MissionRejected as refused:
         said = refused.vendor_message or str(refused)
@@ -202,7 +242,7 @@ async def _apply(
         verdict = Outcome.UNKNOWN if unavailable.maybe_applied else Outcome.FAILED
         outcome = line_outcome(line, run_id, verdict, unavailable.http_status, str(unavailable),
                                attempts + unavailable.attempts)  # fmt: skip
-    state.record_outcome(outcome)
+    await commit(partial(state.record_outcome, outcome))
     return outcome
 
 
@@ -215,6 +255,7 @@ async def _create_or_modify(
     times: MissionTimes,
     ocean: OceanClient,
     state: Store,
+    commit: GroupCommit,
 ) -> tuple[Answer, int]:
     attempts = 0
     action = line["action"]
@@ -232,7 +273,7 @@ async def _create_or_modify(
             return answer, attempts + answer.attempts
         except MissionNotFound as missing:  # gone from Ocean (deleted by hand?): create it
             attempts += missing.attempts
-    state.record_intent(key, feed=feed, when=times)
+    await commit(partial(state.record_intent, key, feed=feed, when=times))  # before the call
     try:
         answer = await ocean.create(_sent(payload, Action.CREATE))
         return answer, attempts + answer.attempts

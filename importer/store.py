@@ -68,7 +68,8 @@ class Store(Protocol):
     def finish_reading(self, sha256: str) -> None: ...
     def died_reading(self, sha256: str) -> str | None: ...
 
-    # writing: each call is one committed transaction
+    # writing: each call is one committed transaction (inside ``batch``: one for them all)
+    def batch(self) -> contextlib.AbstractContextManager[None]: ...
     def begin_run(
         self, command: str, *, file: str | None, sha256: str | None, feed: str | None,
         dry_run: bool, actor: str | None = None, journal_days: float = ...,

@@ -104,6 +104,28 @@ def test_a_rate_limited_ocean_is_paced_at_its_limit_without_a_storm_of_429s(tmp_
         assert f"Ocean limited the calls ({throttled} answered 429" in result.output
 
 
+def test_every_intent_is_committed_before_its_create_reaches_ocean(tmp_path: Path) -> None:
+    """The state's writes are committed in groups (one per burst of answers); still, when a
+    create arrives at Ocean, its intent is already in the state file, for any process to read."""
+    found: dict[str, tuple[int, ...] | None] = {}
+
+    class Watching(World):
+        def next_scripted(self, id_mission: str) -> str | None:
+            with sqlite3.connect(tmp_path / "state.db") as db:  # another connection, as a rerun
+                found[id_mission] = db.execute(
+                    "SELECT pending_create FROM missions WHERE id_mission = ?", (id_mission,)
+                ).fetchone()
+            return super().next_scripted(id_mission)
+
+    with SandboxServer(Watching(faults=Faults(latency=0.01))) as sandbox:
+        importer = Importer(sandbox, tmp_path)
+        rows = rows_for(1, 60)
+        result = importer("run", importer.planning("tournee.xlsx", rows), "--concurrency", "8")
+        assert result.exit_code == 0, result.output
+        assert_holds_exactly(importer, rows)
+    assert len(found) == 60 and all(row == (1,) for row in found.values()), found
+
+
 def test_the_sandbox_restarted_mid_run(tmp_path: Path) -> None:
     world = World(faults=Faults(latency=0.03))
     first = SandboxServer(world).start()

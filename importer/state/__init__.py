@@ -11,7 +11,8 @@ Two backends, one contract (``base.SqlStore``, every query written once): SQLite
 the zero-setup default (``sqlite``); PostgreSQL, shared by several hosts (``postgres``).
 """
 
-from importer.state.base import Held, MissionTimes, SqlStore
+from importer.state.base import MissionTimes, SqlStore
+from importer.state.locks import Held
 from importer.state.sqlite import _MIGRATIONS, DEFAULT_STATE_PATH, SCHEMA_VERSION, StateStore
 
 __all__ = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
-import hashlib
 import json
 import os
 import socket
@@ -27,24 +26,13 @@ from importer.errors import StateLocked
 from importer.i18n import _, moment
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import JOURNAL_DAYS, KNOWN_COLUMNS, TABLES, Key
+from importer.state.locks import Held
 
 
 @dataclass(frozen=True)
 class MissionTimes:
     intervention_at: str | None  # ISO 8601, UTC
     expires_at: str | None
-
-
-class Held:
-    """A lock this process holds (a feed, a file being imported); ``release`` lets it go."""
-
-    def __init__(self, release: Callable[[], None]) -> None:
-        self._release: Callable[[], None] | None = release
-
-    def release(self) -> None:
-        if self._release is not None:
-            self._release()
-            self._release = None
 
 
 class SqlStore:
@@ -64,10 +52,32 @@ class SqlStore:
         raise NotImplementedError
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
-        """One atomic write: yields ``execute(sql, params) -> rows``."""
+    def _begin(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+        """One atomic write: yields ``execute(sql, params) -> rows`` (the backend's)."""
         raise NotImplementedError
         yield
+
+    _batch: Callable[..., list[tuple[Any, ...]]] | None = None  # the open batch's execute
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes made inside share one transaction (a group commit): all are committed
+        when it ends, or none is."""
+        with self._begin() as execute:
+            self._batch = execute
+            try:
+                yield
+            finally:
+                self._batch = None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+        """One atomic write, or a part of the open batch's."""
+        if self._batch is not None:
+            yield self._batch
+            return
+        with self._begin() as execute:
+            yield execute
 
     def try_hold(self, name: str) -> tuple[Held | None, str]:
         """Take the lock ``name`` for this process: ``(held, "")``, or ``(None, holder)``
@@ -467,18 +477,6 @@ def _insert_outcome(execute: Callable[..., Any], outcome: OutcomeRecord) -> None
          outcome.action, outcome.outcome, outcome.http_status, outcome.message,
          outcome.attempts, _now()),
     )  # fmt: skip
-
-
-def lock_number(name: str) -> int:
-    """A lock's name as a signed 64-bit number (PostgreSQL's advisory lock keys)."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def holder_now() -> dict[str, Any]:
-    """Who this process is, for a lock it takes: what another one is told."""
-    since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
 
 
 def _run_record(

@@ -27,7 +27,8 @@ from importer.errors import StateError, StateUnavailable
 from importer.i18n import _
 from importer.paths import holder_words
 from importer.schemas.state import JOURNAL_TABLE, TABLES
-from importer.state.base import Held, SqlStore, holder_now, lock_number
+from importer.state.base import SqlStore
+from importer.state.locks import Held, holder_now, lock_number
 
 _MIGRATIONS = (
     # 1: the schema of SQLite's version 3, in PostgreSQL's types.
@@ -223,7 +224,7 @@ class PostgresStore(SqlStore):
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    def _begin(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
         def execute(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
             cursor = self._db.execute(_dialect(sql), tuple(params))
             return cursor.fetchall() if cursor.description else []

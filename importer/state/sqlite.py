@@ -20,7 +20,8 @@ from importer.errors import StateError, StateUnavailable
 from importer.i18n import _, lazy, system_reason
 from importer.paths import cannot_write_in, try_lock
 from importer.schemas.state import JOURNAL_TABLE
-from importer.state.base import Held, SqlStore
+from importer.state.base import SqlStore
+from importer.state.locks import Held
 
 DEFAULT_STATE_PATH = Path(".ocean-import") / "state.db"
 
@@ -192,7 +193,7 @@ class StateStore(SqlStore):
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    def _begin(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
         """One atomic write; a storage failure (a full disk, a mount gone or read-only) is a
         ``StateUnavailable``: the run stops, and what was committed before stays true."""
 
