@@ -60,7 +60,7 @@ concurrency_option = valued(
     "--concurrency",
     click.IntRange(1, 64),
     DEFAULT_CONCURRENCY,
-    N_("Calls to Ocean in flight at once."),
+    N_("Calls to Ocean in flight at once, at most: fewer when Ocean slows down or limits them."),
 )
 state_option = click.option(
     "--state",
