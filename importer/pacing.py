@@ -49,6 +49,8 @@ class Turn:
 
 
 class Pacer:
+    """The pace of one client's calls: ``async with pacer.turn() as turn`` around each."""
+
     def __init__(
         self,
         ceiling: int,
