@@ -291,8 +291,9 @@ class OceanClient:
         self.breaker.before_attempt()
         async with self.pacer.turn() if self.pacer else contextlib.nullcontext(Turn()) as turn:
             response = await self._sent(request)
-            turn.answered(response.status_code, _retry_after(response))
-        return self._read(response)
+            retry_after = _retry_after(response)
+            turn.answered(response.status_code, retry_after)
+        return self._read(response, retry_after)
 
     async def _sent(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -314,7 +315,7 @@ class OceanClient:
                 _describe(exc), maybe_applied=not isinstance(exc, _NOT_SENT)
             ) from None
 
-    def _read(self, response: httpx.Response) -> httpx.Response:
+    def _read(self, response: httpx.Response, retry_after: float | None) -> httpx.Response:
         if response.status_code == 429 or response.status_code >= 500:
             message = str(_json(response).get("message") or "")
             if response.status_code >= 500:
@@ -323,7 +324,7 @@ class OceanClient:
                 f"HTTP {response.status_code}" + (f" « {message} »" if message else ""),
                 http_status=response.status_code,
                 vendor_message=message,
-                retry_after=_retry_after(response),
+                retry_after=retry_after,
                 # A 5xx may come after the change was applied; a 429 comes before.
                 maybe_applied=response.status_code >= 500,
             )
