@@ -8,10 +8,13 @@ DEMO_OUT ?= demo-output
 
 install: $(VENV)/.installed
 
+# The modules are compiled ahead, as pip does for an installed package: where
+# PYTHONDONTWRITEBYTECODE is set, every command would otherwise compile them as it starts.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q importer
 	touch $@
 
 # The sample plannings, dated from tomorrow: made each time, so that they never age.
@@ -62,7 +65,8 @@ test-future: install browser postgres
 
 # The translations: extract every message of the code into the template, then bring each
 # catalog (importer/locale/LANG/LC_MESSAGES/messages.po) up to date with it; a translator
-# then fills in the new msgstr lines. The catalogs are read as they are (no compile step).
+# then fills in the new msgstr lines and runs it again: each catalog is compiled beside it
+# (messages.mo, what a command reads; tests/test_language.py fails when it is not current).
 MESSAGES_POT = build/messages.pot
 messages: install
 	@mkdir -p build
@@ -70,6 +74,7 @@ messages: install
 		--project=ocean-import --copyright-holder="ocean-import" -o $(MESSAGES_POT) importer
 	$(BIN)/pybabel update -i $(MESSAGES_POT) -d importer/locale -D messages \
 		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d importer/locale -D messages
 
 lint: install
 	$(BIN)/ruff check importer tests bench samples

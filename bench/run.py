@@ -122,6 +122,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> tuple[float, float, in
 def bench_startup(runs: int) -> None:
     """A command as a user types it, a new process each time (see bench/startup.py)."""
     command = str(Path(sys.executable).with_name("ocean-import"))
+    startup.compile_bytecode()
     floor = startup.timed([sys.executable, "-c", "pass"], runs * 2)
     record("python -c pass (the floor)", floor, "s")
     for name, args in (("--help", ["--help"]), ("a mistyped line (run)", ["run"])):

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from importer.cli import main
 from importer.errors import StateError
-from importer.i18n import LOCALE_DIR, speaking
+from importer.i18n import LOCALE_DIR, compile_catalog, speaking, translations
 from importer.sandbox import SandboxServer
 from importer.state import StateStore
 from tests.helpers import ROOT, SAMPLE_CONFIG, Importer, read_sheet, rows_for
@@ -56,6 +56,16 @@ def test_every_message_of_the_code_has_its_french_and_the_catalog_is_current(
     untranslated = [key for key, m in translated.items()
                     if m.fuzzy or not all(m.string if isinstance(m.string, tuple) else [m.string])]  # fmt: skip
     assert untranslated == []
+
+
+def test_the_compiled_catalog_a_command_reads_is_its_po_compiled() -> None:
+    """A command reads ``messages.mo`` (`make messages` compiles it): a translation edited in
+    the ``.po`` and not compiled would not reach the dispatcher, and fails here."""
+    compiled_from_po = compile_catalog(CATALOG, "fr")
+    read_by_a_command = translations("fr")
+    assert CATALOG.with_suffix(".mo").is_file()
+    assert read_by_a_command._catalog == compiled_from_po._catalog  # type: ignore[attr-defined]
+    assert len(compiled_from_po._catalog) > 500  # type: ignore[attr-defined]
 
 
 def test_a_french_dispatcher_reads_the_validation_in_french(

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from babel.support import LazyProxy
 
 from importer.cli.options import (
     Localised,
@@ -24,7 +23,7 @@ from importer.cli.options import (
 )
 from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
-from importer.i18n import N_, _, lazy, system_reason
+from importer.i18n import N_, Lazy, _, lazy, system_reason
 from importer.logs import configure_logging
 from importer.sandbox.world import (
     DEFAULT_CUSTOMERS,
@@ -291,7 +290,7 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "/_sandbox/requests. Faults are off unless asked for; they can also be changed while it "
         "runs with POST /_sandbox/faults. Stop it with Ctrl-C."
     ),
-    epilog=LazyProxy(lambda: _failure_kinds(), enable_cache=False),
+    epilog=Lazy(_failure_kinds),
 )
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help=N_("Address it listens on."))
 @click.option(
