@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from importer.cells import Factorised
 from importer.errors import LayoutError
 from importer.i18n import _, quoted
 from importer.problems import Problem
@@ -42,6 +43,7 @@ class Sheet:
     columns: list[Column]
     cells: pd.DataFrame  # one column per label, indexed by spreadsheet row number ("row")
     problems: list[Problem] = field(default_factory=list)
+    factorised: dict[str, Factorised] = field(default_factory=dict)  # the cells, by label
 
     def label_of(self, field_name: str) -> str | None:
         """The file's header for an API field, or None when the file has no such column."""
@@ -82,7 +84,9 @@ def map_columns(raw: RawSheet, aliases: Mapping[str, str], *, max_rows: int) -> 
         dtype=object,  # cells stay as read: no inference of dates or numbers here
     )
     problems = [_unknown_column_warning(c, header_row, aliases) for c in columns if c.field is None]
-    return Sheet(raw, header_row, columns, frame, problems)
+    rows = slice(header_index + 1, None)
+    factorised = {c.label: raw.columns[k].of_rows(rows) for c, k in zip(columns, keep, strict=True)}
+    return Sheet(raw, header_row, columns, frame, problems, factorised)
 
 
 def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:

@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import logging
-import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 import python_calamine
 
-from importer.cells import map_distinct
+from importer.cells import Factorised, factorise, typed_as_read
 from importer.encodings import decode
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
 from importer.i18n import _, language, number, quoted, system_reason, use
@@ -74,6 +73,28 @@ class RawSheet:
     sha256: str
     encoding: str | None = None  # text files only
     delimiter: str | None = None  # text files only
+    columns: tuple[Factorised, ...] = ()  # the same cells, column by column, factorised
+
+    def __post_init__(self) -> None:
+        if len(self.columns) != self.rows.shape[1]:
+            factorised = tuple(factorise(self.rows[:, i]) for i in range(self.rows.shape[1]))
+            object.__setattr__(self, "columns", factorised)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent from the reading child as its columns: the grid is rebuilt here from them.
+        return {**self.__dict__, "rows": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.rows is None:
+            object.__setattr__(self, "rows", _grid(self.columns, len(self.row_numbers)))
+
+
+def _grid(columns: tuple[Factorised, ...], height: int) -> np.ndarray:
+    grid = np.empty((height, len(columns)), dtype=object)
+    for position, column in enumerate(columns):
+        grid[:, position] = column.values()
+    return grid
 
 
 def read_planning(
@@ -192,8 +213,8 @@ def _read_workbook(
             raise UnreadableFileError(path, _damaged(kind)) from None
         grid, first_row, first_column, sheet_name = _read_standard(path, data, kind, sheet, row_cap)
     numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
-    cells, numbers = _typed_grid(grid, numbers)
-    return RawSheet(path, kind, sheet_name, cells, numbers, first_column, digest)
+    cells, numbers, columns = _typed_grid(grid, numbers)
+    return RawSheet(path, kind, sheet_name, cells, numbers, first_column, digest, columns=columns)
 
 
 Grid = tuple[list[list[Any]], int, int, str]  # rows, first row and column (0-based), sheet
@@ -292,31 +313,36 @@ def _choose_sheet(
     raise LayoutError(path, _("has no sheet with any content"))
 
 
-def _typed_grid(grid: list[list[Any]], numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Type every cell and drop fully blank rows."""
-    width = max((len(row) for row in grid), default=0)
-    if all(len(row) == width for row in grid):
+def _typed_grid(
+    grid: list[list[Any]], numbers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[Factorised, ...]]:
+    """Type every cell and drop fully blank rows: the cells, their row numbers, and the
+    columns factorised (each typed once per distinct value)."""
+    widths = set(map(len, grid))
+    width = max(widths, default=0)
+    if len(widths) <= 1:
         cells = np.array(grid, dtype=object).reshape(len(grid), width)  # one C call
     else:
         cells = np.empty((len(grid), width), dtype=object)
         for position, row in enumerate(grid):
             cells[position, : len(row)] = row
-    blank_rows = np.ones(len(grid), dtype=bool)
-    for column in range(width):
-        (typed,) = map_distinct(cells[:, column], lambda cell: (_typed(cell),))
-        cells[:, column] = typed
-        blank_rows &= typed == None  # noqa: E711 (elementwise, on an object array)
-    keep = ~blank_rows
-    return cells[keep], numbers[keep]
+    return _typed_cells(cells, numbers)
 
 
-def _typed(cell: Any) -> Any:
-    """Blank to None, whole floats to int (calamine reads every number as a float)."""
-    if isinstance(cell, str):
-        return cell if cell.strip() else None
-    if isinstance(cell, float) and cell.is_integer():
-        return int(cell)
-    return cell
+def _typed_cells(
+    cells: np.ndarray, numbers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[Factorised, ...]]:
+    """Each column factorised and its distinct values typed; fully blank rows dropped."""
+    columns = []
+    blank_rows = np.ones(len(cells), dtype=bool)
+    for position in range(cells.shape[1]):
+        column = factorise(cells[:, position])
+        column.uniques = typed_as_read(column.uniques)
+        blank_rows &= (column.uniques == None)[column.codes]  # noqa: E711 (elementwise)
+        columns.append(column)
+    keep = np.flatnonzero(~blank_rows)
+    kept = tuple(column.of_rows(keep) for column in columns)
+    return _grid(kept, len(keep)), numbers[keep], kept
 
 
 # --- text files -------------------------------------------------------------------------------
@@ -332,23 +358,22 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
     fast = _fast_records(text, delimiter, width, row_cap)
     if fast is None:
         rows, starts = _exact_records(path, text, delimiter, row_cap)
-        cells, numbers = _typed_grid(rows, np.array(starts, dtype=np.int64))
+        cells, numbers, columns = _typed_grid(rows, np.array(starts, dtype=np.int64))
     else:
-        cells, numbers = _typed_texts(fast)
-    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter)
+        numbers = np.arange(1, len(fast) + 1, dtype=np.int64)  # line i+1 in row i
+        cells, numbers, columns = _typed_cells(fast, numbers)
+    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter, columns)
 
 
 def _fast_records(text: str, delimiter: str, width: int, row_cap: int) -> np.ndarray | None:
     """Every line's cells by pandas' C parser, or None where its answer could differ from the
     exact reader's: a record over several lines (a quoted line break: line numbers would
-    drift), a line wider than the first ones, a cell over the csv field limit, more lines
-    than the row limit (the exact reader stops early and says so)."""
+    drift), a line wider than the first ones, a cell over the csv field limit (the exact
+    reader refuses it with its line), more lines than the row limit (the exact reader stops
+    early and says so)."""
     lines = text.count("\n") + text.count("\r") - text.count("\r\n")
     lines += not text.endswith(("\n", "\r"))
-    if lines > row_cap or (
-        len(text) > csv.field_size_limit()
-        and max(map(len, _LINE_BREAK.split(text))) > csv.field_size_limit()
-    ):
+    if lines > row_cap:
         return None
     try:
         with warnings.catch_warnings():
@@ -363,23 +388,17 @@ def _fast_records(text: str, delimiter: str, width: int, row_cap: int) -> np.nda
         return None
     if len(frame) != lines:
         return None
-    return frame.to_numpy(dtype=object)
-
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def _typed_texts(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The C parser's grid (every cell a text, line i+1 in row i): a blank cell to None, and
-    fully blank lines dropped, as ``_typed_grid`` does, column by column at C speed."""
-    blank_rows = np.ones(len(cells), dtype=bool)
-    for column in range(cells.shape[1]):
-        texts = cells[:, column]
-        blank = np.fromiter((not text.strip() for text in texts), bool, len(texts))
-        cells[blank, column] = None
-        blank_rows &= blank
-    keep = ~blank_rows
-    return cells[keep], np.arange(1, len(cells) + 1, dtype=np.int64)[keep]
+    cells = frame.to_numpy(dtype=object)
+    limit = csv.field_size_limit()
+    # Lines first (a cell is no longer than its line; split at "\n" only, so that a piece is
+    # never shorter than its line), the cells only when a line is that long.
+    if (
+        len(text) > limit
+        and max(map(len, text.split("\n"))) > limit
+        and any(max(map(len, column)) > limit for column in cells.T)
+    ):
+        return None
+    return cells
 
 
 def _exact_records(

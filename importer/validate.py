@@ -293,7 +293,7 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         if label is None:
             columns[name] = pd.Series(None, index=index, dtype=object)
             continue
-        values, kinds = cells.parse_column(sheet.cells[label], parser)
+        values, kinds = cells.parse_column(sheet.cells[label], parser, sheet.factorised.get(label))
         columns[name] = values
         for kind, rows in kinds.dropna().groupby(kinds.dropna()).groups.items():
             found.append((rows, name, str(kind)))
@@ -314,10 +314,6 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         found.append((index[gaps], name, "time_in_clock_change_gap"))
         found.append((index[repeats], name, "time_repeated_by_clock_change"))
 
-    for name in ("idMission", *TEXT_FIELDS):
-        if missions[name].dtype == object:
-            too_long = (missions[name].str.len() > MAX_CELL_CHARS).to_numpy()
-            found.append((index[too_long], name, "text_too_long"))
     found += _schema_problems(errors_schema(multi_client=settings.multi_client), missions)
     warning_columns = ["jourHeureInter", "adrRefCli", "nomVeh", "nomIndi", "prenomIndi",
                        "nomPrenom", "latitude", "longitude", "rue", "ville", "codPost"]  # fmt: skip

@@ -390,3 +390,28 @@ def test_file_over_the_row_limit_is_refused(tmp_path: Path, suffix: str) -> None
         map_columns(raw, alias_table(), max_rows=50)
     with pytest.raises(FileLimitError, match="more than 10 mission rows"):
         read_planning(path, max_bytes=LIMITS["max_bytes"], max_rows=10)
+
+
+def test_cells_equal_across_types_stay_as_written(tmp_path: Path) -> None:
+    """A column is typed once per distinct value: TRUE and 1 (equal for Python) in one column
+    must not become one value (the comment "1" read as "True")."""
+    rows = [
+        mission(idMission=f"M-{n}", commentaire=comment)
+        for n, comment in enumerate([True, 1, "1", "x", 2.5, None])
+    ]
+    path = write_planning(tmp_path / "commentaires.xlsx", rows)
+    checked = check_file(path, Settings(), now=NOW)
+    assert checked.missions["commentaire"].tolist() == ["True", "1", "1", "x", "2.5", None]
+
+
+def test_a_workbook_read_apart_comes_back_cell_for_cell(tmp_path: Path) -> None:
+    """The reading child sends its columns factorised: the grid rebuilt here is the one read."""
+    rows = [mission(idMission=f"M-{n}", commentaire=f"n°{n % 3}") for n in range(40)]
+    rows[7]["latitude"] = None
+    path = write_planning(tmp_path / "tournee.xlsx", rows, title_rows=TITLE)
+    here = read_planning(path, **LIMITS)
+    apart = read_planning(path, **LIMITS, max_memory_bytes=500 * 1024 * 1024)
+    assert apart.row_numbers.tolist() == here.row_numbers.tolist() == [1, *range(3, 44)]
+    assert apart.rows.tolist() == here.rows.tolist()
+    assert [type(cell) for cell in apart.rows[5]] == [type(cell) for cell in here.rows[5]]
+    assert [c.values().tolist() for c in apart.columns] == here.rows.T.tolist()
