@@ -42,6 +42,7 @@ from tenacity import RetryCallState
 from importer import __version__, answers
 from importer.answers import Answer, MissionStatus
 from importer.config import OceanSettings, Secret
+from importer.connections import Connections
 from importer.errors import (
     AuthenticationError,
     ConfigError,
@@ -116,8 +117,8 @@ class OceanClient:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"Accept": "application/json", "User-Agent": f"ocean-import/{__version__}"},
-            transport=transport,
-            verify=verify,
+            transport=transport or Connections(max_connections, verify=verify),
+            verify=verify,  # for a proxy the environment names
         )
 
     @classmethod

@@ -82,6 +82,25 @@ async def test_create_modify_status_delete(sandbox: SandboxServer) -> None:
     assert len(requests(sandbox.world, "authenticate")) == 1
 
 
+async def test_calls_at_once_share_at_most_the_configured_connections() -> None:
+    """Each connection is a pool of its own (importer/connections.py): 40 creates at once over
+    4 connections all arrive, once each, and the connections are kept and reused."""
+    world = World(faults=Faults(latency=0.02))
+    with SandboxServer(world) as sandbox:
+        async with client_for(sandbox, max_connections=4) as ocean:
+            missions = [{**MISSION, "idMission": f"LIV-{n:03}"} for n in range(40)]
+            answers = await asyncio.gather(*(ocean.create(mission) for mission in missions))
+            await ocean.status("LIV-007", customer_id=4242)  # after the burst: a kept one
+        assert [answer.http_status for answer in answers] == [201] * 40
+        assert sorted(m["idMission"] for m in world.missions()) == [
+            m["idMission"] for m in missions
+        ]
+        calls = [e for e in world.requests() if e.operation != "authenticate"]
+        used = {e.connection for e in calls}
+        assert 1 < len(used) <= 4 and None not in used
+        assert calls[-1].operation == "status" and calls[-1].connection in used
+
+
 @pytest.mark.parametrize("form_encoding, via", [(False, "query"), (True, "form")])
 async def test_query_and_form_encodings_are_both_accepted(
     sandbox: SandboxServer, form_encoding: bool, via: str

@@ -169,7 +169,9 @@ Handler = Callable[..., Awaitable[tuple[int, dict[str, str], bool]]]
 
 async def _serve(world: World, request: Request, operation: str, handler: Handler) -> Response:
     """The path every API request takes: faults first, then authentication, then the work."""
-    entry = Logged(world.clock(), operation, None, None, 0, applied=False, via=_via(request))
+    peer = f"{request.client.host}:{request.client.port}" if request.client else None
+    entry = Logged(world.clock(), operation, None, None, 0, applied=False, via=_via(request),
+                   connection=peer)  # fmt: skip
     world.record(entry)  # at once: the entry is completed as the request goes on
     delay = world.delay()
     if delay:

@@ -142,6 +142,7 @@ class Logged:
     applied: bool  # whether the change reached the missions
     fault: str | None = None  # the injected fault, if any
     via: str = "query"  # how the parameters came: query, form or json (json is not read)
+    connection: str | None = None  # the client's address and port: one per connection
 
 
 class World:
