@@ -2,10 +2,10 @@
 
 httpcore's connection pool looks at every connection it holds each time a request starts and
 each time an answer ends (has it expired? is its socket readable?, through anyio's socket
-attributes): with 16 connections that bookkeeping was a third of the client's CPU, more than
-the request itself. Each connection here lives in a pool of its own (httpx's own transport,
-limited to one connection), so that bookkeeping looks at one; the request goes to a pool
-whose connection is free. Measured on this project's sandbox at 20 ms and 16 at once: the CPU
+attributes): with 16 connections that bookkeeping was a third of the client's CPU. Each
+connection here lives in a pool of its own (httpx's own transport, limited to one
+connection), so that bookkeeping looks at one; the request goes to a pool whose connection
+is free. Measured on this project's sandbox at 20 ms and 16 at once: the CPU
 per call halved, 1.6 x the calls per second (``bench/README.md``).
 """
 
