@@ -138,17 +138,9 @@ def parse_column(
     vectorised = _VECTORISED.get(parser)
     if vectorised is not None and len(uniques) >= _VECTORISE_FROM:
         types = np.fromiter(map(type, uniques), dtype=object, count=len(uniques))
-        texts = np.flatnonzero(types == str)  # noqa: E721 (elementwise, on an object array)
-        parsed, done = vectorised(uniques[texts])
-        typed[texts[done]] = parsed[done]
-        pending[texts[done]] = False
-        if parser is parse_number:
-            # Number cells (a workbook's coordinates): float() of each, as parse_number does.
-            numbers = np.flatnonzero((types == float) | (types == int))  # noqa: E721
-            cast = uniques[numbers].astype(float)
-            finite = np.isfinite(cast)  # inf, nan: parse_number says why
-            typed[numbers[finite]] = cast[finite].tolist()
-            pending[numbers[finite]] = False
+        parsed, done = vectorised(uniques, types)
+        typed[done] = parsed[done]
+        pending[done] = False
     for position in np.flatnonzero(pending):
         typed[position], kinds[position] = parser(uniques[position])
     return (
@@ -165,15 +157,34 @@ _VECTORISE_FROM = 512
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def _texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """parse_text of many texts at once: stripped, a blank one is None; one longer than a
-    cell holds is left to parse_text (its problem)."""
-    typed = np.fromiter(map(str.strip, texts), dtype=object, count=len(texts))
-    typed[typed == ""] = None
-    return typed, np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) <= MAX_CELL_CHARS
+def _texts(uniques: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """parse_text of the texts among ``uniques`` at once: stripped, a blank one is None; one
+    longer than a cell holds, and every other cell, is left to parse_text (``done`` False)."""
+    typed, done = np.empty(len(uniques), dtype=object), np.zeros(len(uniques), dtype=bool)
+    texts = np.flatnonzero(types == str)  # noqa: E721 (elementwise, on an object array of types)
+    stripped = np.fromiter(map(str.strip, uniques[texts]), dtype=object, count=len(texts))
+    stripped[stripped == ""] = None
+    typed[texts] = stripped
+    done[texts] = np.fromiter(map(len, uniques[texts]), np.int64, len(texts)) <= MAX_CELL_CHARS
+    return typed, done
 
 
-def _numbers(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _numbers(uniques: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """parse_number of the texts and number cells among ``uniques`` at once; ``done`` is False
+    where parse_number must decide (other cells, and what is not a plain finite number)."""
+    typed, done = np.empty(len(uniques), dtype=object), np.zeros(len(uniques), dtype=bool)
+    texts = np.flatnonzero(types == str)  # noqa: E721 (elementwise, on an object array of types)
+    typed[texts], done[texts] = _number_texts(uniques[texts])
+    # Number cells (a workbook's coordinates): float() of each, as parse_number does.
+    numbers = np.flatnonzero((types == float) | (types == int))  # noqa: E721
+    cast = uniques[numbers].astype(float)
+    finite = np.isfinite(cast)  # inf, nan: parse_number says why
+    typed[numbers[finite]] = cast[finite].tolist()
+    done[numbers[finite]] = True
+    return typed, done
+
+
+def _number_texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """parse_number of many texts at once; ``done`` is False where parse_number must decide."""
     # Each step one C-level map over the texts (no Python frame per text).
     n = len(texts)
@@ -346,7 +357,7 @@ def _plain(text: str) -> str:
 
 
 _VECTORISED: dict[
-    Callable[[Any], Parsed], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    Callable[[Any], Parsed], Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 ] = {
     parse_text: _texts,
     parse_number: _numbers,

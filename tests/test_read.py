@@ -255,6 +255,7 @@ def test_many_distinct_numbers_and_texts_parse_as_each_one_alone() -> None:
            "1,5,5", "+.5", "5.", ".", "-", "", "  ", "abc", "1e999", "\t4,5\n", "1E-3"]  # fmt: skip
     numbers = [f"{rng.uniform(-90, 90):.{rng.randrange(1, 17)}f}" for _ in range(2000)]
     values = odd + [n.replace(".", rng.choice(",.")) for n in numbers] + [3, 2.5, True, None]
+    values += [rng.uniform(-180, 180) for _ in range(600)] + [float("inf"), -0.0, 7]  # cells
     for parser in (cells.parse_number, cells.parse_text):
         typed, kinds = cells.parse_column(pd.Series(values, dtype=object), parser)
         expected = [parser(value) for value in values]
