@@ -105,6 +105,31 @@ def test_json_summary_for_machines(tmp_path: Path) -> None:
     assert summary["report"] == str(tmp_path / "r.xlsx") and (tmp_path / "r.xlsx").exists()
 
 
+def test_the_process_ends_with_the_commands_code_and_everything_it_said(tmp_path: Path) -> None:
+    """A command's process skips the interpreter's teardown (``importer.cli.leave``): its
+    exit code and every line it printed still come out whole, through pipes."""
+    rows = [upcoming_mission(idMission=f"M-{n}") for n in range(300)]
+    rows += [upcoming_mission(idMission="M-bad", aEnvoyer="?")]
+    path = write_planning(tmp_path / "p.csv", rows)
+
+    def process(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "importer", "--lang", "en", "validate", str(path), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    machine = process("--json", "--report", str(tmp_path / "r.xlsx"))
+    summary = json.loads(machine.stdout)
+    assert machine.returncode == 1 and summary["exit_code"] == 1
+    assert (summary["rows"], summary["invalid"]) == (301, 1)
+    assert (tmp_path / "r.xlsx").exists()
+    person = process("--no-report")
+    assert person.returncode == 1
+    assert person.stdout.rstrip().endswith(
+        "row 302, aEnvoyer (J302): " + summary["problems"][0]["problem"]
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace(";?", ";oui"), encoding="utf-8")
+    assert process("--no-report").returncode == 0
+
+
 def test_unusable_file_exits_2_with_one_sentence_and_no_traceback(tmp_path: Path) -> None:
     corrupt = tmp_path / "planning.xlsx"
     corrupt.write_bytes(b"PK\x03\x04 not really a workbook")
