@@ -199,27 +199,33 @@ def _write_frame(
     _start_table(ws, styles, header, frame)
     prepared = [_cell_values(frame[name]) for name in frame.columns]
     columns = [values for values, _ in prepared]
-    quoted = {i: mask for i, (_, mask) in enumerate(prepared) if mask is not None}
-    filled = range(len(header)) if colour_only is None else [colour_only]
+    quoted = [mask for _, mask in prepared]  # per column: which cells to keep as text
+    coloured = [colour_only is None or column == colour_only for column in range(len(header))]
+    unfilled = (None, styles.text, None)
+    # Each cell through the method of its type: XlsxWriter's write_row asks every cell its
+    # type again, then its options (a third of the workbook's time).
     for position, values in enumerate(zip(*columns, strict=True)):
         row = position + 1
         colour = colours[position]
-        ws.write_row(
-            row, 0, values, styles.fills[colour][0] if colour and colour_only is None else None
-        )
-        for column, mask in quoted.items():
-            if mask[position]:
-                fill_text = styles.fills[colour][1] if colour and column in filled else styles.text
-                ws.write_string(row, column, values[column], fill_text)
-        if colour:
-            for column in filled:
-                value = values[column]
-                if isinstance(value, dt.datetime | dt.date):
-                    ws.write_datetime(row, column, value, styles.fills[colour][2])
-                elif colour_only is not None and not (
-                    column in quoted and quoted[column][position]
-                ):
-                    ws.write(row, column, value, styles.fills[colour][0])
+        fills = styles.fills[colour] if colour else unfilled
+        for column, value in enumerate(values):
+            plain, text, date = fills if coloured[column] else unfilled
+            kind = type(value)
+            if kind is str and value:
+                mask = quoted[column]
+                ws.write_string(row, column, value, text if mask is not None and mask[position]
+                                else plain)  # fmt: skip
+            elif kind is int or kind is float:
+                ws.write_number(row, column, value, plain)
+            elif value is None or kind is str:  # a blank: drawn only when filled
+                if plain is not None:
+                    ws.write_blank(row, column, None, plain)
+            elif kind is bool:
+                ws.write_boolean(row, column, value, plain)
+            elif isinstance(value, dt.datetime | dt.date):
+                ws.write_datetime(row, column, value, date)
+            else:
+                ws.write(row, column, value, plain)
 
 
 _SIMPLE = {type(None), int, float, bool, dt.datetime, dt.date, pd.Timestamp}

@@ -152,3 +152,34 @@ def test_a_text_longer_than_a_cell_is_an_error_and_never_cut_silently(tmp_path: 
     assert next(e["value"] for e in errors if e["row"] == 3).endswith(
         "cut here to fit a spreadsheet cell)"
     )
+
+
+def test_each_kind_of_cell_keeps_its_type_and_its_row_colour(tmp_path: Path) -> None:
+    """Every kind of cell a table holds, in a plain row and a highlighted one: the value and
+    its type, the fill of every cell (blanks included), text kept as text, dates as dates."""
+    from importer.report import write_table
+
+    when = dt.datetime(2027, 3, 4, 8, 30)
+    cells = {
+        "text": "quai 3", "formula": "=1+1", "empty": "", "blank": None, "whole": 12345,
+        "decimal": 2.5, "flag": True, "moment": when, "stamp": pd.Timestamp(when),
+        "day": dt.date(2027, 3, 4), "duration": dt.timedelta(hours=1),
+    }  # fmt: skip
+    frame = pd.DataFrame([cells, cells], dtype=object)
+    path = write_table(tmp_path / "t.xlsx", "Table", frame, [False, True])
+
+    sheet = openpyxl.load_workbook(path)["Table"]
+    for row in (2, 3):
+        read = {name: sheet.cell(row, column) for column, name in enumerate(cells, start=1)}
+        assert {name: cell.value for name, cell in read.items()} == {
+            **cells, "empty": None, "stamp": when, "day": dt.datetime(2027, 3, 4),
+            "duration": "1:00:00",
+        }  # fmt: skip
+        assert read["formula"].data_type == "s" and read["formula"].quotePrefix
+        assert not read["text"].quotePrefix
+        assert all(read[name].is_date for name in ("moment", "stamp", "day"))
+        fills = {name: (cell.fill.fgColor.rgb or "") for name, cell in read.items()}
+        if row == 2:
+            assert not any(rgb.endswith("F8CBAD") for rgb in fills.values()), fills
+        else:
+            assert all(rgb.endswith("F8CBAD") for rgb in fills.values()), fills
