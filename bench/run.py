@@ -390,17 +390,24 @@ def bench_push(creates: int) -> None:
                        reference=bare_100, ratio_of="bare loop")  # fmt: skip
                 record("  its start-up, read, validate, plan, workbook", wall - push, "s")
 
-        sandbox.reset(20)
-        started, cpu_started = time.perf_counter(), time.process_time()
-        asyncio.run(bare_loop(sandbox.base_url, calls, 16))
-        bare_wall = time.perf_counter() - started
-        bare_cpu = (time.process_time() - cpu_started) / len(calls) * 1000
-        assert sandbox.count() == len(calls)
+        # Where the client's CPU is the limit, this machine's speed drifts by a fifth within
+        # minutes: the bare loop and the run take turns, twice, and each keeps its best.
+        bare_runs, our_runs = [], []
+        for _ in range(2):
+            sandbox.reset(20)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            asyncio.run(bare_loop(sandbox.base_url, calls, 16))
+            bare_wall = time.perf_counter() - started
+            bare_cpu = (time.process_time() - cpu_started) / len(calls) * 1000
+            assert sandbox.count() == len(calls)
+            bare_runs.append((bare_wall, bare_cpu))
+            sandbox.reset(20)
+            our_runs.append(push_run(sandbox, file, 16))
+        bare_wall, bare_cpu = min(bare_runs)
+        wall, cpu, push = min(our_runs)
         bare_rate = len(calls) / bare_wall
         record(f"bare httpx loop {creates:,} creates, 20 ms, conc. 16", bare_rate, "calls/s")
         record("bare httpx loop CPU per call", bare_cpu, "ms")
-        sandbox.reset(20)
-        wall, cpu, push = push_run(sandbox, file, 16)
         rate = creates / wall
         push_rate = (creates - 1) / push
         record(
