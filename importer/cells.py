@@ -73,7 +73,7 @@ class Factorised:
 
     def __setstate__(self, state: tuple[np.ndarray, list[Any]]) -> None:
         self.codes = state[0]
-        self.uniques = _objects(state[1])
+        self.uniques = objects(state[1])
 
 
 def factorise(cells: np.ndarray) -> Factorised:
@@ -87,10 +87,10 @@ def factorise(cells: np.ndarray) -> Factorised:
     if numeric_kinds > 1 or not_none:
         return Factorised(np.arange(len(cells), dtype=np.intp), cells.astype(object))
     blank = len(uniques)  # code -1: the None appended
-    return Factorised(np.where(missing, blank, codes).astype(np.intp), _objects([*uniques, None]))
+    return Factorised(np.where(missing, blank, codes).astype(np.intp), objects([*uniques, None]))
 
 
-def _objects(values: Any) -> np.ndarray:
+def objects(values: Any) -> np.ndarray:
     array = np.empty(len(values), dtype=object)  # no type inference, unlike np.array
     array[:] = values
     return array

@@ -9,6 +9,8 @@ the limits; the command, the scheduled job or the web server go on.
 A fork costs a few milliseconds (the child shares the parent's pages) and the result comes
 back pickled. A process with threads asks a fork server (started once) for its children
 instead of forking itself. On a system without ``fork`` the function runs in the process.
+A child may start one more beside it (``beside``: a second core for a big sheet), under the
+same caps, tied to it: it dies with it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ class ChildDied(Exception):
         self.over_memory = over_memory
         self.over_time = over_time
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a reading child by the child beside it: sent to the parent pickled.
+        return _child_died, (str(self), self.over_memory, self.over_time)
+
+
+def _child_died(reason: str, over_memory: bool, over_time: bool) -> ChildDied:
+    return ChildDied(reason, over_memory=over_memory, over_time=over_time)
+
 
 def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, seconds: float) -> T:
     """``function(*args)`` in a child that may use ``memory_bytes`` more than this process
@@ -60,26 +70,75 @@ def run_capped(function: Callable[..., T], *args: Any, memory_bytes: int, second
 def _run_forked(
     function: Callable[..., T], args: tuple[Any, ...], memory_bytes: int, seconds: float
 ) -> T:
+    # Counted here: the child opens nothing.
+    return _fork(function, args, _address_space() + memory_bytes, seconds)()
+
+
+def beside(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Start ``function(*args)`` in a child of this capped child, under the same caps (its
+    address space, the time left to this one), while this one goes on with its own work: the
+    function returned waits for the answer (the result, the child's exception raised here, or
+    ``ChildDied``). A reading child uses it to parse on a second core; being single-threaded
+    (a fork of a one-thread process, or of the fork server), it may open the file this needs."""
+    address_space, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    seconds_left = signal.alarm(0)
+    signal.alarm(seconds_left)  # alarm(0) took it off: put it back as it was
+    return _fork(function, args, address_space, seconds_left or _UNTIMED, tied=True)
+
+
+_UNTIMED = 24 * 3600.0  # beside a process without an alarm: no cap of its own
+
+
+def _fork(
+    function: Callable[..., T],
+    args: tuple[Any, ...],
+    address_space: int,
+    seconds: float,
+    *,
+    tied: bool = False,
+) -> Callable[[], T]:
+    parent = os.getpid()
     reading, writing = os.pipe()
     # The child's stderr goes to a file of its own: a native crash prints there, not on ours,
     # and a long backtrace can never block it.
-    address_space = _address_space() + memory_bytes  # counted here: the child opens nothing
-    with tempfile.TemporaryFile() as said:
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(reading)
-            os.dup2(said.fileno(), 2)
-            _child(function, args, writing, address_space, seconds)
-        os.close(writing)
+    said = tempfile.TemporaryFile()  # noqa: SIM115 (answer() closes it, once the child is done)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(reading)
+        os.dup2(said.fileno(), 2)
+        if tied:
+            _die_with(parent)
+        _child(function, args, writing, address_space, seconds)
+    os.close(writing)
+
+    def answer() -> T:
         # Plain blocking reads until the child closes its end (it exits, or dies, or its
         # alarm ends it): no select() and no thread, which some preloaded libraries disturb.
-        with os.fdopen(reading, "rb") as answer:
-            data = answer.read()
-        _, status = os.waitpid(pid, 0)
-        said.seek(0)
-        stderr = said.read(8192).decode(errors="replace")
-    signalled = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    return _answer(data, signalled, os.waitstatus_to_exitcode(status), seconds, stderr)
+        with said, os.fdopen(reading, "rb") as pipe:
+            data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            said.seek(0)
+            stderr = said.read(8192).decode(errors="replace")
+        signalled = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return _answer(data, signalled, os.waitstatus_to_exitcode(status), seconds, stderr)
+
+    return answer
+
+
+def _die_with(parent: int) -> None:
+    """A child beside a reading child ends when that one does, whatever ends it: it holds the
+    pipe to the reading child's own parent open, which would wait for it."""
+    import ctypes  # Linux's prctl; elsewhere the child ends on its own alarm
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the prctl
+        os._exit(70)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _answer(data: bytes, signalled: int | None, exit_code: int, seconds: float, stderr: str) -> Any:

@@ -11,6 +11,7 @@ blank cell is ``None``.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import logging
@@ -24,10 +25,12 @@ import numpy as np
 import pandas as pd
 import python_calamine
 
+from importer import halves
 from importer.cells import Factorised, factorise, typed_as_read
 from importer.encodings import decode
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
-from importer.i18n import _, language, number, quoted, system_reason, use
+from importer.halves import Typed
+from importer.i18n import _, language, number, system_reason, use
 from importer.isolation import ChildDied, run_capped
 from importer.screening import (
     damaged as _damaged,
@@ -38,6 +41,7 @@ from importer.screening import (
     refuse_zip_bomb,
     too_many_rows,
 )
+from importer.standard_read import STANDARD_READERS, Grid, first_line, no_sheet, read_standard
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +137,8 @@ def read_planning(
         return _read_workbook(path, data, suffix, sheet, digest, row_cap)
     try:
         return run_capped(
-            _read_workbook_in, language(), path, data, suffix, sheet, digest, row_cap,
+            _read_workbook_in, language(), halves.CUT_FROM_BYTES, path, data, suffix, sheet,
+            digest, row_cap,
             memory_bytes=max_memory_bytes, seconds=max_seconds,
         )  # fmt: skip
     except ChildDied as death:
@@ -153,10 +158,11 @@ def read_planning(
         ) from None
 
 
-def _read_workbook_in(lang: str, *args: Any) -> RawSheet:
-    """``_read_workbook`` in a child, speaking its parent's language."""
+def _read_workbook_in(lang: str, cut_from: int, *args: Any) -> RawSheet:
+    """``_read_workbook`` in a child, speaking its parent's language, a big sheet parsed in
+    halves (the threshold comes from the parent too: a fork server's module is its own)."""
     use(lang)
-    return _read_workbook(*args)
+    return _read_workbook(*args, cut_from=cut_from)
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -182,7 +188,14 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
 
 
 def _read_workbook(
-    path: Path, data: bytes, suffix: str, sheet: str | None, digest: str, row_cap: int
+    path: Path,
+    data: bytes,
+    suffix: str,
+    sheet: str | None,
+    digest: str,
+    row_cap: int,
+    *,
+    cut_from: int | None = None,
 ) -> RawSheet:
     kind = suffix.lstrip(".")
     expected = _OLE_MAGIC if suffix == ".xls" else _ZIP_MAGIC
@@ -197,8 +210,17 @@ def _read_workbook(
         refuse_zip_bomb(path, data, kind)
         refuse_other_documents(path, data)
         refuse_huge_extent(path, data, kind, row_cap - HEADER_SEARCH_ROWS, row_cap)
+    typed = None if cut_from is None else _read_in_halves(path, data, sheet, row_cap, cut_from)
+    if typed is None:
+        typed = _read_whole(path, data, kind, sheet, row_cap)
+    numbers, columns, first_column, sheet_name = typed
+    cells = _grid(columns, len(numbers))
+    return RawSheet(path, kind, sheet_name, cells, numbers, first_column, digest, columns=columns)
+
+
+def _read_whole(path: Path, data: bytes, kind: str, sheet: str | None, row_cap: int) -> Typed:
     try:
-        grid, first_row, first_column, sheet_name = _read_fast(path, data, sheet, row_cap)
+        return _typed_sheet(path, data, sheet, row_cap)
     except python_calamine.PasswordError:
         raise UnreadableFileError(path, _protected()) from None
     except (UnreadableFileError, LayoutError, FileLimitError):
@@ -208,16 +230,39 @@ def _read_workbook(
             raise
         # Office suites other than Excel and LibreOffice write the same formats with their own
         # habits, which the fast reader may refuse: a standard reader has the last word.
-        log.debug("calamine refused %s: %s", path, _first_line(exc))
-        if kind not in _STANDARD_READERS:
+        log.debug("calamine refused %s: %s", path, first_line(exc))
+        if kind not in STANDARD_READERS:
             raise UnreadableFileError(path, _damaged(kind)) from None
-        grid, first_row, first_column, sheet_name = _read_standard(path, data, kind, sheet, row_cap)
+        grid, first_row, first_column, sheet_name = read_standard(
+            path, data, kind, sheet, row_cap, row_cap - HEADER_SEARCH_ROWS
+        )
     numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
-    cells, numbers, columns = _typed_grid(grid, numbers)
-    return RawSheet(path, kind, sheet_name, cells, numbers, first_column, digest, columns=columns)
+    return (*_typed_grid(grid, numbers), first_column, sheet_name)
 
 
-Grid = tuple[list[list[Any]], int, int, str]  # rows, first row and column (0-based), sheet
+def _read_in_halves(
+    path: Path, data: bytes, sheet: str | None, row_cap: int, cut_from: int
+) -> Typed | None:
+    """A big one-sheet workbook parsed in two halves on two cores (``halves``), or None: the
+    file is read whole, which has the last word on anything unusual."""
+    try:
+        typed = halves.read_in_halves(
+            data, functools.partial(_typed_sheet, path, sheet=sheet, row_cap=row_cap), cut_from
+        )
+    except (FileLimitError, ChildDied):
+        raise
+    except Exception as exc:
+        log.debug("%s read whole, not in halves: %s", path, first_line(exc))
+        return None
+    if typed is not None and len(typed[0]) and typed[0][-1] - typed[0][0] >= row_cap:
+        raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)  # each half was under the cap
+    return typed
+
+
+def _typed_sheet(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Typed:
+    grid, first_row, first_column, sheet_name = _read_fast(path, data, sheet, row_cap)
+    numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
+    return (*_typed_grid(grid, numbers), first_column, sheet_name)
 
 
 def _read_fast(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Grid:
@@ -231,70 +276,6 @@ def _read_fast(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Grid
     return grid, first_row, first_column, calamine_sheet.name
 
 
-_STANDARD_READERS = {"xlsx": "openpyxl", "xlsm": "openpyxl", "ods": "odf"}
-
-
-def _read_standard(path: Path, data: bytes, kind: str, wanted: str | None, row_cap: int) -> Grid:
-    """The format's standard reader (openpyxl for OOXML, odfpy for OpenDocument), for a file
-    the fast reader refused; only a file that both refuse is called damaged, with the reason."""
-    try:
-        if _STANDARD_READERS[kind] == "openpyxl":
-            sheets = _openpyxl_sheets(data)
-        else:
-            sheets = _odf_sheets(data)
-        names = [name for name, _ in sheets]
-        if wanted is not None and wanted not in names:
-            raise LayoutError(path, _no_sheet(wanted, names))
-        for name, rows in sheets:
-            if wanted not in (None, name):
-                continue
-            grid = []
-            for row in rows():
-                grid.append(list(row))
-                if len(grid) > row_cap:
-                    raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
-            if any(any(cell is not None and cell != "" for cell in row) for row in grid):
-                return grid, 0, 0, name
-        raise LayoutError(path, _("has no sheet with any content"))
-    except (LayoutError, FileLimitError):
-        raise
-    except Exception as exc:  # each reader raises its own kinds of error on a broken file
-        raise UnreadableFileError(path, _damaged(kind, _first_line(exc))) from None
-
-
-def _openpyxl_sheets(data: bytes) -> list[tuple[str, Any]]:
-    import openpyxl  # only for the rare file the fast reader refuses
-
-    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    return [
-        (sheet.title, lambda sheet=sheet: sheet.iter_rows(min_row=1, min_col=1, values_only=True))
-        for sheet in book.worksheets
-        if sheet.sheet_state == "visible"
-    ]
-
-
-def _odf_sheets(data: bytes) -> list[tuple[str, Any]]:
-    import pandas as pd  # pandas' OpenDocument reader is odfpy's
-
-    book = pd.ExcelFile(io.BytesIO(data), engine="odf")
-
-    def rows(name: str) -> Any:
-        frame = pd.read_excel(book, sheet_name=name, header=None, dtype=object)
-        for row in frame.itertuples(index=False):
-            yield [_plain_cell(cell) for cell in row]
-
-    return [(str(name), lambda name=str(name): rows(name)) for name in book.sheet_names]
-
-
-def _plain_cell(cell: Any) -> Any:
-    """pandas' cell values as the fast reader gives them (None, datetime, float, str, bool)."""
-    if cell is None or (isinstance(cell, float) and np.isnan(cell)):
-        return None
-    if hasattr(cell, "to_pydatetime"):
-        return cell.to_pydatetime()
-    return cell
-
-
 def _choose_sheet(
     path: Path, workbook: python_calamine.CalamineWorkbook, wanted: str | None
 ) -> python_calamine.CalamineSheet:
@@ -302,7 +283,7 @@ def _choose_sheet(
     if wanted is not None:
         if wanted in names:
             return workbook.get_sheet_by_name(wanted)
-        raise LayoutError(path, _no_sheet(wanted, names))
+        raise LayoutError(path, no_sheet(wanted, names))
     for meta in workbook.sheets_metadata:
         visible = meta.visible == python_calamine.SheetVisibleEnum.Visible
         if not visible or meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
@@ -315,9 +296,9 @@ def _choose_sheet(
 
 def _typed_grid(
     grid: list[list[Any]], numbers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, tuple[Factorised, ...]]:
-    """Type every cell and drop fully blank rows: the cells, their row numbers, and the
-    columns factorised (each typed once per distinct value)."""
+) -> tuple[np.ndarray, tuple[Factorised, ...]]:
+    """Type every cell and drop fully blank rows: the row numbers kept, and the columns
+    factorised (each typed once per distinct value)."""
     widths = set(map(len, grid))
     width = max(widths, default=0)
     if len(widths) <= 1:
@@ -331,7 +312,7 @@ def _typed_grid(
 
 def _typed_cells(
     cells: np.ndarray, numbers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, tuple[Factorised, ...]]:
+) -> tuple[np.ndarray, tuple[Factorised, ...]]:
     """Each column factorised and its distinct values typed; fully blank rows dropped."""
     columns = []
     blank_rows = np.ones(len(cells), dtype=bool)
@@ -342,7 +323,7 @@ def _typed_cells(
         columns.append(column)
     keep = np.flatnonzero(~blank_rows)
     kept = tuple(column.of_rows(keep) for column in columns)
-    return _grid(kept, len(keep)), numbers[keep], kept
+    return numbers[keep], kept
 
 
 # --- text files -------------------------------------------------------------------------------
@@ -358,10 +339,11 @@ def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
     fast = _fast_records(text, delimiter, width, row_cap)
     if fast is None:
         rows, starts = _exact_records(path, text, delimiter, row_cap)
-        cells, numbers, columns = _typed_grid(rows, np.array(starts, dtype=np.int64))
+        numbers, columns = _typed_grid(rows, np.array(starts, dtype=np.int64))
     else:
         numbers = np.arange(1, len(fast) + 1, dtype=np.int64)  # line i+1 in row i
-        cells, numbers, columns = _typed_cells(fast, numbers)
+        numbers, columns = _typed_cells(fast, numbers)
+    cells = _grid(columns, len(numbers))
     return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter, columns)
 
 
@@ -467,18 +449,3 @@ def _looks_like(data: bytes) -> str:
 
 def _not_text(data: bytes) -> str:
     return _("is not a text (CSV) file{hint}").format(hint=_looks_like(data))
-
-
-def _no_sheet(wanted: str, names: list[str]) -> str:
-    return _("has no sheet named {wanted}; its sheets are {names}").format(
-        wanted=quoted(wanted), names=_quoted(names)
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:120] if text else type(exc).__name__
-
-
-def _quoted(names: list[str]) -> str:
-    return ", ".join(quoted(n) for n in names)
