@@ -39,16 +39,23 @@ def read_in_halves(
     data: bytes, read: Callable[[bytes], Typed], cut_from: int = CUT_FROM_BYTES
 ) -> Typed | None:
     """``read`` of the workbook, run on each half at once (the second in a child beside this
-    process, under the same caps), the halves joined; None where the workbook is not cut."""
-    cut = in_halves(data, cut_from)
-    if cut is None:
+    process, under the same caps), the halves joined; None where the workbook is not cut.
+    Each process inflates the sheet and cuts its own half: the cut is the same in both."""
+    if not _worth_cutting(data, cut_from):
         return None
-    second = beside(read, cut[1])
+    second = beside(_read_half, data, 1, read)
     try:
-        first = read(cut[0])
+        first = _read_half(data, 0, read)
     finally:
         second_read = second()  # always waited for: no child left behind
+    if first is None or second_read is None:
+        return None
     return joined(first, second_read)
+
+
+def _read_half(data: bytes, which: int, read: Callable[[bytes], Typed]) -> Typed | None:
+    workbook = half(data, which)
+    return None if workbook is None else read(workbook)
 
 
 def joined(first: Typed, second: Typed) -> Typed:
@@ -75,37 +82,45 @@ def _placed(half: Typed, start: int, width: int) -> list[Factorised]:
     return [blank] * before + list(columns) + [blank] * (width - before - len(columns))
 
 
-def in_halves(data: bytes, cut_from: int = CUT_FROM_BYTES) -> tuple[bytes, bytes] | None:
-    """The workbook as two workbooks with half of its sheet's rows each, or None where its
-    sheet is under ``cut_from`` bytes of XML or cannot be cut safely."""
+def _worth_cutting(data: bytes, cut_from: int) -> bool:
+    """Two cores, and one worksheet of at least ``cut_from`` bytes of XML (the zip's
+    directory says so, nothing inflated)."""
     if len(os.sched_getaffinity(0)) < 2:
-        return None
+        return False
+    try:
+        sheets = [part for part in zipfile.ZipFile(io.BytesIO(data)).infolist() if _is_sheet(part)]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return False  # the whole read says what is wrong
+    return len(sheets) == 1 and sheets[0].file_size >= cut_from
+
+
+def half(data: bytes, which: int) -> bytes | None:
+    """The workbook with only the upper (0) or lower (1) half of its one sheet's rows, every
+    other part as it is; None where the sheet cannot be cut safely."""
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
-        sheets = [part for part in book.infolist() if _WORKSHEET.fullmatch(part.filename)]
-        if len(sheets) != 1 or sheets[0].file_size < cut_from:
-            return None
-        sheet = sheets[0]
+        [sheet] = [part for part in book.infolist() if _is_sheet(part)]
         xml = book.read(sheet)
         cut = _cut(xml)
         if cut is None:
             return None
         others = [(part.filename, book.read(part)) for part in book.infolist() if part != sheet]
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        return None  # the whole read says what is wrong
+        return None
     start, middle, end = cut
-    head, tail, view = xml[:start], xml[end:], memoryview(xml)
-    return (
-        _workbook(others, sheet.filename, (head, view[start:middle], tail)),
-        _workbook(others, sheet.filename, (head, view[middle:end], tail)),
-    )
+    rows = memoryview(xml)[start:middle] if which == 0 else memoryview(xml)[middle:end]
+    return _workbook(others, sheet.filename, (xml[:start], rows, xml[end:]))
+
+
+def _is_sheet(part: zipfile.ZipInfo) -> bool:
+    return _WORKSHEET.fullmatch(part.filename) is not None
 
 
 def _cut(xml: bytes) -> tuple[int, int, int] | None:
     """Where the rows start, where the second half starts, where the rows end."""
     start = xml.find(_SHEET_DATA)
     end = xml.rfind(_SHEET_DATA_END)
-    if start < 0 or end < start or _UNCUTTABLE in xml:
+    if start < 0 or end < start or (b"!" in xml and _UNCUTTABLE in xml):  # the first: memchr
         return None
     start += len(_SHEET_DATA)
     middle = xml.find(_ROW, (start + end) // 2, end)

@@ -16,6 +16,7 @@ same caps, tied to it: it dies with it.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import math
 import multiprocessing
 import multiprocessing.context
@@ -232,6 +233,9 @@ def _child(
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
         soft = address_space if hard == resource.RLIM_INFINITY else min(address_space, hard)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        # A reader makes millions of cells and no cycles worth finding: the collector's passes
+        # over them would cost a tenth of the read, in a process that lives for one answer.
+        gc.disable()
         try:
             answer: tuple[str, Any] = ("ok", function(*args))
         except Exception as exc:  # handed to the parent, which raises it

@@ -84,15 +84,6 @@ class RawSheet:
             factorised = tuple(factorise(self.rows[:, i]) for i in range(self.rows.shape[1]))
             object.__setattr__(self, "columns", factorised)
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Sent from the reading child as its columns: the grid is rebuilt here from them.
-        return {**self.__dict__, "rows": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if self.rows is None:
-            object.__setattr__(self, "rows", _grid(self.columns, len(self.row_numbers)))
-
 
 def _grid(columns: tuple[Factorised, ...], height: int) -> np.ndarray:
     grid = np.empty((height, len(columns)), dtype=object)
@@ -134,12 +125,11 @@ def read_planning(
     if suffix in TEXT_SUFFIXES:
         return _read_text(path, data, digest, row_cap)
     if max_memory_bytes is None:
-        return _read_workbook(path, data, suffix, sheet, digest, row_cap)
+        return _sheet_of(path, suffix, digest, _read_workbook(path, data, suffix, sheet, row_cap))
     try:
-        return run_capped(
+        typed = run_capped(
             _read_workbook_in, language(), halves.CUT_FROM_BYTES, path, data, suffix, sheet,
-            digest, row_cap,
-            memory_bytes=max_memory_bytes, seconds=max_seconds,
+            row_cap, memory_bytes=max_memory_bytes, seconds=max_seconds,
         )  # fmt: skip
     except ChildDied as death:
         if death.over_time:
@@ -156,13 +146,21 @@ def read_planning(
                 "save it again (limits.max_memory_mb in the configuration)"
             ).format(limit=limit),
         ) from None
+    return _sheet_of(path, suffix, digest, typed)
 
 
-def _read_workbook_in(lang: str, cut_from: int, *args: Any) -> RawSheet:
+def _read_workbook_in(lang: str, cut_from: int, *args: Any) -> Typed:
     """``_read_workbook`` in a child, speaking its parent's language, a big sheet parsed in
-    halves (the threshold comes from the parent too: a fork server's module is its own)."""
+    halves (the threshold comes from the parent too: a fork server's module is its own). The
+    columns come back factorised: the grid is built here, from them."""
     use(lang)
     return _read_workbook(*args, cut_from=cut_from)
+
+
+def _sheet_of(path: Path, suffix: str, digest: str, typed: Typed) -> RawSheet:
+    numbers, columns, first_column, name = typed
+    cells = _grid(columns, len(numbers))
+    return RawSheet(path, suffix[1:], name, cells, numbers, first_column, digest, columns=columns)
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -192,11 +190,10 @@ def _read_workbook(
     data: bytes,
     suffix: str,
     sheet: str | None,
-    digest: str,
     row_cap: int,
     *,
     cut_from: int | None = None,
-) -> RawSheet:
+) -> Typed:
     kind = suffix.lstrip(".")
     expected = _OLE_MAGIC if suffix == ".xls" else _ZIP_MAGIC
     if suffix != ".xls" and data.startswith(_OLE_MAGIC) and _ENCRYPTED_MARK in data:
@@ -211,11 +208,7 @@ def _read_workbook(
         refuse_other_documents(path, data)
         refuse_huge_extent(path, data, kind, row_cap - HEADER_SEARCH_ROWS, row_cap)
     typed = None if cut_from is None else _read_in_halves(path, data, sheet, row_cap, cut_from)
-    if typed is None:
-        typed = _read_whole(path, data, kind, sheet, row_cap)
-    numbers, columns, first_column, sheet_name = typed
-    cells = _grid(columns, len(numbers))
-    return RawSheet(path, kind, sheet_name, cells, numbers, first_column, digest, columns=columns)
+    return typed if typed is not None else _read_whole(path, data, kind, sheet, row_cap)
 
 
 def _read_whole(path: Path, data: bytes, kind: str, sheet: str | None, row_cap: int) -> Typed:

@@ -67,7 +67,7 @@ def test_a_sheet_read_in_halves_comes_back_as_the_whole_read(
     tmp_path: Path, cut_small, threads: bool
 ) -> None:
     path = _planning(tmp_path / "semaine.xlsx")
-    first, second = halves.in_halves(path.read_bytes(), cut_from=1)
+    first, second = halves.half(path.read_bytes(), 0), halves.half(path.read_bytes(), 1)
     whole = _rows_of(path.read_bytes())
     # Each half holds rows of its own, at their own numbers (calamine pads from row 1).
     upper = [n for n, row in enumerate(_rows_of(first)) if any(c not in ("", None) for c in row)]
@@ -92,28 +92,31 @@ def test_a_sheet_read_in_halves_comes_back_as_the_whole_read(
     assert [c.values().tolist() for c in apart.columns] == here.rows.T.tolist()
 
 
+def _any_read(workbook: bytes) -> halves.Typed:
+    return np.arange(1), (), 0, "Planning"
+
+
+def _cut(data: bytes, cut_from: int = 1) -> bool:
+    return halves.read_in_halves(data, _any_read, cut_from) is not None
+
+
 def test_unusual_sheets_are_not_cut(tmp_path: Path) -> None:
     path = _planning(tmp_path / "semaine.xlsx")
     data = path.read_bytes()
-    assert halves.in_halves(data, cut_from=1) is not None
+    assert _cut(data)
     two_sheets = openpyxl.load_workbook(path)
     two_sheets.create_sheet("Autre").append(["x"])
     two_sheets.save(tmp_path / "deux.xlsx")
-    assert halves.in_halves((tmp_path / "deux.xlsx").read_bytes(), cut_from=1) is None
-    with_comment = _rewritten(
-        data, lambda xml: xml.replace(b"<sheetData>", b"<!-- <row r='1'> --><sheetData>")
-    )
-    assert halves.in_halves(with_comment, cut_from=1) is None
-    no_numbers = _rewritten(data, lambda xml: xml.replace(b'<row r="', b'<row x="'))
-    assert halves.in_halves(no_numbers, cut_from=1) is None
-    assert (
-        halves.in_halves(data[: len(data) // 2], cut_from=1) is None
-    )  # damaged: the whole read says so
+    assert not _cut((tmp_path / "deux.xlsx").read_bytes())
+    comment = b"<!-- <row r='1'> --><sheetData>"
+    assert not _cut(_rewritten(data, lambda xml: xml.replace(b"<sheetData>", comment)))
+    assert not _cut(_rewritten(data, lambda xml: xml.replace(b'<row r="', b'<row x="')))
+    assert not _cut(data[: len(data) // 2])  # damaged: the whole read says so
 
 
 def test_small_sheets_are_read_whole(tmp_path: Path) -> None:
     path = write_planning(tmp_path / "jour.xlsx", [mission()])
-    assert halves.in_halves(path.read_bytes()) is None
+    assert not _cut(path.read_bytes(), halves.CUT_FROM_BYTES)
 
 
 def _rewritten(data: bytes, change) -> bytes:
