@@ -240,7 +240,7 @@ def _read_in_halves(
     file is read whole, which has the last word on anything unusual."""
     try:
         typed = halves.read_in_halves(
-            data, functools.partial(_typed_sheet, path, sheet=sheet, row_cap=row_cap), cut_from
+            data, functools.partial(_typed_half, path, sheet=sheet, row_cap=row_cap), cut_from
         )
     except (FileLimitError, ChildDied):
         raise
@@ -250,6 +250,19 @@ def _read_in_halves(
     if typed is not None and len(typed[0]) and typed[0][-1] - typed[0][0] >= row_cap:
         raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)  # each half was under the cap
     return typed
+
+
+def _typed_half(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Typed:
+    """``_typed_sheet`` of a half; a Rust panic (no Exception) made one, so that it comes back
+    from the child beside and the file is read whole, where the standard reader has its say."""
+    try:
+        return _typed_sheet(path, data, sheet, row_cap)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            raise
+        raise RuntimeError(first_line(exc)) from None
 
 
 def _typed_sheet(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Typed:

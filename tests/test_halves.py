@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 import python_calamine
 
-from importer import halves
+from importer import halves, read
 from importer.isolation import ChildDied, run_capped
 from importer.read import read_planning
 from tests.helpers import mission, write_planning
@@ -169,3 +169,22 @@ def test_a_reader_that_dies_takes_its_other_half_with_it(tmp_path: Path) -> None
     with pytest.raises(ChildDied) as death:
         run_capped(_first_half_aborts, data, memory_bytes=500 * MB, seconds=60)
     assert "SIGABRT" in str(death.value) and time.monotonic() - started < 15
+
+
+class _Panic(BaseException):
+    """What python-calamine raises on a Rust panic: no Exception."""
+
+
+def test_a_half_the_fast_reader_panics_on_is_read_whole_by_the_standard_reader(
+    tmp_path: Path, cut_small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _planning(tmp_path / "semaine.xlsx")
+    expected = read_planning(path, **LIMITS)
+
+    def panics(*args: object, **kwargs: object) -> halves.Typed:
+        raise _Panic("called `Option::unwrap()` on a `None` value")
+
+    monkeypatch.setattr(read, "_typed_sheet", panics)  # the forked children see it too
+    apart = read_planning(path, **LIMITS, max_memory_bytes=500 * MB)
+    assert apart.row_numbers.tolist() == expected.row_numbers.tolist()
+    assert apart.rows.tolist() == expected.rows.tolist()
