@@ -6,7 +6,8 @@ big enough is cut here into two workbooks, each holding every other part of the 
 half of the sheet's rows, cut just before a ``<row>`` element: each half is parsed in a process
 of its own. Every row keeps its number, which its element carries (``r="50114"``): the cut is
 made only before a row that says it. Anything unusual (several worksheets, a prefixed XML
-namespace, a row without its number, a damaged archive) is not cut: the file is read whole.
+namespace, a comment or CDATA in the sheet, a row without its number, a damaged archive) is
+not cut: the file is read whole.
 """
 
 from __future__ import annotations
@@ -60,10 +61,12 @@ def _read_half(data: bytes, which: int, read: Callable[[bytes], Typed]) -> Typed
 
 def joined(first: Typed, second: Typed) -> Typed:
     """Two halves of a sheet as one: the rows of the first, then those of the second, each
-    half's columns placed by its own first column (a half may start or end a column later)."""
+    half's columns placed by its own first column (a half may start or end a column later).
+    A value found in both halves is listed twice among a column's uniques: harmless, both are
+    typed and parsed alike."""
     start = min(first[2], second[2])
     width = max(first[2] + len(first[1]), second[2] + len(second[1])) - start
-    placed = [_placed(half, start, width) for half in (first, second)]
+    placed = [_placed(part, start, width) for part in (first, second)]
     columns = tuple(
         Factorised(
             np.concatenate([a.codes, b.codes + len(a.uniques)]),
@@ -74,9 +77,9 @@ def joined(first: Typed, second: Typed) -> Typed:
     return np.concatenate([first[0], second[0]]), columns, start, first[3]
 
 
-def _placed(half: Typed, start: int, width: int) -> list[Factorised]:
+def _placed(part: Typed, start: int, width: int) -> list[Factorised]:
     """A half's columns from ``start``, ``width`` of them: blank ones where it has none."""
-    numbers, columns, first_column, _ = half
+    numbers, columns, first_column, _ = part
     blank = Factorised(np.zeros(len(numbers), dtype=np.intp), objects([None]))
     before = first_column - start
     return [blank] * before + list(columns) + [blank] * (width - before - len(columns))
