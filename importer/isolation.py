@@ -132,7 +132,7 @@ def _die_with(parent: int) -> None:
     import ctypes  # Linux's prctl; elsewhere the child ends on its own alarm
 
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return
     if os.getppid() != parent:  # it ended before the prctl
