@@ -56,5 +56,3 @@ def configure_logging(verbose: int = 0, quiet: bool = False, log_format: str = "
     handler.ocean_import = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request at INFO: only worth seeing at -vv.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

@@ -1,7 +1,7 @@
 """The Ocean GeoMission client: authenticate, then create, modify, query and delete missions.
 
-One ``OceanClient`` per run, used as an async context manager; it holds one pooled
-``httpx.AsyncClient``, so concurrent calls share keep-alive connections::
+One ``OceanClient`` per run, used as an async context manager; it holds the run's
+keep-alive connections (``connections.py``), shared by concurrent calls::
 
     async with OceanClient.from_settings(settings.ocean) as ocean:
         answer = await ocean.create({"idMission": "M1", "jourHeureInter": "24/11/2026 07:30", ...})
@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import certifi
 import httpx
@@ -110,16 +111,16 @@ class OceanClient:
         self._token: Secret | None = None
         self._token_obtained_at = 0.0
         self._token_lock = asyncio.Lock()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"Accept": "application/json", "User-Agent": f"ocean-import/{__version__}"},
-            transport=transport or Connections(max_connections, verify=verify),
-            verify=verify,  # for a proxy the environment names
-        )
+        # Requests go straight to the connections: httpx's client adds, per call, a URL
+        # merge, cookie extraction and redirect and auth handling that Ocean has no use for
+        # (about a third of the CPU per call; bench/README.md, issue 20).
+        self._connections = transport or Connections(max_connections, verify=verify)
+        self._timeout = timeout.as_dict()
+        self._headers = {"Accept": "application/json", "User-Agent": f"ocean-import/{__version__}"}
+        self._urls = {
+            operation: httpx.URL(f"{self.base_url}/{path}") for operation, path in _PATHS.items()
+        }
+        self._auth_url = httpx.URL(f"{self.base_url}/auth/authenticate2")
 
     @classmethod
     def from_settings(cls, settings: OceanSettings, **options: Any) -> OceanClient:
@@ -187,7 +188,7 @@ class OceanClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._connections.aclose()
 
     async def authenticate(self) -> None:
         """Log in now: a run does this first, so that a refused login stops it before any change."""
@@ -279,13 +280,20 @@ class OceanClient:
     def _mission_request(
         self, operation: str, params: Mapping[str, str], token: Secret
     ) -> httpx.Request:
-        headers = {"X-AUTH-TOKEN": token.reveal()}
-        path = _PATHS[operation]
-        if operation == "status":
-            return self._http.build_request("GET", path, params=params, headers=headers)
-        if self.form_encoding:
-            return self._http.build_request("POST", path, data=params, headers=headers)
-        return self._http.build_request("POST", path, params=params, headers=headers)
+        headers = {**self._headers, "X-AUTH-TOKEN": token.reveal()}
+        url = self._urls[operation]
+        if operation != "status" and self.form_encoding:
+            return self._request("POST", url, headers, data=params)
+        # What httpx's ``params=`` sends, without its merging of query parameters.
+        url = url.copy_with(query=urlencode(params).encode("ascii"))
+        return self._request("GET" if operation == "status" else "POST", url, headers)
+
+    def _request(
+        self, method: str, url: httpx.URL, headers: dict[str, str], **body: Any
+    ) -> httpx.Request:
+        return httpx.Request(
+            method, url, headers=headers, extensions={"timeout": self._timeout}, **body
+        )
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """Send one request; a failure that may pass becomes ``TransientFailure``."""
@@ -298,7 +306,15 @@ class OceanClient:
 
     async def _sent(self, request: httpx.Request) -> httpx.Response:
         try:
-            return await self._http.send(request)
+            response = await self._connections.handle_async_request(request)
+            response.request = request
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            answer = f"{response.status_code} {response.reason_phrase}"
+            log.debug("HTTP Request: %s %s %s", request.method, request.url, answer)
+            return response
         except httpx.ConnectError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # no retry can fix that
                 raise OceanUnavailable(
@@ -362,7 +378,7 @@ class OceanClient:
             async for attempt in self.retry.retrying():
                 with attempt:
                     response = await self._exchange(
-                        self._http.build_request("POST", "auth/authenticate2", json=credentials)
+                        self._request("POST", self._auth_url, self._headers, json=credentials)
                     )
         except TransientFailure as failure:
             raise OceanUnavailable(

@@ -82,6 +82,26 @@ async def test_create_modify_status_delete(sandbox: SandboxServer) -> None:
     assert len(requests(sandbox.world, "authenticate")) == 1
 
 
+@pytest.mark.parametrize("form_encoding", [False, True])
+async def test_every_character_reaches_ocean_as_the_planning_has_it(
+    sandbox: SandboxServer, form_encoding: bool
+) -> None:
+    """The requests are built by the client itself (not httpx's ``params=``): what a
+    dispatcher types, with the characters a query string reserves, arrives unchanged."""
+    awkward = {
+        "commentaire": "Quai 3 & 4 + rampe = 50% ; porte #2 / « côté cour » ? l'accès",
+        "rue": "  12 bis, rue de l'Église  ",
+        "ville": "Saint-Étienne",
+        "nomIndi": "Ærøskøbing 😀",
+    }
+    async with client_for(sandbox, form_encoding=form_encoding) as ocean:
+        await ocean.create({**MISSION, **awkward})
+        status = await ocean.status("LIV-001", customer_id=4242)
+    [mission] = sandbox.world.missions()
+    assert {name: mission[name] for name in awkward} == awkward
+    assert status.status == "Envoyée"
+
+
 async def test_calls_at_once_share_at_most_the_configured_connections() -> None:
     """Each connection is a pool of its own (importer/connections.py): 40 creates at once over
     4 connections all arrive, once each, and the connections are kept and reused."""
@@ -383,7 +403,6 @@ async def test_no_secret_reaches_a_log_a_message_or_a_repr(
                   faults=Faults(token_lifetime=60))  # fmt: skip
     world.script("LIV-001", "503", "drop-after", "refuse")
     seen: list[str] = []
-    caplog.set_level(logging.DEBUG, logger="httpx")
     with SandboxServer(world) as sandbox, caplog.at_level(logging.DEBUG):
         ocean = client_for(sandbox, password=password)
         async with ocean:
@@ -406,7 +425,7 @@ async def test_no_secret_reaches_a_log_a_message_or_a_repr(
         seen.append(f"{refused.value!s} {refused.value!r}")
     assert len(tokens) == 2
     text = caplog.text + "\n".join(seen) + repr(OceanSettings(password=Secret(password)))
-    assert "HTTP Request" in caplog.text  # httpx did log, at DEBUG/INFO
+    assert "HTTP Request" in caplog.text  # each request was logged, at DEBUG
     assert password not in text
     for token in tokens:
         assert token not in text
