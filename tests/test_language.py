@@ -8,8 +8,10 @@ state, outputs). The web pages are checked the same way by the browser test (tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -227,6 +229,35 @@ def test_the_whole_day_speaks_one_language(
         ("1 modification", "1 suppression") if lang == "fr" else ("1 modify", "1 delete")
     )
     assert modified in said["run with changes"] and deleted in said["run with changes"]
+
+
+def test_the_progress_bar_a_dispatcher_watches_is_in_french(
+    samples: Path, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """On a terminal, `run` draws a progress bar while it sends: its words are French too.
+    The command runs in its own process on a pseudo-terminal, as at a dispatcher's desk."""
+    importer = Importer(sandbox, tmp_path)
+    shutil.copy(SAMPLE_CONFIG, importer.config)
+    clean = shutil.copy(samples / "planning-clean.xlsx", tmp_path / "planning-clean.xlsx")
+    sandbox.world.faults.latency = 0.1  # long enough for the bar to be drawn
+    env = {**os.environ, **importer.env, "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("OCEAN_IMPORT_LANG", None)
+    leader, terminal = pty.openpty()
+    command = [sys.executable, "-m", "importer", "run", str(clean), "--config",
+               str(importer.config), "--state", str(importer.state), "--concurrency", "2"]  # fmt: skip
+    with subprocess.Popen(command, env=env, cwd=ROOT, stdin=terminal, stdout=terminal,
+                          stderr=terminal) as process:  # fmt: skip
+        os.close(terminal)
+        seen = b""
+        with contextlib.suppress(OSError):  # the terminal closes with the process
+            while chunk := os.read(leader, 65536):
+                seen += chunk
+        process.wait(timeout=60)
+    os.close(leader)
+    text = seen.decode("utf-8", "replace")
+    assert process.returncode == 0, text
+    assert "envoi à Ocean" in text
+    assert "sending" not in text and "pushing" not in text
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

@@ -244,7 +244,7 @@ def progress(total: int, silent: bool) -> tuple[Tick, Callable[[], None]]:
     """A progress bar on a terminal; a log line every 10 seconds otherwise."""
     if total and not silent and sys.stderr.isatty():
         bar = Progress(
-            TextColumn("pushing"),
+            TextColumn(_("sending to Ocean")),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
