@@ -12,7 +12,9 @@ import contextlib
 import json
 import os
 import pty
+import select
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ from importer.errors import StateError
 from importer.i18n import LOCALE_DIR, compile_catalog, speaking, translations
 from importer.sandbox import SandboxServer
 from importer.state import StateStore
+from importer.web.passwords import check_password
 from tests.helpers import ROOT, SAMPLE_CONFIG, Importer, read_sheet, rows_for
 from tests.speech import foreign_sentences
 
@@ -231,33 +234,65 @@ def test_the_whole_day_speaks_one_language(
     assert modified in said["run with changes"] and deleted in said["run with changes"]
 
 
+def on_a_terminal(
+    args: list[str], env: dict[str, str], replies: tuple[tuple[str, str], ...] = ()
+) -> tuple[int, str]:
+    """``ocean-import ARGS`` on a pseudo-terminal of its own, as at a desk: each reply typed
+    once its prompt shows. Its exit code, and all the terminal showed."""
+    pid, leader = pty.fork()  # the child's controlling terminal is the new one
+    if pid == 0:  # pragma: no cover (the child)
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "importer", *args], env)
+    seen, shown, waiting = b"", 0, list(replies)
+    with contextlib.suppress(OSError):  # the terminal closes with the process
+        while True:
+            if not select.select([leader], [], [], 30)[0]:  # waiting for a reply never given
+                os.kill(pid, signal.SIGKILL)
+                break
+            if not (chunk := os.read(leader, 65536)):
+                break
+            seen += chunk
+            while waiting and (at := seen.find(waiting[0][0].encode(), shown)) >= 0:
+                shown = at + len(waiting[0][0].encode())
+                os.write(leader, waiting.pop(0)[1].encode() + b"\n")
+    os.close(leader)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen.decode("utf-8", "replace")
+
+
 def test_the_progress_bar_a_dispatcher_watches_is_in_french(
     samples: Path, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    """On a terminal, `run` draws a progress bar while it sends: its words are French too.
-    The command runs in its own process on a pseudo-terminal, as at a dispatcher's desk."""
+    """On a terminal, `run` draws a progress bar while it sends: its words are French too."""
     importer = Importer(sandbox, tmp_path)
     shutil.copy(SAMPLE_CONFIG, importer.config)
     clean = shutil.copy(samples / "planning-clean.xlsx", tmp_path / "planning-clean.xlsx")
     sandbox.world.faults.latency = 0.1  # long enough for the bar to be drawn
     env = {**os.environ, **importer.env, "TERM": "xterm", "COLUMNS": "100"}
     env.pop("OCEAN_IMPORT_LANG", None)
-    leader, terminal = pty.openpty()
-    command = [sys.executable, "-m", "importer", "run", str(clean), "--config",
-               str(importer.config), "--state", str(importer.state), "--concurrency", "2"]  # fmt: skip
-    with subprocess.Popen(command, env=env, cwd=ROOT, stdin=terminal, stdout=terminal,
-                          stderr=terminal) as process:  # fmt: skip
-        os.close(terminal)
-        seen = b""
-        with contextlib.suppress(OSError):  # the terminal closes with the process
-            while chunk := os.read(leader, 65536):
-                seen += chunk
-        process.wait(timeout=60)
-    os.close(leader)
-    text = seen.decode("utf-8", "replace")
-    assert process.returncode == 0, text
-    assert "envoi à Ocean" in text
-    assert "sending" not in text and "pushing" not in text
+    code, shown = on_a_terminal(["run", str(clean), "--config", str(importer.config),
+                                 "--state", str(importer.state), "--concurrency", "2"], env)  # fmt: skip
+    assert code == 0, shown
+    assert "envoi à Ocean" in shown
+    assert "sending" not in shown and "pushing" not in shown
+
+
+def test_the_password_prompts_are_in_french_and_a_mistyped_one_asked_again() -> None:
+    """`hash-password` (for the web page's users): its prompts, and the sentence when the two
+    passwords typed differ, are French; the hash printed is of the password typed twice."""
+    env = {key: value for key, value in os.environ.items() if key != "OCEAN_IMPORT_LANG"}
+    code, shown = on_a_terminal(
+        ["hash-password"], env | {"TERM": "xterm"},
+        (("Mot de passe\u00a0: ", "s3cret-1"), ("Répétez pour confirmer\u00a0: ", "s3cret-2"),
+         ("Mot de passe\u00a0: ", "s3cret-1"), ("Répétez pour confirmer\u00a0: ", "s3cret-1")),
+    )  # fmt: skip
+    assert code == 0, shown
+    assert "Les deux mots de passe tapés diffèrent\u00a0: tapez-le à nouveau." in shown
+    said = shown.replace("\u00a0", " ").replace("\r", "")
+    assert foreign_sentences(said, "fr") == [] and "do not match" not in said
+    assert "s3cret" not in shown  # typed without echo
+    [hashed] = [line for line in said.splitlines() if line.startswith("scrypt$")]
+    assert check_password("s3cret-1", hashed) and not check_password("s3cret-2", hashed)
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

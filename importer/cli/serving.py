@@ -23,7 +23,7 @@ from importer.cli.options import (
 )
 from importer.config import OceanSettings, Secret, Settings
 from importer.errors import EXIT_OK, ConfigError, UsageError
-from importer.i18n import N_, Lazy, _, lazy, system_reason
+from importer.i18n import N_, Lazy, _, lazy, pgettext, system_reason
 from importer.logs import configure_logging
 from importer.sandbox.world import (
     DEFAULT_CUSTOMERS,
@@ -164,11 +164,13 @@ def serve(
 def hash_password_command() -> None:
     from importer.web.passwords import hash_password
 
-    password = click.prompt(
-        _("Password"),
-        hide_input=True,
-        confirmation_prompt=_("Repeat for confirmation"),
-    )
+    suffix = pgettext("prompt", ": ")  # French puts a space before the colon
+    while True:  # not click's confirmation_prompt: its "do not match" is English only
+        password = click.prompt(_("Password"), hide_input=True, prompt_suffix=suffix)
+        again = click.prompt(_("Repeat for confirmation"), hide_input=True, prompt_suffix=suffix)
+        if password == again:
+            break
+        click.echo(_("The two passwords typed differ: type it again."), err=True)
     click.echo(hash_password(password))
 
 
