@@ -43,7 +43,7 @@ from tenacity import RetryCallState
 from importer import __version__, answers
 from importer.answers import Answer, MissionStatus
 from importer.config import OceanSettings, Secret
-from importer.connections import Connections
+from importer.connections import connections_to
 from importer.errors import (
     AuthenticationError,
     ConfigError,
@@ -114,7 +114,9 @@ class OceanClient:
         # Requests go straight to the connections: httpx's client adds, per call, a URL
         # merge, cookie extraction and redirect and auth handling that Ocean has no use for
         # (about a third of the CPU per call; bench/README.md, issue 20).
-        self._connections = transport or Connections(max_connections, verify=verify)
+        self._connections = transport or connections_to(
+            self.base_url, max_connections, verify=verify
+        )
         self._timeout = timeout.as_dict()
         self._headers = {"Accept": "application/json", "User-Agent": f"ocean-import/{__version__}"}
         self._urls = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from importer.config import Settings
 from importer.sandbox import SandboxServer, World
 from tests.helpers import free_port, load_make_samples
 from tests.postgres import PostgresServer
+
+# Every server of the suite is on loopback: a proxy that the developer's environment names
+# is not for them (the client honours HTTP_PROXY; test_run.py sets its own for its proxy).
+_LOOPBACK = ",".join(filter(None, [os.environ.get("no_proxy") or os.environ.get("NO_PROXY"),
+                                   "127.0.0.1", "localhost"]))  # fmt: skip
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = _LOOPBACK
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,12 @@ request log, the state store and the results workbook.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from importer.sandbox import Faults, SandboxServer, World
 from importer.state import StateStore
 from tests.helpers import (
     CUSTOMER,
+    ROOT,
     Importer,
     RecordedSleeps,
     assert_holds_exactly,
@@ -33,6 +37,7 @@ from tests.helpers import (
     rows_for,
     utc_text,
 )
+from tests.proxy import ForwardProxy
 
 make_samples = load_make_samples()
 
@@ -556,3 +561,50 @@ def test_a_site_keeps_the_feeds_its_state_knows(importer: Importer) -> None:
     assert [call[:2] for call in importer.mutating_calls() if call[0] == "delete"] == [
         ("delete", rows[5]["idMission"])
     ]
+
+
+# -- a depot behind a forward proxy --------------------------------------------------------
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def run_through(importer: Importer, planning: Path, **proxies: str) -> tuple[int, str]:
+    """``ocean-import run -v`` in its own process, with only ``proxies`` in its environment."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _PROXY_VARIABLES}
+    command = [sys.executable, "-m", "importer", "run", str(planning), "--config",
+               str(importer.config), "--state", str(importer.state), "-v", "--no-report"]  # fmt: skip
+    done = subprocess.run(command, env=env | importer.env | proxies, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_depot_behind_a_forward_proxy_reaches_ocean_through_it(importer: Importer) -> None:
+    """HTTP_PROXY (HTTPS_PROXY for an https:// Ocean) carries every call, with the proxy's
+    own login; the log says which proxy, never its password; NO_PROXY goes around it."""
+    rows = rows_for(1, 4)
+    planning = importer.planning("planning.xlsx", rows[:3])
+    with ForwardProxy() as proxy:
+        code, said = run_through(importer, planning,
+                                 HTTP_PROXY=f"http://depot:pr0xy-secret@{proxy.address}")  # fmt: skip
+        assert code == 0, said
+        assert Counter(proxy.carried) == {"POST /ocean/restapi/auth/authenticate2": 1,
+                                          "POST /ocean/restapi/geomission/ajoutMission": 3}  # fmt: skip
+        assert proxy.credentials == {"Basic " + base64.b64encode(b"depot:pr0xy-secret").decode()}
+        assert f"http://{proxy.address}" in said and "pr0xy-secret" not in said
+        assert sorted(importer.missions()) == [row["idMission"] for row in rows[:3]]
+
+        more = importer.planning("more.xlsx", rows)
+        code, said = run_through(importer, more, HTTP_PROXY=f"http://{proxy.address}",
+                                 NO_PROXY="127.0.0.1")  # fmt: skip
+        assert code == 0, said
+        assert len(proxy.carried) == 4  # nothing more through the proxy
+        assert sorted(importer.missions()) == [row["idMission"] for row in rows]
+
+
+def test_a_proxy_the_client_cannot_use_is_a_sentence_before_any_call(importer: Importer) -> None:
+    planning = importer.planning("planning.xlsx", rows_for(1, 2))
+    code, said = run_through(importer, planning, ALL_PROXY="socks5://depot:pr0xy-secret@10.0.0.1")
+    assert code == 2, said
+    assert "socks5://10.0.0.1" in said and "HTTPS_PROXY" in said
+    assert "Traceback" not in said and "pr0xy-secret" not in said
+    assert importer.mutating_calls() == [] and importer.missions() == {}
