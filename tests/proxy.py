@@ -1,11 +1,14 @@
 """A forward HTTP proxy on loopback, as a depot's network may impose one: it relays each
-request (in absolute form, ``POST http://host:port/path``) to its origin and keeps what it
-carried, with the ``Proxy-Authorization`` it was given."""
+request (in absolute form, ``POST http://host:port/path``) to its origin, tunnels each
+``CONNECT host:port`` (an https:// origin: the TLS goes through untouched), and keeps what
+it carried, with the ``Proxy-Authorization`` it was given."""
 
 from __future__ import annotations
 
 import http.client
 import http.server
+import select
+import socket
 import threading
 import urllib.parse
 from types import TracebackType
@@ -47,6 +50,22 @@ class ForwardProxy:
                 self.wfile.write(content)
 
             do_GET = do_POST = relay
+
+            def do_CONNECT(self) -> None:
+                host, _, port = self.path.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=30)
+                proxy.carried.append(f"CONNECT {self.path}")
+                proxy.credentials.add(self.headers.get("Proxy-Authorization", ""))
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                ends = {self.connection: upstream, upstream: self.connection}
+                with upstream:
+                    while ready := select.select(list(ends), [], [], 30)[0]:
+                        data = ready[0].recv(65536)
+                        if not data:
+                            break
+                        ends[ready[0]].sendall(data)
+                self.close_connection = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

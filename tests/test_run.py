@@ -18,6 +18,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from importer.cli import main
@@ -568,11 +569,14 @@ def test_a_site_keeps_the_feeds_its_state_knows(importer: Importer) -> None:
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
-def run_through(importer: Importer, planning: Path, **proxies: str) -> tuple[int, str]:
+def run_through(
+    importer: Importer, planning: Path, *options: str, **proxies: str
+) -> tuple[int, str]:
     """``ocean-import run -v`` in its own process, with only ``proxies`` in its environment."""
     env = {k: v for k, v in os.environ.items() if k.upper() not in _PROXY_VARIABLES}
     command = [sys.executable, "-m", "importer", "run", str(planning), "--config",
-               str(importer.config), "--state", str(importer.state), "-v", "--no-report"]  # fmt: skip
+               str(importer.config), "--state", str(importer.state), "-v", "--no-report",
+               *options]  # fmt: skip
     done = subprocess.run(command, env=env | importer.env | proxies, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     return done.returncode, done.stdout + done.stderr
@@ -599,6 +603,33 @@ def test_a_depot_behind_a_forward_proxy_reaches_ocean_through_it(importer: Impor
         assert code == 0, said
         assert len(proxy.carried) == 4  # nothing more through the proxy
         assert sorted(importer.missions()) == [row["idMission"] for row in rows]
+
+
+def test_an_https_ocean_is_reached_through_the_proxy_s_tunnel(tmp_path: Path) -> None:
+    """Ocean over TLS (as the real one is): HTTPS_PROXY opens a CONNECT tunnel per
+    connection, and the certificate is still checked against the CA bundle, end to end."""
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    rows = rows_for(1, 3)
+    with certificate.private_key_and_cert_chain_pem.tempfile() as chain, \
+            authority.cert_pem.tempfile() as ca_file, ForwardProxy() as proxy:  # fmt: skip
+        world = World()
+        server = SandboxServer(world, tls=(chain, chain)).start()
+        try:
+            importer = Importer(server, tmp_path)
+            planning = importer.planning("tournee.xlsx", rows)
+            through = {"HTTPS_PROXY": f"http://depot:pr0xy-secret@{proxy.address}"}
+            code, said = run_through(importer, planning, **through)
+            assert code == 3 and "is not trusted" in said, said  # the tunnel changes no check
+            code, said = run_through(importer, planning, "--ca-bundle", ca_file, **through)
+            assert code == 0, said
+        finally:
+            server.stop()
+    port = importer.env["OCEAN_BASE_URL"].split(":")[2].split("/")[0]
+    assert set(proxy.carried) == {f"CONNECT 127.0.0.1:{port}"}
+    assert proxy.credentials == {"Basic " + base64.b64encode(b"depot:pr0xy-secret").decode()}
+    assert sorted(m["idMission"] for m in world.missions()) == [r["idMission"] for r in rows]
+    assert "pr0xy-secret" not in said
 
 
 def test_a_proxy_the_client_cannot_use_is_a_sentence_before_any_call(importer: Importer) -> None:
