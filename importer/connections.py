@@ -61,7 +61,7 @@ def environment_proxy(url: str) -> httpx.Proxy | None:
               "address (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY to go without one)")
             .format(proxy=shown)
         )  # fmt: skip
-    return httpx.Proxy(address)
+    return httpx.Proxy(proxy)
 
 
 class Connections(httpx.AsyncBaseTransport):

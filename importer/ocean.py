@@ -67,6 +67,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=30.0, writ
 DEFAULT_MAX_CONNECTIONS = 16
 
 _PATHS = {
+    "authenticate": "auth/authenticate2",
     "create": "geomission/ajoutMission",
     "modify": "geomission/modifierMission",
     "status": "geomission/statutMission",
@@ -122,7 +123,6 @@ class OceanClient:
         self._urls = {
             operation: httpx.URL(f"{self.base_url}/{path}") for operation, path in _PATHS.items()
         }
-        self._auth_url = httpx.URL(f"{self.base_url}/auth/authenticate2")
 
     @classmethod
     def from_settings(cls, settings: OceanSettings, **options: Any) -> OceanClient:
@@ -376,12 +376,12 @@ class OceanClient:
 
     async def _authenticate(self) -> None:
         credentials = {"login": self.login, "password": self._password.reveal()}
+        url = self._urls["authenticate"]
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
-                    response = await self._exchange(
-                        self._request("POST", self._auth_url, self._headers, json=credentials)
-                    )
+                    login = self._request("POST", url, self._headers, json=credentials)
+                    response = await self._exchange(login)
         except TransientFailure as failure:
             raise OceanUnavailable(
                 _("Ocean could not be reached to log in at {host}: {why}").format(
