@@ -280,10 +280,13 @@ def test_the_run_converges_through_faults_without_creating_twice(tmp_path: Path)
         for row, kinds in zip(rows, scripted, strict=False):
             sandbox.world.script(row["idMission"], *kinds)
         planning = importer.planning("tournee.xlsx", rows)
+        # A run gives a call up after its attempts (with 15% of errors and 429s past 30
+        # calls a second, some use them all); the next run takes it up. Two runs were not
+        # always enough on a loaded machine (CI, 4 December).
         codes = [importer.run_with_sleep(planning, sleeps)]
-        if codes[0] != 0:
+        while codes[-1] != 0 and len(codes) < 3:
             codes.append(importer.run_with_sleep(planning, sleeps))
-        assert codes[-1] == 0
+        assert codes[-1] == 0, codes
         assert sleeps  # it backed off, and the backoff cost little real time
         sandbox.world.faults.update(error_share=0.0, drop_after_share=0.0, drop_before_share=0.0)
         assert_holds_exactly(importer, rows)
