@@ -2,7 +2,7 @@
 
 Each parser takes one cell as read (None, str, int, float, bool, datetime, date, time) and
 returns ``(value, kind)``: the typed value, and the kind of problem found (None when clean).
-Problem kinds are described in ``importer.validate.KINDS``. Parsers are pure, so a column is
+Problem kinds are described in ``importer.problems.KINDS``. Parsers are pure, so a column is
 parsed once per distinct value (``parse_column``): a planning repeats the same dates, vehicles
 and flags many times.
 """
@@ -39,6 +39,15 @@ PLAUSIBLE_YEARS = range(1970, 2200)
 # What one spreadsheet cell holds (Excel's limit): a longer text is an error on its row on the
 # way in (validate) and marked where it is cut on the way out (report), never cut silently.
 MAX_CELL_CHARS = 32_767
+
+# Characters a person cannot see in a cell: removed (zero-width spaces and joiners, a byte
+# order mark, a soft hyphen), or read as the plain space they look like (no-break spaces, a
+# tab, a line break inside a name): « VL 12 » typed two ways is one vehicle, one mission.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_SPACE_LIKE = dict.fromkeys(map(ord, "\u00a0\u202f\u2007\u2009\u200a\u3000\t"), " ")
+_IN_TEXT = str.maketrans({**_INVISIBLE, **_SPACE_LIKE})
+_IN_NAME = str.maketrans({**_INVISIBLE, **_SPACE_LIKE, **dict.fromkeys(map(ord, "\r\n\v\f"), " ")})
+_SPACES = re.compile(r"  +")
 
 _TRUE_WORDS = frozenset({"true", "vrai", "oui", "yes", "1", "x", "o", "y"})
 _FALSE_WORDS = frozenset({"false", "faux", "non", "no", "0", "n"})
@@ -165,16 +174,43 @@ _VECTORISE_FROM = 512
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def _texts(uniques: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """parse_text of the texts among ``uniques`` at once: stripped, a blank one is None; one
+def clean_text(text: str) -> str:
+    """A text as a person reads it: invisible characters removed, no-break spaces and tabs
+    made plain spaces, composed accents (NFC: « é » typed or pasted is one letter), trimmed.
+    Line breaks are kept (a comment may have several lines)."""
+    text = text.translate(_IN_TEXT)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return text.strip()
+
+
+def clean_name(text: str) -> str:
+    """``clean_text`` for a name or an id: also on one line, with single spaces, so that the
+    diff, the state and Ocean see one value however it was typed."""
+    text = text.translate(_IN_NAME)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+def _texts(
+    uniques: np.ndarray, types: np.ndarray, clean: Callable[[str], str] = clean_text
+) -> tuple[np.ndarray, np.ndarray]:
+    """parse_text of the texts among ``uniques`` at once: cleaned, a blank one is None; one
     longer than a cell holds, and every other cell, is left to parse_text (``done`` False)."""
     typed, done = np.empty(len(uniques), dtype=object), np.zeros(len(uniques), dtype=bool)
     texts = np.flatnonzero(types == str)  # noqa: E721 (elementwise, on an object array of types)
-    stripped = np.fromiter(map(str.strip, uniques[texts]), dtype=object, count=len(texts))
-    stripped[stripped == ""] = None
-    typed[texts] = stripped
+    cleaned = np.fromiter(map(clean, uniques[texts]), dtype=object, count=len(texts))
+    cleaned[cleaned == ""] = None
+    typed[texts] = cleaned
     done[texts] = np.fromiter(map(len, uniques[texts]), np.int64, len(texts)) <= MAX_CELL_CHARS
     return typed, done
+
+
+def _names(uniques: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _texts(uniques, types, clean_name)
 
 
 def _numbers(uniques: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,11 +253,11 @@ def _number_texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return typed, done
 
 
-def parse_text(cell: Any) -> Parsed:
+def parse_text(cell: Any, clean: Callable[[str], str] = clean_text) -> Parsed:
     if cell is None:
         return None, None
     if isinstance(cell, str):
-        text = cell.strip()
+        text = clean(cell)
         # Kept whole (nothing is cut without a word), and an error on its row.
         return (text or None), ("text_too_long" if len(text) > MAX_CELL_CHARS else None)
     if isinstance(cell, float):
@@ -233,6 +269,11 @@ def parse_text(cell: Any) -> Parsed:
     return str(cell), None
 
 
+def parse_name(cell: Any) -> Parsed:
+    """An id or a name (a vehicle, a person, a site): ``parse_text`` on one line."""
+    return parse_text(cell, clean_name)
+
+
 def parse_datetime(cell: Any) -> Parsed:
     """A naive local datetime, to the minute, from a date cell or an accepted string."""
     if cell is None:
@@ -241,8 +282,10 @@ def parse_datetime(cell: Any) -> Parsed:
         naive = cell.replace(tzinfo=None)
         return _to_minute(naive)
     if isinstance(cell, dt.date):
-        # A date-time cell at exactly midnight reads as a plain date: not worth a warning.
-        return _to_minute(dt.datetime(cell.year, cell.month, cell.day))
+        # The readers give a plain date for any date cell at midnight, whatever its format:
+        # a date with no time goes out at 00:00, which is never silent.
+        value, kind = _to_minute(dt.datetime(cell.year, cell.month, cell.day))
+        return value, kind or "date_without_time"
     if isinstance(cell, dt.time | dt.timedelta):
         return None, "time_without_date"
     if isinstance(cell, bool):
@@ -272,6 +315,52 @@ def parse_datetime(cell: Any) -> Parsed:
     if _SHORT_YEAR.match(text):
         return None, "two_digit_year"
     return None, "date_format"
+
+
+# A time of day as dispatchers type it: 8h30, 08:30, 8:30:00, 8h, 830, 0830, 8 h 30.
+_TIME_OF_DAY = re.compile(
+    r"(?P<H>\d{1,2})(?: ?[:hH.] ?(?P<M>\d{2})?(?::(?P<S>\d{2}))?)?|(?P<HH>\d{1,2})(?P<MM>\d{2})"
+)
+
+
+def parse_time_of_day(cell: Any) -> Parsed:
+    """A time of day (``dt.time``, to the minute) from a time cell, a duration under a day, a
+    fraction of a day (an unformatted Excel time), or a text such as 8h30, 08:30, 830, 8h."""
+    if cell is None:
+        return None, None
+    if isinstance(cell, dt.datetime):  # a time cell some writers date 30/12/1899
+        return _to_time(cell.hour, cell.minute, cell.second)
+    if isinstance(cell, dt.time):
+        return _to_time(cell.hour, cell.minute, cell.second)
+    if isinstance(cell, dt.timedelta):
+        seconds = int(cell.total_seconds())
+        if not 0 <= seconds < 86_400:
+            return None, "time_format"
+        return _to_time(seconds // 3600, seconds // 60 % 60, seconds % 60)
+    if isinstance(cell, bool | dt.date):
+        return None, "time_format"
+    if isinstance(cell, int | float):
+        if isinstance(cell, float) and 0 <= cell < 1:
+            seconds = round(cell * 86_400)
+            return _to_time(seconds // 3600, seconds // 60 % 60, seconds % 60)
+        if isinstance(cell, int) and 0 <= cell < 24:  # 8 typed as a number: 8h
+            return _to_time(cell, 0, 0)
+        if isinstance(cell, int) and 0 <= cell < 2400:  # 830 typed as a number
+            return _to_time(cell // 100, cell % 100, 0)
+        return None, "time_format"
+    text = clean_text(str(cell))
+    match = _TIME_OF_DAY.fullmatch(text)
+    if not match:
+        return None, "time_format"
+    hour = int(match["H"] or match["HH"])
+    minute = int(match["M"] or match["MM"] or 0)
+    return _to_time(hour, minute, int(match["S"] or 0))
+
+
+def _to_time(hour: int, minute: int, second: int) -> Parsed:
+    if not (0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60):
+        return None, "time_format"
+    return dt.time(hour, minute), ("seconds_dropped" if second else None)
 
 
 def _to_minute(moment: dt.datetime) -> Parsed:
@@ -368,5 +457,6 @@ _VECTORISED: dict[
     Callable[[Any], Parsed], Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 ] = {
     parse_text: _texts,
+    parse_name: _names,
     parse_number: _numbers,
 }

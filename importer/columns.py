@@ -7,6 +7,7 @@ are carried through untouched, with one warning that suggests the closest known 
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,16 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from importer.cells import Factorised
+from importer.cells import Factorised, parse_datetime
 from importer.errors import LayoutError
 from importer.i18n import _, quoted
 from importer.problems import Problem
 from importer.read import HEADER_SEARCH_ROWS, RawSheet, too_many_rows
-from importer.schemas.aliases import normalise_header
-
-# A header row names at least this many known columns (a title row rarely does).
-MIN_KNOWN_HEADERS = 2
-ID_FIELD = "idMission"
+from importer.schemas.aliases import (
+    ID_FIELD,
+    MIN_KNOWN_HEADERS,
+    SPLIT_DATE_FIELDS,
+    known_fields,
+    normalise_header,
+)
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,13 @@ class Sheet:
     factorised: dict[str, Factorised] = field(default_factory=dict)  # the cells, by label
 
     def label_of(self, field_name: str) -> str | None:
-        """The file's header for an API field, or None when the file has no such column."""
+        """The file's header for an API field, or None when the file has no such column. A
+        date field without its own column is the day column's (« Date » with « Heure »)."""
         for column in self.columns:
             if column.field == field_name:
                 return column.label
+        if field_name in SPLIT_DATE_FIELDS:
+            return self.label_of(SPLIT_DATE_FIELDS[field_name][0])
         return None
 
     def letter_of(self, label: str) -> str | None:
@@ -68,10 +74,7 @@ def map_columns(raw: RawSheet, aliases: Mapping[str, str], *, max_rows: int) -> 
     if not len(data):
         raise LayoutError(
             raw.path,
-            _(
-                "has a header (row {row}) but no mission rows; an empty planning is refused so "
-                "that it can never delete a day's missions"
-            ).format(row=header_row),
+            no_mission_rows(header_row),
         )
     if len(data) > max_rows:
         raise too_many_rows(raw.path, max_rows)
@@ -83,15 +86,48 @@ def map_columns(raw: RawSheet, aliases: Mapping[str, str], *, max_rows: int) -> 
         columns=[c.label for c in columns],
         dtype=object,  # cells stay as read: no inference of dates or numbers here
     )
-    problems = [_unknown_column_warning(c, header_row, aliases) for c in columns if c.field is None]
     rows = slice(header_index + 1, None)
     factorised = {c.label: raw.columns[k].of_rows(rows) for c, k in zip(columns, keep, strict=True)}
+    dated = {c.field for c in columns} & {"jourHeureInter", SPLIT_DATE_FIELDS["jourHeureInter"][0]}
+    problems = [*_sheet_choice(raw)]
+    problems += [
+        _unknown_column_warning(c, header_row, aliases,
+                                dates=not dated and _holds_dates(factorised[c.label]))
+        for c in columns if c.field is None
+    ]  # fmt: skip
     return Sheet(raw, header_row, columns, frame, problems, factorised)
+
+
+def _sheet_choice(raw: RawSheet) -> list[Problem]:
+    """Which sheet was read, said when the workbook had others that could have been: those
+    passed over before it (no planning header), and those after it that hold one too."""
+    if not raw.sheets_passed_over and not raw.other_plannings:
+        return []
+    read = _("the planning was read from the sheet {sheet}").format(
+        sheet=quoted(raw.sheet_name or "")
+    )
+    parts = [read]
+    if raw.sheets_passed_over:
+        parts.append(_("passed over (no planning header in their first rows): {names}").format(
+            names=", ".join(map(quoted, raw.sheets_passed_over))))  # fmt: skip
+    if raw.other_plannings:
+        parts.append(_(
+            "the sheets {names} hold a planning too and were not read: choose with --sheet "
+            "NAME (sheet = \"NAME\" in the configuration, or the sheet list on the web page)"
+        ).format(names=", ".join(map(quoted, raw.other_plannings))))  # fmt: skip
+    return [Problem(None, None, None, "; ".join(parts), "warning", "sheet_chosen")]
+
+
+def no_mission_rows(header_row: int) -> str:
+    return _(
+        "has a header (row {row}) but no mission rows; an empty planning is refused so that it "
+        "can never delete a day's missions"
+    ).format(row=header_row)
 
 
 def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:
     for index, row in enumerate(raw.rows[:HEADER_SEARCH_ROWS]):
-        fields = _known_fields(row, aliases)
+        fields = known_fields(row, aliases)
         if len(fields) >= MIN_KNOWN_HEADERS:
             if ID_FIELD not in fields:
                 raise LayoutError(
@@ -102,18 +138,15 @@ def _find_header(raw: RawSheet, aliases: Mapping[str, str]) -> int:
                     ).format(row=int(raw.row_numbers[index])),
                 )
             return index
+    where = (_(" (sheet {sheet})").format(sheet=quoted(raw.sheet_name))
+             if raw.sheet_name is not None else "")  # fmt: skip
     raise LayoutError(
         raw.path,
         _(
-            "has no header row in its first {n} rows: expected column names such as idMission "
-            "('N° mission'), jourHeureInter ('Date d'intervention'), nomVeh"
-        ).format(n=HEADER_SEARCH_ROWS),
+            "has no header row in its first {n} rows{where}: expected column names such as "
+            "idMission ('N° mission'), jourHeureInter ('Date d'intervention'), nomVeh"
+        ).format(n=HEADER_SEARCH_ROWS, where=where),
     )
-
-
-def _known_fields(row: Any, aliases: Mapping[str, str]) -> set[str]:
-    names = (aliases.get(normalise_header(cell)) for cell in row if isinstance(cell, str))
-    return {name for name in names if name}
 
 
 def _columns(
@@ -161,9 +194,24 @@ def _columns(
     return columns, keep
 
 
-def _unknown_column_warning(column: Column, header_row: int, aliases: Mapping[str, str]) -> Problem:
+def _holds_dates(column: Factorised) -> bool:
+    """Most of the column's values are date cells: a date column the file names its own way."""
+    values = [value for value in column.uniques[:100] if value is not None]
+    dates = sum(isinstance(v, dt.date) or parse_datetime(v)[0] is not None for v in values)
+    return bool(values) and dates * 2 > len(values)
+
+
+def _unknown_column_warning(
+    column: Column, header_row: int, aliases: Mapping[str, str], *, dates: bool = False
+) -> Problem:
     suggestion = _closest_field(column.label, aliases)
     hint = _("; did you mean {field}?").format(field=suggestion) if suggestion else ""
+    if dates and suggestion is None:
+        hint = _(
+            "; its cells are dates and the file has no intervention date column: if these are "
+            "the missions' dates, map it once in the configuration ([columns] {label} = "
+            '"jourHeureInter")'
+        ).format(label=quoted(column.label))
     return Problem(
         row=header_row,
         column=column.label,

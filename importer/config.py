@@ -2,54 +2,7 @@
 
 Nothing else in the library reads ``os.environ``: the CLI passes the environment in here.
 
-A configuration file looks like this (every key is optional)::
-
-    timezone = "Europe/Paris"      # the planning's time zone (the default); Ocean gets UTC
-    scope = "days"                 # days, range or feed: which absent missions are deleted
-    customer_id = 1234             # used for rows without a customerId
-    multi_client = false           # true: every row needs a customerId
-    send_by_default = false        # aEnvoyer when the cell is blank
-    sheet = "Planning"             # default: the first non-empty sheet
-
-    [limits]
-    max_file_mb = 100
-    max_rows = 200000
-    max_memory_mb = 600            # what reading one workbook may take (read apart, capped)
-
-    [ocean]
-    base_url = "https://v3.oceansystem.com/ocean/restapi"
-    login = "dispatch"
-    password_file = "/etc/ocean-import/password"
-    timeout = 30                   # seconds to wait for each answer
-    ca_bundle = "/etc/ssl/company-ca.pem"   # TLS is always verified; this adds a trusted CA
-
-    [columns]                      # a site's own headers, mapped once for good
-    "Chauffeur" = "nomIndi"
-
-    [feeds."tournees-hebdo"]       # one feed's own scope (a weekly planning)
-    scope = "range"
-    expected_by = "06:00"          # watch alerts when the feed's file has not come by then
-
-    [protect]                      # statuses that mean the driver has a mission in hand
-    statuses = ["Acceptée", "En cours", "Terminée"]
-    codes = []
-
-    [state]                        # default .ocean-import/state.db; also OCEAN_IMPORT_STATE
-    url = "postgresql://ocean@db.depot/ocean_import"   # several hosts: one shared store
-
-    [alerts]                       # Apprise URLs (also OCEAN_IMPORT_ALERTS, space-separated)
-    urls = ["mailto://smtp.depot.lan?from=job@depot.fr&to=ops@depot.fr"]
-
-    [ui]
-    lang = "fr"                    # fr (the default) or en; also OCEAN_IMPORT_LANG, --lang
-
-    [web]                          # ocean-import serve: who may log in
-    max_upload_mb = 20
-    users = { marie = "scrypt$16384$8$1$..." }   # from `ocean-import hash-password`
-
-    [web.users.paul]               # or a table per user, with the language of his pages
-    hash = "scrypt$16384$8$1$..."
-    lang = "en"
+Every key of a configuration file, with an example: docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -65,7 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from importer.errors import ConfigError
 from importer.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, quoted
+from importer.schemas.aliases import PLANNING_ONLY_FIELDS
 from importer.schemas.api import MISSION_FIELDS
+from importer.schemas.area import AREA_KEYS, FRANCE_AREA, Area, area_of
 
 # Ocean's users plan in French local time; never the machine's zone (a server in UTC would
 # shift every mission by an hour or two). Every summary names the zone in force.
@@ -105,6 +60,13 @@ DEFAULT_MASS_DELETE_COUNT = 1000
 MASS_DELETE_FLOOR = 5
 
 DEFAULT_CONCURRENCY = 8  # calls to Ocean in flight at once
+
+# Rows hidden in the sheet (by hand or by a filter) are imported by default, and said: a
+# dispatcher who filters the sheet to look at one driver's missions, then saves it, must not
+# delete every other mission of the day. "skip" leaves them out, for a site that hides rows to
+# cancel them.
+HiddenRows = Literal["import", "skip"]
+HIDDEN_ROWS: tuple[HiddenRows, ...] = ("import", "skip")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +165,8 @@ class Settings:
     alerts: tuple[str, ...] = field(default=(), repr=False)  # [alerts] urls (Apprise's)
     alert_password_days: int = 14  # [alerts] password_days: warn this long before expiry
     feed_deadlines: Mapping[str, str] = field(default_factory=dict)  # [feeds.NAME] expected_by
+    area: Area = FRANCE_AREA  # [area]: where a mission's point may be without a warning
+    hidden_rows: HiddenRows = "import"  # rows hidden in the sheet: imported (and said), or skipped
 
     def scope_for(self, feed: str) -> Scope:
         return self.feed_scopes.get(feed, self.scope)
@@ -232,6 +196,8 @@ _TOP_KEYS = {
     "protect",
     "state",
     "alerts",
+    "area",
+    "hidden_rows",
 }
 _LIMIT_KEYS = {"max_file_mb", "max_rows", "max_memory_mb"}
 _OCEAN_KEYS = {
@@ -310,7 +276,8 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             _("configuration file {path} is not valid TOML: {why}").format(path=path, why=exc)
         ) from None
     _refuse_unknown(data, _TOP_KEYS, path, "")
-    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect", "state", "alerts"}
+    tables = {"limits", "ocean", "columns", "ui", "web", "feeds", "protect", "state", "alerts",
+              "area"}  # fmt: skip
     values = {k: v for k, v in data.items() if k not in tables}
     ui = _table(data, "ui", path)
     _refuse_unknown(ui, {"lang"}, path, "ui.")
@@ -363,6 +330,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                     _("protect.{key} in {path} must be a list").format(key=key, path=path)
                 )
             values[target] = tuple(str(item) for item in protect[key])
+    area = _table(data, "area", path)
+    if area:
+        values["area"] = _area(area, path)
     state = _table(data, "state", path)
     _refuse_unknown(state, {"url"}, path, "state.")
     if "url" in state:
@@ -385,6 +355,25 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "password" in ocean_table:
         ocean["password"] = Secret(str(ocean_table["password"]))
     return values, ocean
+
+
+def _area(table: Mapping[str, Any], path: Path) -> Area:
+    """``[area]``: south, west, north, east in decimal degrees (each defaults to France's)."""
+    _refuse_unknown(table, set(AREA_KEYS), path, "area.")
+    try:
+        return area_of(table)
+    except ValueError as exc:
+        key = str(exc)
+        raise ConfigError(
+            _("area.{key} in {path} must be a number of degrees, not {value}").format(
+                key=key, path=path, value=repr(table[key])
+            )
+            if key
+            else _(
+                "[area] in {path}: south must be below north (within -90..90) and west below "
+                "east (within -180..180)"
+            ).format(path=path)
+        ) from None
 
 
 def _web_users(users: object, path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -473,6 +462,12 @@ def _check(settings: Settings) -> None:
                 zone=quoted(settings.timezone)
             )
         ) from None
+    if settings.hidden_rows not in HIDDEN_ROWS:
+        raise ConfigError(
+            _("hidden_rows is {value}: use one of {choices}").format(
+                value=quoted(str(settings.hidden_rows)), choices=", ".join(HIDDEN_ROWS)
+            )
+        )
     scopes = {"scope": settings.scope}
     scopes |= {f"feeds.{name}.scope": value for name, value in settings.feed_scopes.items()}
     for where, scope in scopes.items():
@@ -487,8 +482,8 @@ def _check(settings: Settings) -> None:
             _("limits.max_rows, limits.max_file_mb and limits.max_memory_mb must be positive")
         )
     for header, target in settings.columns.items():
-        if target not in MISSION_FIELDS and target != "action":
-            close = difflib.get_close_matches(target, [*MISSION_FIELDS, "action"], n=1)
+        if target not in MISSION_FIELDS and target not in PLANNING_ONLY_FIELDS:
+            close = difflib.get_close_matches(target, [*MISSION_FIELDS, *PLANNING_ONLY_FIELDS], n=1)
             hint = _(" (did you mean {name}?)").format(name=close[0]) if close else ""
             raise ConfigError(
                 _("[columns] maps {header} to {target}, which is not a mission field{hint}").format(

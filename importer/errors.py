@@ -191,6 +191,13 @@ class InboxBusy(OceanImportError):
     exit_code = EXIT_STOPPED
 
 
+class InboxUnusable(OceanImportError):
+    """The inbox cannot be worked as it is (its archive/ or failed/ is not a folder): the job
+    takes no file until a person puts it right, and loses none."""
+
+    exit_code = EXIT_STOPPED
+
+
 class OutputError(OceanImportError):
     """A workbook or a saved plan cannot be written where it was asked for (checked before
     anything is done, so that nothing is changed in Ocean without its record)."""

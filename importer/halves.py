@@ -17,14 +17,27 @@ import os
 import re
 import zipfile
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from importer.cells import Factorised, objects
 from importer.isolation import beside
 
-# A sheet read: its rows' numbers, its columns, its first column (0-based), its name.
-Typed = tuple[np.ndarray, tuple[Factorised, ...], int, str]
+
+class Chosen(NamedTuple):
+    """The sheet read, and why: the sheets passed over before it (no planning header in
+    their first rows), and those after it that hold a planning header too (not read); and
+    its rows that are hidden (by hand, or by a filter)."""
+
+    name: str
+    passed_over: tuple[str, ...] = ()
+    also_plannings: tuple[str, ...] = ()
+    hidden_rows: tuple[int, ...] = ()
+
+
+# A sheet read: its rows' numbers, its columns, its first column (0-based), which sheet.
+Typed = tuple[np.ndarray, tuple[Factorised, ...], int, Chosen]
 
 # Below this much sheet XML, a second process costs more than it saves.
 CUT_FROM_BYTES = 16 * 1024 * 1024

@@ -36,6 +36,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# Control characters in a line of the human log (a file named with a line break would forge a
+# line of its own): shown escaped, as Python writes them in a string.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+
+
+class HumanFormatter(logging.Formatter):
+    """One line per record: its message's control characters escaped (a traceback, asked for
+    at -vv, keeps its own lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_CONTROL)
+
+
 def configure_logging(verbose: int = 0, quiet: bool = False, log_format: str = "human") -> None:
     """Route the library's logs to stderr, at a level set by -v / -q."""
     if quiet:
@@ -47,7 +64,7 @@ def configure_logging(verbose: int = 0, quiet: bool = False, log_format: str = "
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+            HumanFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
         )
     root = logging.getLogger()
     # Replace our own handler if a previous command installed one; leave any other alone.

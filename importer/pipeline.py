@@ -82,14 +82,16 @@ __all__ = [
 
 def check_file(path: Path, settings: Settings, *, now: dt.datetime | None = None) -> Checked:
     """Read, map and validate a planning file (no network, nothing written)."""
+    aliases = alias_table(settings.columns)
     raw = read_planning(
         path,
         sheet=settings.sheet,
         max_bytes=settings.max_file_bytes,
         max_rows=settings.max_rows,
         max_memory_bytes=int(settings.max_memory_mb * 1024 * 1024),
+        aliases=aliases,
     )
-    sheet = map_columns(raw, alias_table(settings.columns), max_rows=settings.max_rows)
+    sheet = map_columns(raw, aliases, max_rows=settings.max_rows)
     return validate(sheet, settings, now=now)
 
 
@@ -128,8 +130,8 @@ def validation_report(run: ValidationRun, report_path: Path) -> Path:
     )
     content = ReportContent(
         sheet=checked.sheet,
-        added=added,
-        failed=checked.invalid,
+        added=with_ignored_lines(added, checked, verdict="ignored"),
+        failed=checked.invalid.reindex(checked.sheet.cells.index, fill_value=False),
         problems=checked.problems,
         summary=run.sheet_rows(),
     )
@@ -434,6 +436,25 @@ def finish_run(run: ImportRun, state: Store, report: Path | None) -> None:
     )
 
 
+def with_ignored_lines(added: pd.DataFrame, checked: Checked, **values: str) -> pd.DataFrame:
+    """The columns a workbook adds, with a line for each line of the sheet that is not a
+    mission (a total, a note: ``checked.left_out``), in its place: every input row is
+    accounted for. (And, with ``hidden_rows = "skip"``, each hidden row.)"""
+    if not checked.left_out:
+        return added
+    lines = added.reindex(checked.sheet.cells.index).astype(object)
+    ignored = list(checked.left_out)
+    lines.loc[ignored, "row"] = ignored
+    for name, value in values.items():
+        lines.loc[ignored, name] = value
+    why = {
+        "ignored": _("not a mission (a total, a count, a note): ignored"),
+        "hidden": _('hidden in the sheet: left out (hidden_rows = "skip")'),
+    }
+    lines.loc[ignored, "message"] = [why[checked.left_out[row]] for row in ignored]
+    return lines.where(lines.notna(), None)
+
+
 def import_report(run: ImportRun, report_path: Path) -> Path:
     """The results (or plan) workbook: every row with its outcome, every problem, the counts."""
     checked = run.checked
@@ -450,8 +471,10 @@ def import_report(run: ImportRun, report_path: Path) -> Path:
         extra_rows[customer_label] = extra["customerId"].to_numpy()
     content = ReportContent(
         sheet=checked.sheet,
-        added=added,
-        failed=failed,
+        added=with_ignored_lines(
+            added, checked, action=str(Action.IGNORED), outcome=str(Outcome.SKIPPED)
+        ),
+        failed=failed.reindex(checked.sheet.cells.index, fill_value=False),
         problems=checked.problems,
         summary=run.summary().sheet_rows(),
         extra_rows=extra_rows,

@@ -10,52 +10,50 @@ blank cell is ``None``.
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 import io
 import logging
-import warnings
-from collections import Counter
+import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import python_calamine
 
 from importer import halves
-from importer.cells import Factorised, factorise, typed_as_read
-from importer.encodings import decode
+from importer.cells import Factorised, factorise, objects, typed_as_read
 from importer.errors import FileLimitError, LayoutError, UnreadableFileError
-from importer.halves import Typed
+from importer.halves import Chosen, Typed
 from importer.i18n import _, language, number, system_reason, use
 from importer.isolation import ChildDied, run_capped
+from importer.schemas.aliases import HEADER_SEARCH_ROWS
 from importer.screening import (
-    damaged as _damaged,
-)
-from importer.screening import (
+    OLE_MAGIC,
+    ZIP_MAGIC,
+    looks_like,
     refuse_huge_extent,
     refuse_other_documents,
     refuse_zip_bomb,
     too_many_rows,
 )
-from importer.standard_read import STANDARD_READERS, Grid, first_line, no_sheet, read_standard
+from importer.screening import (
+    damaged as _damaged,
+)
+from importer.sheets import choose_sheet, error_cells, hidden_rows, sheet_xml
+from importer.standard_read import STANDARD_READERS, first_line, read_standard
+from importer.text_read import TEXT_SUFFIXES, text_records
 
 log = logging.getLogger(__name__)
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
-TEXT_SUFFIXES = (".csv", ".txt")
 SUPPORTED = ", ".join((*WORKBOOK_SUFFIXES, *TEXT_SUFFIXES))
 
 # A workbook read apart (``max_memory_bytes``) must be read within this many seconds.
 DEFAULT_READ_SECONDS = 60.0
-# The header is looked for in this many first non-blank rows.
-HEADER_SEARCH_ROWS = 20
-CSV_DELIMITERS = (";", ",", "\t")
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Office saves a password-protected .xlsx as an OLE container holding this stream.
 _ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
 
@@ -78,6 +76,9 @@ class RawSheet:
     encoding: str | None = None  # text files only
     delimiter: str | None = None  # text files only
     columns: tuple[Factorised, ...] = ()  # the same cells, column by column, factorised
+    sheets_passed_over: tuple[str, ...] = ()  # before the one read: no planning header
+    other_plannings: tuple[str, ...] = ()  # after the one read, with a planning header too
+    hidden_rows: tuple[int, ...] = ()  # the sheet's hidden or filtered-out rows (.xlsx)
 
     def __post_init__(self) -> None:
         if len(self.columns) != self.rows.shape[1]:
@@ -100,14 +101,17 @@ def read_planning(
     max_rows: int,
     max_memory_bytes: int | None = None,
     max_seconds: float = DEFAULT_READ_SECONDS,
+    aliases: Mapping[str, str] | None = None,
 ) -> RawSheet:
     """Read a planning file; raise a PlanningFileError subclass if it cannot be used at all.
 
     With ``max_memory_bytes``, a workbook is read in a child process capped to that much
-    memory and ``max_seconds``: whatever the file, this process survives it.
+    memory and ``max_seconds``: whatever the file, this process survives it. Without
+    ``sheet``, the sheet read is the first whose first rows hold a planning header (by
+    ``aliases``; the first sheet with content when none does).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and (path.is_dir() or not path.exists()):
         what = _("is a folder, not a file") if path.is_dir() else _("does not exist")
         raise UnreadableFileError(path, f"{what} ({path})")
     suffix = path.suffix.lower()
@@ -123,14 +127,17 @@ def read_planning(
     # Stop reading early when a file is far over the row limit: memory stays bounded.
     row_cap = max_rows + HEADER_SEARCH_ROWS
     if suffix in TEXT_SUFFIXES:
-        return _read_text(path, data, digest, row_cap)
-    if max_memory_bytes is None:
-        return _sheet_of(path, suffix, digest, _read_workbook(path, data, suffix, sheet, row_cap))
+        if max_memory_bytes is None:
+            return _sheet_of_text(path, digest, _read_text(path, data, row_cap, max_rows))
+        reading: tuple[Any, ...] = (_read_text_in, language(), path, data, row_cap, max_rows)
+    elif max_memory_bytes is None:
+        typed = _read_workbook(path, data, suffix, sheet, row_cap, aliases)
+        return _sheet_of(path, suffix, digest, typed)
+    else:
+        reading = (_read_workbook_in, language(), halves.CUT_FROM_BYTES, path, data, suffix,
+                   sheet, row_cap, aliases)  # fmt: skip
     try:
-        typed = run_capped(
-            _read_workbook_in, language(), halves.CUT_FROM_BYTES, path, data, suffix, sheet,
-            row_cap, memory_bytes=max_memory_bytes, seconds=max_seconds,
-        )  # fmt: skip
+        answer = run_capped(*reading, memory_bytes=max_memory_bytes, seconds=max_seconds)
     except ChildDied as death:
         if death.over_time:
             limit = _("takes more than {seconds} s to read").format(seconds=f"{max_seconds:g}")
@@ -146,7 +153,35 @@ def read_planning(
                 "save it again (limits.max_memory_mb in the configuration)"
             ).format(limit=limit),
         ) from None
-    return _sheet_of(path, suffix, digest, typed)
+    if suffix in TEXT_SUFFIXES:
+        return _sheet_of_text(path, digest, answer)
+    return _sheet_of(path, suffix, digest, answer)
+
+
+def _read_text_in(lang: str, *args: Any) -> TypedText:
+    """``_read_text`` in a capped child, speaking its parent's language: a text file is read
+    under the same caps as a workbook."""
+    use(lang)
+    return _read_text(*args)
+
+
+# A text file read: its rows' line numbers, its columns, its encoding and its delimiter.
+TypedText = tuple[np.ndarray, tuple[Factorised, ...], str, str]
+
+
+def _read_text(path: Path, data: bytes, row_cap: int, max_rows: int) -> TypedText:
+    records = text_records(path, data, row_cap, max_rows)
+    if isinstance(records.cells, np.ndarray):
+        numbers, columns = _typed_cells(records.cells, records.lines)
+    else:
+        numbers, columns = _typed_grid(records.cells, records.lines)
+    return numbers, columns, records.encoding, records.delimiter
+
+
+def _sheet_of_text(path: Path, digest: str, typed: TypedText) -> RawSheet:
+    numbers, columns, encoding, delimiter = typed
+    cells = _grid(columns, len(numbers))
+    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter, columns)
 
 
 def _read_workbook_in(lang: str, cut_from: int, *args: Any) -> Typed:
@@ -158,14 +193,32 @@ def _read_workbook_in(lang: str, cut_from: int, *args: Any) -> Typed:
 
 
 def _sheet_of(path: Path, suffix: str, digest: str, typed: Typed) -> RawSheet:
-    numbers, columns, first_column, name = typed
+    numbers, columns, first_column, chosen = typed
     cells = _grid(columns, len(numbers))
-    return RawSheet(path, suffix[1:], name, cells, numbers, first_column, digest, columns=columns)
+    return RawSheet(path, suffix[1:], chosen.name, cells, numbers, first_column, digest,
+                    columns=columns, sheets_passed_over=chosen.passed_over,
+                    other_plannings=chosen.also_plannings,
+                    hidden_rows=chosen.hidden_rows)  # fmt: skip
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, read through one handle opened without blocking (a named pipe put in
+    its place would wait for ever) and checked on that handle: a regular file, within the size
+    limit (told from its size alone: a huge or sparse file is never read)."""
     try:
-        size = path.stat().st_size
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise UnreadableFileError(
+            path, _("cannot be opened: {why}").format(why=system_reason(exc))
+        ) from None
+    try:
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode):
+            raise UnreadableFileError(
+                path,
+                _("is not a regular file (a named pipe, a device...): save the planning as a file"),
+            )
+        size = status.st_size
         if size > max_bytes:
             raise FileLimitError(
                 path,
@@ -175,11 +228,14 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
             )  # fmt: skip
         if size == 0:
             raise LayoutError(path, _("is empty (0 bytes)"))
-        return path.read_bytes()
+        with os.fdopen(os.dup(handle), "rb") as reading:
+            return reading.read(max_bytes + 1)[: max_bytes + 1]
     except OSError as exc:
         raise UnreadableFileError(
             path, _("cannot be opened: {why}").format(why=system_reason(exc))
         ) from None
+    finally:
+        os.close(handle)
 
 
 # --- workbooks --------------------------------------------------------------------------------
@@ -191,29 +247,65 @@ def _read_workbook(
     suffix: str,
     sheet: str | None,
     row_cap: int,
+    aliases: Mapping[str, str] | None = None,
     *,
     cut_from: int | None = None,
 ) -> Typed:
     kind = suffix.lstrip(".")
-    expected = _OLE_MAGIC if suffix == ".xls" else _ZIP_MAGIC
-    if suffix != ".xls" and data.startswith(_OLE_MAGIC) and _ENCRYPTED_MARK in data:
+    expected = OLE_MAGIC if suffix == ".xls" else ZIP_MAGIC
+    if suffix != ".xls" and data.startswith(OLE_MAGIC) and _ENCRYPTED_MARK in data:
         raise UnreadableFileError(path, _protected())
     if not data.startswith(expected):
-        hint = _looks_like(data)
+        hint = looks_like(data)
         raise UnreadableFileError(
             path, _("is not a valid .{kind} workbook{hint}").format(kind=kind, hint=hint)
         )
-    if expected == _ZIP_MAGIC:
+    if expected == ZIP_MAGIC:
         refuse_zip_bomb(path, data, kind)
         refuse_other_documents(path, data)
         refuse_huge_extent(path, data, kind, row_cap - HEADER_SEARCH_ROWS, row_cap)
     typed = None if cut_from is None else _read_in_halves(path, data, sheet, row_cap, cut_from)
-    return typed if typed is not None else _read_whole(path, data, kind, sheet, row_cap)
+    if typed is None:
+        typed = _read_whole(path, data, kind, sheet, row_cap, aliases)
+    if expected == ZIP_MAGIC and kind in ("xlsx", "xlsm"):
+        numbers, columns, first_column, chosen = typed
+        xml = sheet_xml(data, chosen.name)
+        if xml is not None:
+            columns = _with_errors(numbers, columns, first_column, error_cells(xml))
+            typed = numbers, columns, first_column, chosen._replace(hidden_rows=hidden_rows(xml))
+    return typed
 
 
-def _read_whole(path: Path, data: bytes, kind: str, sheet: str | None, row_cap: int) -> Typed:
+def _with_errors(
+    numbers: np.ndarray,
+    columns: tuple[Factorised, ...],
+    first_column: int,
+    errors: list[tuple[int, int, str]],
+) -> tuple[Factorised, ...]:
+    """The columns with each error cell (#N/A...) as its text, where the reader left a blank:
+    a person's column is carried to the workbooks as the cell shows it."""
+    patched = list(columns)
+    for row, column, text in errors:
+        position, index = int(np.searchsorted(numbers, row)), column - first_column
+        if position >= len(numbers) or numbers[position] != row or not 0 <= index < len(patched):
+            continue
+        old = patched[index]
+        codes = old.codes.copy()
+        codes[position] = len(old.uniques)
+        patched[index] = Factorised(codes, objects([*old.uniques, text]))
+    return tuple(patched)
+
+
+def _read_whole(
+    path: Path,
+    data: bytes,
+    kind: str,
+    sheet: str | None,
+    row_cap: int,
+    aliases: Mapping[str, str] | None,
+) -> Typed:
     try:
-        return _typed_sheet(path, data, sheet, row_cap)
+        return _typed_sheet(path, data, sheet, row_cap, aliases)
     except python_calamine.PasswordError:
         raise UnreadableFileError(path, _protected()) from None
     except (UnreadableFileError, LayoutError, FileLimitError):
@@ -230,7 +322,7 @@ def _read_whole(path: Path, data: bytes, kind: str, sheet: str | None, row_cap: 
             path, data, kind, sheet, row_cap, row_cap - HEADER_SEARCH_ROWS
         )
     numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
-    return (*_typed_grid(grid, numbers), first_column, sheet_name)
+    return (*_typed_grid(grid, numbers), first_column, Chosen(sheet_name))
 
 
 def _read_in_halves(
@@ -265,39 +357,29 @@ def _typed_half(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Typ
         raise RuntimeError(first_line(exc)) from None
 
 
-def _typed_sheet(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Typed:
-    grid, first_row, first_column, sheet_name = _read_fast(path, data, sheet, row_cap)
+def _typed_sheet(
+    path: Path,
+    data: bytes,
+    sheet: str | None,
+    row_cap: int,
+    aliases: Mapping[str, str] | None = None,
+) -> Typed:
+    grid, first_row, first_column, chosen = _read_fast(path, data, sheet, row_cap, aliases)
     numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
-    return (*_typed_grid(grid, numbers), first_column, sheet_name)
+    return (*_typed_grid(grid, numbers), first_column, chosen)
 
 
-def _read_fast(path: Path, data: bytes, sheet: str | None, row_cap: int) -> Grid:
+def _read_fast(
+    path: Path, data: bytes, sheet: str | None, row_cap: int, aliases: Mapping[str, str] | None
+) -> tuple[list[list[Any]], int, int, Chosen]:
     """python-calamine: several times faster than the standard readers, and reads .xls."""
     workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    calamine_sheet = _choose_sheet(path, workbook, sheet)
+    calamine_sheet, chosen = choose_sheet(path, workbook, sheet, aliases)
     if calamine_sheet.height > row_cap:
         raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
     grid = calamine_sheet.to_python(skip_empty_area=True)
     first_row, first_column = calamine_sheet.start or (0, 0)
-    return grid, first_row, first_column, calamine_sheet.name
-
-
-def _choose_sheet(
-    path: Path, workbook: python_calamine.CalamineWorkbook, wanted: str | None
-) -> python_calamine.CalamineSheet:
-    names = list(workbook.sheet_names)
-    if wanted is not None:
-        if wanted in names:
-            return workbook.get_sheet_by_name(wanted)
-        raise LayoutError(path, no_sheet(wanted, names))
-    for meta in workbook.sheets_metadata:
-        visible = meta.visible == python_calamine.SheetVisibleEnum.Visible
-        if not visible or meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
-            continue
-        candidate = workbook.get_sheet_by_name(meta.name)
-        if candidate.height > 0:
-            return candidate
-    raise LayoutError(path, _("has no sheet with any content"))
+    return grid, first_row, first_column, chosen
 
 
 def _typed_grid(
@@ -330,128 +412,3 @@ def _typed_cells(
     keep = np.flatnonzero(~blank_rows)
     kept = tuple(column.of_rows(keep) for column in columns)
     return numbers[keep], kept
-
-
-# --- text files -------------------------------------------------------------------------------
-
-
-def _read_text(path: Path, data: bytes, digest: str, row_cap: int) -> RawSheet:
-    if data.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        raise UnreadableFileError(path, _not_text(data))
-    text, encoding = decode(path, data)
-    if "\x00" in text:
-        raise UnreadableFileError(path, _not_text(data))
-    delimiter, width = _sniff_delimiter(text)
-    fast = _fast_records(text, delimiter, width, row_cap)
-    if fast is None:
-        rows, starts = _exact_records(path, text, delimiter, row_cap)
-        numbers, columns = _typed_grid(rows, np.array(starts, dtype=np.int64))
-    else:
-        numbers = np.arange(1, len(fast) + 1, dtype=np.int64)  # line i+1 in row i
-        numbers, columns = _typed_cells(fast, numbers)
-    cells = _grid(columns, len(numbers))
-    return RawSheet(path, "csv", None, cells, numbers, 0, digest, encoding, delimiter, columns)
-
-
-def _fast_records(text: str, delimiter: str, width: int, row_cap: int) -> np.ndarray | None:
-    """Every line's cells by pandas' C parser, or None where its answer could differ from the
-    exact reader's: a record over several lines (a quoted line break: line numbers would
-    drift), a line wider than the first ones, a cell over the csv field limit (the exact
-    reader refuses it with its line), more lines than the row limit (the exact reader stops
-    early and says so)."""
-    lines = text.count("\n") + text.count("\r") - text.count("\r\n")
-    lines += not text.endswith(("\n", "\r"))
-    if lines > row_cap:
-        return None
-    try:
-        with warnings.catch_warnings():
-            # A first line wider than ``names``: pandas would drop its last cells, and warns.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text), sep=delimiter, header=None, names=range(max(width, 1)),
-                index_col=False, dtype=object, na_filter=False, skip_blank_lines=False,
-                engine="c",
-            )  # fmt: skip
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
-        return None
-    if len(frame) != lines:
-        return None
-    cells = frame.to_numpy(dtype=object)
-    limit = csv.field_size_limit()
-    # Lines first (a cell is no longer than its line; split at "\n" only, so that a piece is
-    # never shorter than its line), the cells only when a line is that long.
-    if (
-        len(text) > limit
-        and max(map(len, text.split("\n"))) > limit
-        and any(max(map(len, column)) > limit for column in cells.T)
-    ):
-        return None
-    return cells
-
-
-def _exact_records(
-    path: Path, text: str, delimiter: str, row_cap: int
-) -> tuple[list[list[str]], list[int]]:
-    """The standard csv reader, record by record: the line each record starts on, and the
-    exact sentence for a file that is not CSV."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[list[str]] = []
-    starts: list[int] = []
-    next_line = 1
-    try:
-        for record in reader:
-            start, next_line = next_line, reader.line_num + 1
-            if any(record):
-                rows.append(record)
-                starts.append(start)
-                if len(rows) > row_cap:
-                    raise too_many_rows(path, row_cap - HEADER_SEARCH_ROWS)
-    except csv.Error as exc:
-        if "field larger than field limit" in str(exc):
-            raise UnreadableFileError(
-                path,
-                _("line {line} has a cell of more than {kb} KB: not a planning cell (a quote "
-                  "left open?)").format(line=reader.line_num, kb=csv.field_size_limit() // 1024),
-            ) from None  # fmt: skip
-        raise UnreadableFileError(
-            path, _("line {line} is not valid CSV ({why})").format(line=reader.line_num, why=exc)
-        ) from None
-    return rows, starts
-
-
-def _sniff_delimiter(text: str) -> tuple[str, int]:
-    """The delimiter that splits the first lines into the most consistent number of fields,
-    and the most fields a line of them has."""
-    sample = [line for line in text.splitlines()[:200] if line.strip()][: HEADER_SEARCH_ROWS + 30]
-    best, best_score, best_width = CSV_DELIMITERS[0], (0, 0), 1
-    for delimiter in CSV_DELIMITERS:
-        try:
-            widths = [len(record) for record in csv.reader(sample, delimiter=delimiter)]
-        except csv.Error:
-            continue
-        if not widths:
-            continue
-        width, count = Counter(widths).most_common(1)[0]
-        score = (count if width > 1 else 0, width)
-        if score > best_score:
-            best, best_score, best_width = delimiter, score, max(widths)
-    return best, best_width
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def _looks_like(data: bytes) -> str:
-    if data.startswith(_ZIP_MAGIC):
-        return _(" (it looks like a zip or a workbook: check the file's extension)")
-    if data.startswith(_OLE_MAGIC):
-        return _(" (it looks like an old Excel .xls workbook: check the file's extension)")
-    if data.startswith(b"%PDF"):
-        return _(" (it is a PDF document)")
-    if data[:1] in (b"<", b"\xef") and b"<html" in data[:512].lower():
-        return _(" (it is a web page)")
-    return ""
-
-
-def _not_text(data: bytes) -> str:
-    return _("is not a text (CSV) file{hint}").format(hint=_looks_like(data))

@@ -14,13 +14,14 @@ about twice as fast as openpyxl's write-only mode on a 100,000-row planning (ben
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,8 @@ from importer.words import vocabulary
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 DATE_TIME_FORMAT = "dd/mm/yyyy hh:mm"
+TIME_FORMAT = "hh:mm"
+DURATION_FORMAT = "[h]:mm"
 ERRORS_HEADER = ("row", "cell", "column", "value", "problem", "severity")
 
 _HEADER_STYLE = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#305496", "valign": "vcenter"}
@@ -63,20 +66,35 @@ class ReportContent:
 
 
 class _Styles:
-    """The few formats every sheet uses, created once per workbook."""
+    """The few formats every sheet uses, created once per workbook: for each fill (none, a
+    failed line's, a warning's), one per kind of cell (plain, text kept as text, date-time,
+    time of day, duration)."""
 
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.header = book.add_format(_HEADER_STYLE)
         self.text = book.add_format({"quote_prefix": True})
-        self.date = book.add_format({"num_format": DATE_TIME_FORMAT})
+        self.unfilled = _CellFormats(
+            None, self.text, None, book.add_format({"num_format": TIME_FORMAT}),
+            book.add_format({"num_format": DURATION_FORMAT}),
+        )  # fmt: skip
         self.fills = {
-            colour: (
+            colour: _CellFormats(
                 book.add_format({"bg_color": colour}),
                 book.add_format({"bg_color": colour, "quote_prefix": True}),
                 book.add_format({"bg_color": colour, "num_format": DATE_TIME_FORMAT}),
+                book.add_format({"bg_color": colour, "num_format": TIME_FORMAT}),
+                book.add_format({"bg_color": colour, "num_format": DURATION_FORMAT}),
             )
             for colour in (_FAILED_COLOUR, _WARNING_COLOUR)
         }
+
+
+class _CellFormats(NamedTuple):
+    plain: Any
+    text: Any
+    date: Any  # None: the workbook's default date format
+    time: Any
+    duration: Any
 
 
 def write_table(path: Path, title: str, frame: pd.DataFrame, highlighted: Sequence[bool]) -> Path:
@@ -197,60 +215,82 @@ def _write_frame(
     is filled with it (only its column ``colour_only``, when given)."""
     header = [str(name) for name in frame.columns]
     _start_table(ws, styles, header, frame)
-    prepared = [_cell_values(frame[name]) for name in frame.columns]
+    prepared = [_cell_values(frame.iloc[:, position]) for position in range(len(header))]
     columns = [values for values, _ in prepared]
     quoted = [mask for _, mask in prepared]  # per column: which cells to keep as text
     coloured = [colour_only is None or column == colour_only for column in range(len(header))]
-    unfilled = (None, styles.text, None)
     # Each cell through the method of its type: XlsxWriter's write_row asks every cell its
     # type again, then its options (a third of the workbook's time).
     for position, values in enumerate(zip(*columns, strict=True)):
         row = position + 1
         colour = colours[position]
-        fills = styles.fills[colour] if colour else unfilled
+        filled = styles.fills[colour] if colour else styles.unfilled
         for column, value in enumerate(values):
-            plain, text, date = fills if coloured[column] else unfilled
+            formats = filled if coloured[column] else styles.unfilled
             kind = type(value)
             if kind is str and value:
                 mask = quoted[column]
-                ws.write_string(row, column, value, text if mask is not None and mask[position]
-                                else plain)  # fmt: skip
+                ws.write_string(row, column, value, formats.text if mask is not None
+                                and mask[position] else formats.plain)  # fmt: skip
             elif kind is int or kind is float:
-                ws.write_number(row, column, value, plain)
+                ws.write_number(row, column, value, formats.plain)
             elif value is None or kind is str:  # a blank: drawn only when filled
-                if plain is not None:
-                    ws.write_blank(row, column, None, plain)
+                if formats.plain is not None:
+                    ws.write_blank(row, column, None, formats.plain)
             elif kind is bool:
-                ws.write_boolean(row, column, value, plain)
+                ws.write_boolean(row, column, value, formats.plain)
             elif isinstance(value, dt.datetime | dt.date):
-                ws.write_datetime(row, column, value, date)
+                ws.write_datetime(row, column, value, formats.date)
+            elif kind is dt.time:
+                ws.write_datetime(row, column, value, formats.time)
+            elif kind is dt.timedelta:
+                ws.write_datetime(row, column, value, formats.duration)
             else:
-                ws.write(row, column, value, plain)
+                ws.write(row, column, value, formats.plain)
 
 
 _SIMPLE = {type(None), int, float, bool, dt.datetime, dt.date, pd.Timestamp}
+# The largest number a spreadsheet holds (Excel's 9.99999999999999E+307): beyond, its text.
+_LARGEST_NUMBER = 9.99999999999999e307
 
 
 def _cell_values(column: pd.Series) -> tuple[list[Any], np.ndarray | None]:
     """A column as values XlsxWriter writes as themselves (None for blanks), and which of its
-    cells hold text a spreadsheet would read as a formula (None: no text at all)."""
+    cells hold text a spreadsheet would read as a formula (None: no text at all).
+
+    A planning's own columns hold whatever its cells held (a time, a duration, an infinite
+    or huge number, an error cell's text): each is written as a cell can hold it, never
+    refused. Lists, not ``Series.map``: pandas would infer a string column and turn the
+    blanks into NaN."""
     values = column.astype(object).where(column.notna(), None)
     kinds = set(map(type, values))
-    if kinds - _SIMPLE - {str}:
-        values = values.map(_writable)
+    if kinds - _SIMPLE - {str} or (float in kinds and not _all_writable_numbers(values)):
+        values = pd.Series([_writable(value) for value in values], index=values.index,
+                           dtype=object)  # fmt: skip
     elif str in kinds:
         illegal = values.str.contains(_ILLEGAL, na=False)
         if illegal.any():
             values[illegal] = values[illegal].str.replace(_ILLEGAL, "\ufffd", regex=True)
         too_long = values.str.len() > MAX_CELL_CHARS
         if too_long.any():
-            values[too_long] = values[too_long].map(_fit)
+            values[too_long] = [_fit(text) for text in values[too_long]]
     else:
         return values.tolist(), None
+    texts = [isinstance(value, str) for value in values]
+    if not any(texts):
+        return values.tolist(), None
     # Leading blanks do not stop a spreadsheet from reading " =1+1" as a formula.
-    triggered = values.str.lstrip(" ").str.startswith(FORMULA_TRIGGERS, na=False)
-    mask = triggered.to_numpy(dtype=bool)
+    mask = np.fromiter(
+        (is_text and value.lstrip(" ").startswith(FORMULA_TRIGGERS)
+         for is_text, value in zip(texts, values, strict=True)),
+        dtype=bool, count=len(texts),
+    )  # fmt: skip
     return values.tolist(), mask if mask.any() else None
+
+
+def _all_writable_numbers(values: pd.Series) -> bool:
+    floats = np.array([value for value in values if type(value) is float], dtype=float)
+    return bool(np.isfinite(floats).all() and (np.abs(floats) <= _LARGEST_NUMBER).all())
 
 
 def _fit(text: str) -> str:
@@ -264,10 +304,23 @@ def _fit(text: str) -> str:
 
 
 def _writable(value: Any) -> Any:
-    if value is None or isinstance(value, int | float | bool | dt.datetime | dt.date):
+    """A value as a cell can hold it: a time and a duration as themselves, a number a
+    spreadsheet cannot hold (infinite, too large) as its text, NaN blank, anything else its
+    text."""
+    if value is None or isinstance(value, bool | dt.datetime | dt.date | dt.time):
         return value
-    if isinstance(value, dt.time | dt.timedelta):
-        return str(value)
+    if isinstance(value, dt.timedelta):
+        return value if value >= dt.timedelta(0) else str(value)  # no negative durations
+    if isinstance(value, int | float | np.integer | np.floating):
+        try:
+            number = float(value)
+        except OverflowError:  # a whole number past any float
+            return str(value)
+        if math.isnan(number):
+            return None
+        if math.isinf(number) or abs(number) > _LARGEST_NUMBER:
+            return str(value)
+        return value.item() if isinstance(value, np.generic) else value
     text = value if isinstance(value, str) else str(value)  # anything else: its text
     return _fit(_ILLEGAL.sub("\ufffd", text) if _ILLEGAL.search(text) else text)
 

@@ -38,6 +38,7 @@ class Action(StrEnum):
     INVALID = "invalid"
     KEPT = "kept"  # absent from the file, but kept in Ocean (outside the scope, or past)
     EXPIRED = "expired"  # its call failed before and its time has passed: not sent again
+    IGNORED = "ignored"  # a line of the sheet that is not a mission (a total, a note)
 
 
 class Outcome(StrEnum):
@@ -54,7 +55,8 @@ class Outcome(StrEnum):
 CALLS = (Action.CREATE, Action.MODIFY, Action.DELETE)  # the actions that call Ocean
 FAILURES = (Outcome.FAILED, Outcome.UNKNOWN)  # the outcomes a person must look at
 NEEDS_A_LOOK = (*FAILURES, Outcome.HELD)  # those that make the run exit 1
-FILE_NOTICES = ("not_sent",)  # problems about the whole file, told by plan and run too
+# Problems about the whole file, told by plan and run too (the terminal, --json, the review).
+FILE_NOTICES = ("not_sent", "midnight", "ignored_lines", "sheet_chosen", "hidden_rows")
 
 
 @dataclass(frozen=True)

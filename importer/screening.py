@@ -14,6 +14,8 @@ from typing import Any
 from importer.errors import FileLimitError, UnreadableFileError
 from importer.i18n import _, lazy, number
 
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_INFLATE_RATIO = 100
 MAX_INFLATED_BYTES_PER_FILE_BYTE = 20
 
@@ -196,3 +198,16 @@ def refuse_other_documents(path: Path, data: bytes) -> None:
                     "table into a spreadsheet and save that"
                 ).format(document=document),
             )
+
+
+def looks_like(data: bytes) -> str:
+    """What a file that is not what its name says looks like, as a clause (or nothing)."""
+    if data.startswith(ZIP_MAGIC):
+        return _(" (it looks like a zip or a workbook: check the file's extension)")
+    if data.startswith(OLE_MAGIC):
+        return _(" (it looks like an old Excel .xls workbook: check the file's extension)")
+    if data.startswith(b"%PDF"):
+        return _(" (it is a PDF document)")
+    if data[:1] in (b"<", b"\xef") and b"<html" in data[:512].lower():
+        return _(" (it is a web page)")
+    return ""

@@ -8,235 +8,46 @@ not pushed); warnings do not.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from importer import cells
-from importer.columns import Sheet
+from importer.columns import Sheet, no_mission_rows
 from importer.config import Settings
-from importer.i18n import _, lazy, number, quoted
-from importer.problems import Problem, Severity
-from importer.schemas.aliases import ACTION_COLUMN
+from importer.errors import LayoutError
+from importer.i18n import _, ngettext, number, quoted
+from importer.problems import KINDS, Problem
+from importer.schemas.aliases import ACTION_COLUMN, SPLIT_DATE_FIELDS
 from importer.schemas.api import (
     ADDRESS_NAME_SHOWN_CHARS,
     COORDINATE_FIELDS,
     DATE_FIELDS,
     TEXT_FIELDS,
 )
-from importer.schemas.planning import BLAMED_FIELD, REQUIRED_KIND, errors_schema, warnings_schema
+from importer.schemas.area import FRANCE_AREA, Area
+from importer.schemas.planning import (
+    BLAMED_FIELD,
+    REQUIRED_KIND,
+    errors_schema,
+    warnings_schema,
+)
 
-
-class Kind(NamedTuple):
-    """A sort of problem: its severity, a short title, and the sentence for one cell."""
-
-    severity: Severity
-    title: str
-    message: str  # formatted with value=, zone=, shown=
-
-
-MAX_CELL_CHARS = cells.MAX_CELL_CHARS
-
-KINDS: dict[str, Kind] = {
-    # errors
-    "id_required": Kind(
-        "error",
-        lazy("mission id missing"),
-        lazy("the mission id is empty: every row needs one"),
-    ),
-    "duplicate_id": Kind(
-        "error",
-        lazy("mission id used twice"),
-        lazy("mission id {value} is on more than one row ({shown}): give each mission its own id"),
-    ),
-    "customer_required": Kind(
-        "error",
-        lazy("customerId missing"),
-        lazy("customerId is empty, and the account is multi-client: say which Ocean customer"),
-    ),
-    "not_an_integer": Kind(
-        "error",
-        lazy("customerId not a whole number"),
-        lazy("{value} is not a customer id (a whole number)"),
-    ),
-    "date_required": Kind(
-        "error",
-        lazy("intervention date missing"),
-        lazy("the intervention date is empty: every mission needs one"),
-    ),
-    "date_format": Kind(
-        "error",
-        lazy("not a date"),
-        lazy(
-            "{value} is not a date: write it as dd/MM/yyyy HH:mm (24/11/2026 08:30) or yyyy-MM-dd "
-            "HH:mm"
-        ),
-    ),
-    "two_digit_year": Kind(
-        "error",
-        lazy("two-digit year"),
-        lazy("{value} has a two-digit year, which is ambiguous: write the year in full (2026)"),
-    ),
-    "impossible_date": Kind(
-        "error",
-        lazy("impossible date"),
-        lazy("{value} is not a real date or time"),
-    ),
-    "implausible_year": Kind(
-        "error",
-        lazy("implausible year"),
-        lazy("{value} is not a plausible mission date: check the year"),
-    ),
-    "number_not_date": Kind(
-        "error",
-        lazy("number instead of a date"),
-        lazy(
-            "the number {value} is not a date: format the cell as a date, or write dd/MM/yyyy "
-            "HH:mm (24/11/2026 08:30) or yyyy-MM-dd HH:mm"
-        ),
-    ),
-    "time_without_date": Kind(
-        "error",
-        lazy("time without a date"),
-        lazy(
-            "{value} is a time with no date: write dd/MM/yyyy HH:mm (24/11/2026 08:30) or "
-            "yyyy-MM-dd HH:mm"
-        ),
-    ),
-    "time_in_clock_change_gap": Kind(
-        "error",
-        lazy("time skipped by a clock change"),
-        lazy(
-            "{value} does not exist in {zone} (the clocks go forward that night): pick another time"
-        ),
-    ),
-    "expiry_not_after_intervention": Kind(
-        "error",
-        lazy("expiry not after intervention"),
-        lazy(
-            "the expiry date {value} is not after the intervention date: the mission would leave "
-            "the cab's screen before it is due"
-        ),
-    ),
-    "no_recipient": Kind(
-        "error",
-        lazy("no vehicle or individual"),
-        lazy(
-            "no vehicle (nomVeh) and no individual (nomIndi with prenomIndi, or nomPrenom): say "
-            "who does the mission"
-        ),
-    ),
-    "not_a_number": Kind(
-        "error",
-        lazy("not a number"),
-        lazy("{value} is not a number (decimal degrees)"),
-    ),
-    "latitude_range": Kind(
-        "error",
-        lazy("latitude out of range"),
-        lazy("latitude {value} is out of range: it must be within -90..90"),
-    ),
-    "longitude_range": Kind(
-        "error",
-        lazy("longitude out of range"),
-        lazy("longitude {value} is out of range: it must be within -180..180"),
-    ),
-    "latitude_without_longitude": Kind(
-        "error",
-        lazy("latitude without longitude"),
-        lazy("a latitude without a longitude: give both or neither"),
-    ),
-    "longitude_without_latitude": Kind(
-        "error",
-        lazy("longitude without latitude"),
-        lazy("a longitude without a latitude: give both or neither"),
-    ),
-    "flag_value": Kind(
-        "error",
-        lazy("not a yes/no value"),
-        lazy("{value} is not a yes/no value: write oui/non, vrai/faux, true/false, 1/0, or x"),
-    ),
-    "action_value": Kind(
-        "error",
-        lazy("unknown action"),
-        lazy(
-            "{value} is not an action: leave it blank, or write supprimer (delete) to cancel the "
-            "mission"
-        ),
-    ),
-    # warnings
-    "unknown_column": Kind(
-        "warning",
-        lazy("unknown column"),
-        lazy("{value}"),
-    ),
-    "seconds_dropped": Kind(
-        "warning",
-        lazy("seconds dropped"),
-        lazy("the seconds of {value} are dropped: Ocean takes minutes"),
-    ),
-    "date_without_time": Kind(
-        "warning",
-        lazy("date without a time"),
-        lazy("{value} has no time of day: it is read as 00:00"),
-    ),
-    "time_repeated_by_clock_change": Kind(
-        "warning",
-        lazy("time repeated by a clock change"),
-        lazy(
-            "{value} happens twice in {zone} (the clocks go back that night): the first one is used"
-        ),
-    ),
-    "not_sent": Kind(  # about the whole file: told once, before anything is sent
-        "warning",
-        lazy("missions not sent to the vehicles"),
-        lazy("none of the missions will be sent to the vehicles"),
-    ),
-    "past_intervention": Kind(
-        "warning",
-        lazy("intervention already past"),
-        lazy("the intervention time {value} is already past"),
-    ),
-    "postcode_zero_restored": Kind(
-        "warning",
-        lazy("postcode lost its leading zero"),
-        lazy("postcode {value} lost its leading zero: it is sent as {shown}"),
-    ),
-    "vehicle_and_individual": Kind(
-        "warning",
-        lazy("vehicle and individual both given"),
-        lazy("both a vehicle and an individual are given: the vehicle is used, as Ocean does"),
-    ),
-    "no_location": Kind(
-        "warning",
-        lazy("no destination"),
-        lazy("no coordinates and no address: the driver is given no destination"),
-    ),
-    "address_name_long": Kind(
-        "warning",
-        lazy("address name too long"),
-        lazy("over {name_chars} characters: the cab shows only {shown}"),
-    ),
-    "text_too_long": Kind(
-        "error",
-        lazy("text too long"),
-        lazy(
-            "{shown} characters, more than a spreadsheet cell holds ({max_chars}): Ocean would not "
-            "take it whole and nothing is cut without a word; shorten it"
-        ),
-    ),
-}
+# Texts that name something (a vehicle, a person, a site): on one line, single spaces.
+NAME_FIELDS = frozenset({"nomVeh", "nomIndi", "prenomIndi", "nomPrenom", "adrRefCli", "ville"})
 
 _PARSERS: dict[str, Callable[[Any], cells.Parsed]] = {
     "customerId": cells.parse_integer,
-    "idMission": cells.parse_text,
+    "idMission": cells.parse_name,
     **{name: cells.parse_datetime for name in DATE_FIELDS},
-    **{name: cells.parse_text for name in TEXT_FIELDS},
+    **{name: cells.parse_name if name in NAME_FIELDS else cells.parse_text for name in TEXT_FIELDS},
     "codPost": cells.parse_postcode,
     "aEnvoyer": cells.parse_flag,
     **{name: cells.parse_number for name in COORDINATE_FIELDS},
@@ -254,6 +65,9 @@ class Checked:
     invalid: pd.Series  # bool, indexed by row number
     timezone: str
     timezone_given: bool = True  # False: the default zone, and the summaries say so
+    # Lines under the header that are not missions: "ignored" (a total, a note) or "hidden"
+    # (hidden in the sheet, left out as the configuration says), by row.
+    left_out: dict[int, str] = dataclasses.field(default_factory=dict)
 
     @property
     def row_count(self) -> int:
@@ -297,6 +111,21 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         columns[name] = values
         for kind, rows in kinds.dropna().groupby(kinds.dropna()).groups.items():
             found.append((rows, name, str(kind)))
+    for name, (_day, time_field) in SPLIT_DATE_FIELDS.items():
+        if (time_label := sheet.label_of(time_field)) is not None:
+            columns[name] = _with_time(sheet, name, time_field, time_label, columns[name], found)
+
+    ignored = _not_missions(sheet, columns)
+    hidden = tuple(row for row in sheet.raw.hidden_rows if row in index)
+    if hidden and settings.hidden_rows == "skip":
+        ignored |= index.isin(hidden)
+    if ignored.any():
+        if ignored.all():
+            raise LayoutError(sheet.raw.path, no_mission_rows(sheet.header_row))
+        kept = ~ignored.to_numpy()
+        sheet_rows, index = index, index[kept]
+        columns = {name: values[kept] for name, values in columns.items()}
+        found = [(rows[~rows.isin(sheet_rows[~kept])], name, kind) for rows, name, kind in found]
 
     missions = pd.DataFrame(columns, index=index)
     missions["customerId"] = missions["customerId"].astype("Int64")
@@ -315,20 +144,149 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
         found.append((index[repeats], name, "time_repeated_by_clock_change"))
 
     found += _schema_problems(errors_schema(multi_client=settings.multi_client), missions)
+    if sheet.label_of("jourHeureInter") is None:
+        found = [(rows, name, "date_column_missing" if kind == "date_required" else kind)
+                 for rows, name, kind in found]  # fmt: skip
     warning_columns = ["jourHeureInter", "adrRefCli", "nomVeh", "nomIndi", "prenomIndi",
                        "nomPrenom", "latitude", "longitude", "rue", "ville", "codPost"]  # fmt: skip
-    found += _schema_problems(warnings_schema(now=now_utc), missions[warning_columns])
+    found += _schema_problems(
+        warnings_schema(now=now_utc, area=settings.area), missions[warning_columns]
+    )
 
-    problems = _describe(found, sheet, missions, settings.timezone)
+    problems = _describe(found, sheet, missions, settings.timezone, settings.area)
     # A row that cancels a mission (action: supprimer) needs only its key to be right.
     cancelling = set(index[missions[ACTION_COLUMN].eq("delete").to_numpy()])
     if cancelling:
         problems = [p for p in problems if p.row not in cancelling or p.kind in _KEY_KINDS]
     error_rows = {p.row for p in problems if p.is_error and p.row is not None}
     invalid = pd.Series(index.isin(list(error_rows)), index=index, dtype=bool)
-    all_problems = [*sheet.problems, *problems, *_not_sent(sheet, missions, invalid)]
+    ignored_rows = tuple(int(row) for row in ignored.index[ignored.to_numpy()])
+    skipped = settings.hidden_rows == "skip"
+    ignored_rows = tuple(row for row in ignored_rows if not (skipped and row in hidden))
+    all_problems = [*sheet.problems, *_hidden(hidden, skipped),
+                    *_ignored_lines(sheet, ignored_rows), *problems,
+                    *_not_sent(sheet, missions, invalid),
+                    *_at_midnight(problems, invalid, sheet.label_of("jourHeureInter"))]  # fmt: skip
+    left_out = dict.fromkeys(ignored_rows, "ignored") | dict.fromkeys(
+        hidden if skipped else (), "hidden"
+    )
     return Checked(sheet, missions, all_problems, invalid, settings.timezone,
-                   settings.timezone_given)  # fmt: skip
+                   settings.timezone_given, left_out)  # fmt: skip
+
+
+def _with_time(
+    sheet: Sheet,
+    name: str,
+    time_field: str,
+    time_label: str,
+    days: pd.Series,
+    found: list[tuple[pd.Index, str, str]],
+) -> pd.Series:
+    """A date field whose time of day is in a column of its own (« Date » and « Heure »): the
+    time is put on each day that has none; a day with a time of its own that the time column
+    contradicts is an error (never guess which one is right). ``found`` is updated: a day
+    given its time no longer warns that it has none."""
+    times, kinds = cells.parse_column(
+        sheet.cells[time_label], cells.parse_time_of_day, sheet.factorised.get(time_label)
+    )
+    for kind, rows in kinds.dropna().groupby(kinds.dropna()).groups.items():
+        found.append((rows, time_field, str(kind)))
+    no_time = {int(row) for rows, field, kind in found
+               if field == name and kind == "date_without_time" for row in rows}  # fmt: skip
+    has_day, has_time = days.notna(), times.notna()
+    dated = has_day & has_time
+    bare = dated & days.index.isin(list(no_time))
+    own_time = dated & ~bare
+    combined = days.copy()
+    combined[bare] = [
+        dt.datetime.combine(day.date(), time)
+        for day, time in zip(days[bare], times[bare], strict=True)
+    ]
+    clash = own_time & pd.Series(
+        [day.time() != time if isinstance(day, dt.datetime) else False
+         for day, time in zip(days.where(own_time), times.where(own_time), strict=True)],
+        index=days.index, dtype=bool,
+    )  # fmt: skip
+    if clash.any():
+        found.append((days.index[clash.to_numpy()], time_field, "time_contradicts_date"))
+    answered = days.index[bare.to_numpy()]
+    found[:] = [
+        (rows.difference(answered) if field == name and kind == "date_without_time" else rows,
+         field, kind)
+        for rows, field, kind in found
+    ]  # fmt: skip
+    return combined
+
+
+# A line under (or in) the table that is not a mission: a total, a count, a signature.
+_NOT_A_MISSION = re.compile(
+    r"(sous[- ]?|grand )?(total|totaux)\b|somme\b|sum\b|count\b|nombre\b|nb\b|"
+    r"\d+ (missions?|lignes?|livraisons?|interventions?|rows?|lines?)\b|signature|visa\b"
+)
+
+
+def _not_missions(sheet: Sheet, columns: dict[str, pd.Series]) -> pd.Series:
+    """The lines that are not missions: no id and no date, or a first cell that says Total,
+    Sous-total, « 9 missions »... Listed once as ignored, never counted as invalid missions."""
+    index = sheet.cells.index
+    no_key = columns["idMission"].isna().to_numpy() & columns["jourHeureInter"].isna().to_numpy()
+    # A cancelling row (action: supprimer) needs only its id; one without an id is a line too.
+    first = sheet.cells.bfill(axis=1).iloc[:, 0] if len(sheet.cells.columns) else None
+    totals = np.zeros(len(index), dtype=bool)
+    if first is not None:
+        texts = first.map(lambda cell: cell if isinstance(cell, str) else None, na_action="ignore")
+        plain = [cells._plain(text) if isinstance(text, str) else "" for text in texts]
+        totals = np.fromiter((bool(_NOT_A_MISSION.match(text)) for text in plain), bool, len(plain))
+    return pd.Series(no_key | totals, index=index, dtype=bool)
+
+
+def _hidden(rows: tuple[int, ...], skipped: bool) -> list[Problem]:
+    """The rows hidden in the sheet (by hand or by a filter), said once: a person looking at
+    the sheet does not see them."""
+    if not rows:
+        return []
+    n, shown = len(rows), shown_rows(list(rows))
+    if skipped:
+        message = ngettext(
+            "{n} row is hidden in the sheet (by hand or by a filter): row {rows}; it is left out, "
+            'as the configuration says (hidden_rows = "skip"), as if it were not in the file',
+            "{n} rows are hidden in the sheet (by hand or by a filter): rows {rows}; they are "
+            'left out, as the configuration says (hidden_rows = "skip"), as if they were not '
+            "in the file",
+            n,
+        )
+    else:
+        message = ngettext(
+            "{n} row is hidden in the sheet (by hand or by a filter): row {rows}; it is imported "
+            'like the others (hidden_rows = "skip" in the configuration leaves hidden rows out)',
+            "{n} rows are hidden in the sheet (by hand or by a filter): rows {rows}; they are "
+            'imported like the others (hidden_rows = "skip" in the configuration leaves hidden '
+            "rows out)",
+            n,
+        )
+    return [Problem(None, None, None, message.format(n=number(n), rows=shown), "warning",
+                    "hidden_rows")]  # fmt: skip
+
+
+def _ignored_lines(sheet: Sheet, rows: tuple[int, ...]) -> list[Problem]:
+    """The lines that are not missions, said once (with the first words of each)."""
+    if not rows:
+        return []
+    shown = []
+    for row in rows[:5]:
+        words = [str(cell) for cell in sheet.cells.loc[row] if cell is not None and cell == cell]
+        text = " ".join(words)[:40]
+        shown.append(_("row {row} ({text})").format(row=row, text=quoted(text)) if text
+                     else _("row {row}").format(row=row))  # fmt: skip
+    more = _(", and {n} more").format(n=number(len(rows) - 5)) if len(rows) > 5 else ""
+    message = ngettext(
+        "{n} line is not a mission (a total, a count, a note: no mission id and no date) and is "
+        "ignored: {rows}{more}",
+        "{n} lines are not missions (totals, counts, notes: no mission id and no date) and are "
+        "ignored: {rows}{more}",
+        len(rows),
+    ).format(n=number(len(rows)), rows="; ".join(shown), more=more)
+    return [Problem(None, None, None, message, "warning", "ignored_lines")]
 
 
 def _not_sent(sheet: Sheet, missions: pd.DataFrame, invalid: pd.Series) -> list[Problem]:
@@ -353,6 +311,27 @@ def _not_sent(sheet: Sheet, missions: pd.DataFrame, invalid: pd.Series) -> list[
             "rows to send"
         ).format(n=n, column=quoted(label))
     return [Problem(None, label, None, message, "warning", "not_sent")]
+
+
+def _at_midnight(problems: list[Problem], invalid: pd.Series, label: str | None) -> list[Problem]:
+    """How many valid missions go out at 00:00 because their date has no time: said once
+    for the file, beside each row's own warning."""
+    rows = {p.row for p in problems if p.kind == "date_without_time" and p.row is not None
+            and p.column == label and not invalid.get(p.row, False)}  # fmt: skip
+    if not rows:
+        return []
+    message = ngettext(
+        "{n} mission goes out at 00:00: its date has no time of day (row {rows})",
+        "{n} missions go out at 00:00: their dates have no time of day (rows {rows})",
+        len(rows),
+    ).format(n=number(len(rows)), rows=shown_rows(sorted(rows)))
+    return [Problem(None, None, None, message, "warning", "midnight")]
+
+
+def shown_rows(rows: list[int], most: int = 10) -> str:
+    """``2, 5, 9`` or ``2, 5, 9... (+12)``: the rows a sentence names."""
+    shown = ", ".join(map(str, rows[:most]))
+    return shown if len(rows) <= most else f"{shown}... (+{number(len(rows) - most)})"
 
 
 def _to_utc(local: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -399,7 +378,11 @@ def _schema_problems(
 
 
 def _describe(
-    found: list[tuple[pd.Index, str, str]], sheet: Sheet, missions: pd.DataFrame, zone: str
+    found: list[tuple[pd.Index, str, str]],
+    sheet: Sheet,
+    missions: pd.DataFrame,
+    zone: str,
+    area: Area = FRANCE_AREA,
 ) -> list[Problem]:
     """One Problem per (row, field, kind), a cell parse error hiding schema noise on that cell."""
     seen: set[tuple[int, str]] = set()
@@ -430,8 +413,9 @@ def _describe(
                         value=_quote(value),
                         zone=zone,
                         shown=shown.get(row, ""),
-                        max_chars=number(MAX_CELL_CHARS),
+                        max_chars=number(cells.MAX_CELL_CHARS),
                         name_chars=ADDRESS_NAME_SHOWN_CHARS,
+                        area=area_words(area),
                     ),
                     severity=info.severity,
                     kind=kind,
@@ -452,6 +436,14 @@ def _shown(
         return {int(r): number(len(str(missions.at[r, field]))) for r in rows}
     if kind == "address_name_long":
         return {int(r): _quote(str(missions.at[r, field])[:ADDRESS_NAME_SHOWN_CHARS]) for r in rows}
+    if kind in ("outside_area", "coordinates_swapped"):
+        points = missions.loc[rows, ["latitude", "longitude"]].astype(float)
+        return {
+            int(r): _("latitude {lat}, longitude {lon}").format(
+                lat=_degrees(lat), lon=_degrees(lon)
+            )
+            for r, lat, lon in zip(rows, points["latitude"], points["longitude"], strict=True)
+        }
     if kind == "duplicate_id":
         subset = missions.loc[rows, ["customerId", "idMission"]]
         groups = subset.groupby(["customerId", "idMission"], dropna=False).groups
@@ -463,6 +455,18 @@ def _shown(
     return {}
 
 
+def _degrees(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def area_words(area: Area) -> str:
+    """The operating area as a person reads it: latitudes, then longitudes."""
+    south, west, north, east = map(_degrees, area)
+    return _("latitude {south} to {north}, longitude {west} to {east}").format(
+        south=south, north=north, west=west, east=east
+    )
+
+
 def _quote(value: Any) -> str:
     if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return _("(empty)")
@@ -470,15 +474,12 @@ def _quote(value: Any) -> str:
         return value.strftime("%d/%m/%Y %H:%M:%S" if value.second else "%d/%m/%Y %H:%M")
     if isinstance(value, dt.date):
         return value.strftime("%d/%m/%Y")
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    if isinstance(value, dt.timedelta):
+        minutes = int(value.total_seconds() // 60)
+        return f"{minutes // 60}:{minutes % 60:02d}"
     if isinstance(value, str):
         # The quotation marks of the reader's language: « LIV-01 » in French.
         return quoted(value)
     return str(value)
-
-
-def problems_by_kind(problems: list[Problem]) -> dict[str, list[Problem]]:
-    """Problems grouped by kind, errors' kinds first, each kind in row order."""
-    groups: dict[str, list[Problem]] = {}
-    for problem in sorted(problems, key=lambda p: (not p.is_error, p.row or 0)):
-        groups.setdefault(problem.kind, []).append(problem)
-    return groups

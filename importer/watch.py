@@ -4,9 +4,7 @@
     INBOX/archive/YYYY-MM-DD/   each imported file, with its results workbook
     INBOX/failed/               each file that could not be read, with NAME.error.txt
 
-A file is taken only once it is complete: its modification time must be at least ``settle``
-seconds old (a file still being copied or saved keeps changing it). Office suites' lock and
-temporary files (``~$name.xlsx``, ``.~lock.name#``, hidden files) are ignored. Files are taken
+Which files of the inbox are taken, and how each is opened: ``inbox``. Files are taken
 oldest first. A file whose exact content was imported before (by SHA-256, from the state's
 runs) is archived without a call. A run that stopped early (exit 3: Ocean unreachable, login
 refused, the mass-delete guard) leaves its file in the inbox, for the next pass.
@@ -16,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
 import shutil
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,18 +38,26 @@ from importer.errors import (
     EXIT_PROBLEMS,
     EXIT_STOPPED,
     InboxBusy,
+    InboxUnusable,
     OceanImportError,
     PlanningFileError,
     StateUnavailable,
     UsageError,
 )
-from importer.i18n import _, lazy, system_reason
+from importer.i18n import _, lazy, quoted, system_reason
+from importer.inbox import (
+    SetAside,
+    open_planning,
+    ready_files,
+    settling_files,
+    sha256_now,
+    sha256_of_handle,
+    shown_name,
+)
 from importer.pipeline import Store, default_feed, import_file
 from importer.results import RunSummary
 
 log = logging.getLogger(__name__)
-
-PLANNING_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt"})
 
 
 @dataclass(frozen=True)
@@ -106,58 +112,6 @@ def job_exit_code(results: list[FileResult]) -> int:
     return EXIT_PROBLEMS if codes - {EXIT_OK} else EXIT_OK
 
 
-def is_planning(path: Path) -> bool:
-    """A file the job should look at (not an office lock file, not a temporary file)."""
-    name = path.name
-    if name.startswith(("~$", ".~lock.", ".")) or name.endswith(("#", "~", ".tmp")):
-        return False
-    if path.suffixes[-2:-1] in ([".results"], [".validation"], [".plan"]):
-        return False  # our own workbooks, were they copied back here
-    return path.suffix.lower() in PLANNING_SUFFIXES and (path.is_symlink() or path.is_file())
-
-
-def ready_files(inbox: Path, settle: float, now: float | None = None) -> list[Path]:
-    """The complete planning files of the inbox, oldest first."""
-    return [path for path, ready_at in _planning_files(inbox, settle, now) if ready_at is None]
-
-
-def settling_files(
-    inbox: Path, settle: float, now: float | None = None
-) -> list[tuple[Path, float]]:
-    """The planning files still being written, with the time each will be taken if it
-    stops changing (an empty file waits for its content)."""
-    return [(path, at) for path, at in _planning_files(inbox, settle, now) if at is not None]
-
-
-def _planning_files(
-    inbox: Path, settle: float, now: float | None
-) -> list[tuple[Path, float | None]]:
-    now = time.time() if now is None else now
-    found = []
-    for path in inbox.iterdir():
-        if not is_planning(path):
-            continue
-        stat = path.lstat()
-        settled = stat.st_size > 0 and now - stat.st_mtime >= settle
-        found.append((stat.st_mtime, path.name, path, None if settled else stat.st_mtime + settle))
-    return [(path, ready_at) for _, _, path, ready_at in sorted(found)]
-
-
-def _sha256_or_none(path: Path) -> str | None:
-    try:
-        return sha256_of(path)
-    except OSError:
-        return None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # What the log line says of a file (the JSON log's ``outcome`` keeps the code).
 _OUTCOME_WORDS = {
     "imported": lazy("imported"),
@@ -201,6 +155,7 @@ class Watcher:
 
     def pass_once(self) -> list[FileResult]:
         """Process every ready file, oldest first; stop between files when asked to."""
+        self._check_folders()
         results = []
         for path in ready_files(self.inbox, self.settle, self.clock()):
             if self.stopping:
@@ -212,6 +167,21 @@ class Watcher:
         check_deadlines(self.settings, self.state, self.alerts, self.clock)
         return results
 
+    def _check_folders(self) -> None:
+        """archive/ and failed/ must be folders (or not yet exist): anything else would stop
+        every file at its end. Said before any file is taken, so that none is lost."""
+        for name in ("archive", "failed"):
+            folder = self.inbox / name
+            if os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir()):
+                raise InboxUnusable(
+                    _(
+                        "{folder} is not a folder: the job keeps imported files in archive/ "
+                        "and the files it cannot read in failed/; move {name} away (or "
+                        "rename it), then the next pass takes the files, none of which was "
+                        "touched"
+                    ).format(folder=folder, name=quoted(name))
+                )
+
     def _settling(self, path: Path, ready_at: float) -> FileResult:
         """Say that a file is left for a later pass, and from when it will be taken."""
         when = dt.datetime.fromtimestamp(ready_at).astimezone().strftime("%H:%M:%S %Z")
@@ -220,7 +190,7 @@ class Watcher:
         ).format(seconds=f"{self.settle:g}", when=when)
         log.info(
             "%s: %s",
-            path.name,
+            shown_name(path.name),
             message,
             extra={"event": "file_settling", "file": path.name, "ready_at": when},
         )
@@ -244,43 +214,101 @@ class Watcher:
         signal.signal(signal.SIGINT, self.request_stop)
 
     def process(self, path: Path) -> FileResult:
+        """One file of the inbox: claimed, read once, imported, then archived or set aside.
+        Whatever goes wrong with it that is not a stop, it is set aside with the reason (and a
+        reference into the log), and the job goes on with the others."""
         started = time.monotonic()
-        if path.is_symlink():
-            # A link could point anywhere on the server: only real files dropped are read.
+        try:
+            return self._process(path, started)
+        except (OceanImportError, KeyboardInterrupt):
+            raise  # a stop (the store, Ocean, a signal): the file waits for the next pass
+        except Exception as exc:
+            reference = f"E{uuid.uuid4().hex[:8].upper()}"
+            log.exception(
+                "%s: unexpected error %s", shown_name(path.name), reference,
+                extra={"event": "file_error", "file": path.name, "reference": reference},
+            )  # fmt: skip
             reason = _(
-                "{file}: is a symbolic link; copy the planning itself into the inbox"
-            ).format(file=path.name)
+                "{file}: set aside after an unexpected error ({error}, reference {reference} in "
+                "the job's log); the other files go on"
+            ).format(file=path.name, error=type(exc).__name__, reference=reference)
+            try:
+                moved = self._quarantine(path, reason)
+            except (OSError, OceanImportError):
+                moved = None
+            return self._done(path, EXIT_PROBLEMS, "failed", moved, reason, started)
+
+    def _process(self, path: Path, started: float) -> FileResult:
+        try:
+            handle = open_planning(path)
+        except FileNotFoundError:
+            return self._done(path, EXIT_OK, "elsewhere", None, "", started)
+        except SetAside as refusal:
+            moved = self._quarantine(path, str(refusal))
+            return self._done(path, EXIT_NOTHING_DONE, "failed", moved, str(refusal), started)
+        try:
+            return self._opened(path, handle, started)
+        finally:
+            os.close(handle)
+
+    def _opened(self, path: Path, handle: int, started: float) -> FileResult:
+        status = os.fstat(handle)
+        if status.st_size > self.settings.max_file_bytes:
+            # Told from its size alone: a huge (or sparse) file is never hashed nor read.
+            reason = _(
+                "{file}: is {size} MB, over the {limit} MB limit (limits.max_file_mb in the "
+                "configuration)"
+            ).format(file=path.name, size=f"{status.st_size / 1024 / 1024:,.1f}",
+                     limit=f"{self.settings.max_file_bytes / 1024 / 1024:.0f}")  # fmt: skip
             moved = self._quarantine(path, reason)
             return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
-        sha256 = _sha256_or_none(path)
-        claim = self.state.claim_file(sha256) if sha256 else None
-        # Claimed, the file must still be the one read: another job may have imported and
-        # moved it between our look at the inbox and our claim.
-        if sha256 is None or claim is None or _sha256_or_none(path) != sha256:
-            if claim is not None:
-                claim.release()
+        # The reading is recorded before the hash too: a file on which the job dies while it
+        # hashes it (a disk that hangs, a kill) is set aside by the next pass, not retried.
+        # Held while it is hashed, so that another job of this host does not take the file
+        # for one that died on it; the reading by content (``_claimed``) takes over from it.
+        probe = f"file {status.st_dev}:{status.st_ino} {status.st_size} {status.st_mtime_ns}"
+        hashing = self.state.claim_file(probe)
+        if hashing is None:
             return self._done(path, EXIT_OK, "elsewhere", None, "", started)
         try:
-            return self._claimed(path, sha256, started)
+            if (when := self.state.died_reading(probe)) is not None:
+                return self._died_on(path, probe, when, started)
+            self.state.begin_reading(probe, path.name)
+            sha256 = sha256_of_handle(handle)
+            claim = self.state.claim_file(sha256)
+            # Claimed, the file must still be the one read: another job may have imported and
+            # moved it between our look at the inbox and our claim.
+            if claim is None or sha256_now(path) != sha256:
+                if claim is not None:
+                    claim.release()
+                return self._done(path, EXIT_OK, "elsewhere", None, "", started)
+            try:
+                return self._claimed(path, sha256, started, probe)
+            finally:
+                claim.release()  # once the file is archived, set aside or left
         finally:
-            claim.release()  # once the file is archived, set aside or left
+            self._finished_reading(probe)
+            hashing.release()
 
-    def _claimed(self, path: Path, sha256: str, started: float) -> FileResult:
+    def _died_on(self, path: Path, key: str, when: str, started: float) -> FileResult:
+        """The pass that read it last never came back: a file that kills the reader must not
+        block the inbox (one dead pass at most)."""
+        reason = _(
+            "{file}: the job died while reading it {when}: set aside so that the files "
+            "behind it go through; check it, save it again and drop it back"
+        ).format(file=path.name, when=when)
+        moved = self._quarantine(path, reason)
+        self.state.finish_reading(key)
+        return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
+
+    def _claimed(self, path: Path, sha256: str, started: float, probe: str) -> FileResult:
         earlier = self.state.imported(sha256)
         if earlier is not None:
             moved = self._archive(path, None)
             same = _("same content as {earlier}: nothing to do").format(earlier=earlier)
             return self._done(path, EXIT_OK, "duplicate", moved, same, started)
         if (when := self.state.died_reading(sha256)) is not None:
-            # The pass that read it last never came back: a file that kills the reader must
-            # not block the inbox (one dead pass at most).
-            reason = _(
-                "{file}: the job died while reading it {when}: set aside so that the files "
-                "behind it go through; check it, save it again and drop it back"
-            ).format(file=path.name, when=when)
-            moved = self._quarantine(path, reason)
-            self.state.finish_reading(sha256)
-            return self._done(path, EXIT_NOTHING_DONE, "failed", moved, reason, started)
+            return self._died_on(path, sha256, when, started)
         if self.fixed_feed:
             options = replace(self.options, command="watch")
         else:
@@ -290,6 +318,7 @@ class Watcher:
         report = _free_name(day_folder / f"{path.stem}.results.xlsx")
         try:
             self.state.begin_reading(sha256, path.name)
+            self.state.finish_reading(probe)  # read by its content from now on
             run, written = import_file(
                 path, self.settings, self.state, options, report_path=report,
                 after_reading=lambda _: self.state.finish_reading(sha256),
@@ -306,7 +335,7 @@ class Watcher:
                 return self._done(path, EXIT_STOPPED, "left", None, str(exc), started)
             moved = self._quarantine(path, str(exc))
             return self._done(path, exc.exit_code, "failed", moved, str(exc), started)
-        if (now_sha := _sha256_or_none(path)) != run.checked.sheet.raw.sha256:
+        if (now_sha := sha256_now(path)) != run.checked.sheet.raw.sha256:
             # Saved again while it was imported: Ocean got the version read, the new one
             # waits in the inbox for the next pass; the workbook of the old stays archived.
             if written is not None:
@@ -377,7 +406,8 @@ class Watcher:
         shutil.move(path, target)
         when = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat(timespec="seconds")
         note = target.with_name(target.name + ".error.txt")
-        note.write_text(f"{when}\n{reason}\n", encoding="utf-8")
+        # A name the file system holds in another encoding (Latin-1 over SMB) is written escaped.
+        note.write_text(f"{when}\n{reason}\n", encoding="utf-8", errors="backslashreplace")
         return target
 
     def _done(
@@ -392,7 +422,7 @@ class Watcher:
     ) -> FileResult:
         duration = round(time.monotonic() - started, 3)
         text = _("{file}: {outcome}, exit {code}").format(
-            file=path.name, outcome=_OUTCOME_WORDS[outcome], code=exit_code
+            file=shown_name(path.name), outcome=_OUTCOME_WORDS[outcome], code=exit_code
         )
         if moved:
             text += f" -> {moved.relative_to(self.inbox)}"

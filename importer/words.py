@@ -17,6 +17,7 @@ def vocabulary() -> dict[str, dict[str, str]]:
             "invalid": pgettext("action", "invalid"),
             "kept": pgettext("action", "kept"),
             "expired": pgettext("action", "expired"),
+            "ignored": pgettext("action", "ignored"),
         },
         "outcome": {
             "ok": pgettext("outcome", "ok"),
@@ -30,6 +31,7 @@ def vocabulary() -> dict[str, dict[str, str]]:
             "valid": pgettext("verdict", "valid"),
             "warning": pgettext("verdict", "warning"),
             "invalid": pgettext("verdict", "invalid"),
+            "ignored": pgettext("verdict", "ignored"),
         },
         "severity": {
             "error": pgettext("severity", "error"),

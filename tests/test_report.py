@@ -173,7 +173,7 @@ def test_each_kind_of_cell_keeps_its_type_and_its_row_colour(tmp_path: Path) -> 
         read = {name: sheet.cell(row, column) for column, name in enumerate(cells, start=1)}
         assert {name: cell.value for name, cell in read.items()} == {
             **cells, "empty": None, "stamp": when, "day": dt.datetime(2027, 3, 4),
-            "duration": "1:00:00",
+            "duration": dt.timedelta(hours=1),
         }  # fmt: skip
         assert read["formula"].data_type == "s" and read["formula"].quotePrefix
         assert not read["text"].quotePrefix

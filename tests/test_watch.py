@@ -387,3 +387,109 @@ def test_the_systemd_units_in_the_docs_verify(tmp_path: Path, doc: str, names: s
     )  # fmt: skip
     problems = [line for line in done.stderr.splitlines() if str(tmp_path) in line]
     assert done.returncode == 0 and not problems, done.stderr
+
+
+# --- files nobody meant for the inbox (issue 34: nothing stalls the job) -------------------
+
+
+def watch_once_in_a_process(job: Job, *args: str, seconds: float = 120) -> tuple[int, str]:
+    """``watch INBOX --once`` in its own process, as a timer starts it: exit code, stderr."""
+    process = in_a_process(job, "--once", *args)
+    _, err = process.communicate(timeout=seconds)
+    return process.returncode, err
+
+
+def test_a_huge_sparse_file_is_set_aside_from_its_size_alone(job: Job) -> None:
+    """``truncate -s 200G``: the job looked at the size only after hashing the whole file (7 s
+    a GB, on every pass). Told from its size, set aside at once; the good file goes through."""
+    sparse = job.inbox / "tournee.csv"
+    with sparse.open("wb") as handle:
+        handle.truncate(200 * 1024**3)
+    os.utime(sparse, (SETTLED, SETTLED))
+    job.drop("equipe.xlsx", rows_for(2, 3))
+    code, err = watch_once_in_a_process(job)
+    assert code == 1 and "Traceback" not in err
+    note = (job.inbox / "failed" / "tournee.csv.error.txt").read_text()
+    assert "tournee.csv: is 204,800.0 MB, over the 100 MB limit" in note
+    assert not sparse.exists() and job.creates() == 3
+    assert being_read(job) == []  # nothing left marked as being read
+
+
+def test_a_named_pipe_in_place_of_a_planning_never_hangs_the_job(job: Job) -> None:
+    """A FIFO swapped in after the listing blocked the job for ever (SIGTERM did not end it).
+    The job's own step for one file, in its own process, on a FIFO: it answers at once."""
+    fifo = job.inbox / "tournee.csv"
+    os.mkfifo(fifo)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from importer.config import ImportOptions, load_settings\n"
+        "from importer.pipeline import open_state\n"
+        "from importer.watch import Watcher\n"
+        "inbox, state, config = map(Path, sys.argv[1:4])\n"
+        "with open_state(state) as store:\n"
+        "    watcher = Watcher(inbox, load_settings(config), store,\n"
+        "                      ImportOptions(feed='', feed_from_name=True))\n"
+        "    result = watcher.process(inbox / 'tournee.csv')\n"
+        "print(result.outcome, result.exit_code)\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script, str(job.inbox), str(job.state), str(job.config)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **job.env},
+    )  # fmt: skip
+    assert process.stdout.split() == ["failed", "2"], process.stderr
+    note = (job.inbox / "failed" / "tournee.csv.error.txt").read_text()
+    assert "is not a regular file (a named pipe" in note
+
+
+def test_the_reader_refuses_a_named_pipe_without_waiting_on_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "tournee.csv"
+    os.mkfifo(fifo)
+    process = subprocess.run(
+        [sys.executable, "-m", "importer", "validate", str(fifo), "--lang", "en"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "OCEAN_IMPORT_CONFIG": ""},
+    )  # fmt: skip
+    assert process.returncode == 2 and "Traceback" not in process.stderr
+    assert "is not a regular file" in process.stderr
+
+
+@pytest.mark.parametrize("folder", ["archive", "failed"])
+def test_an_archive_or_failed_that_is_a_file_stops_the_job_with_a_sentence(
+    job: Job, folder: str
+) -> None:
+    (job.inbox / folder).write_text("not a folder")
+    planning = job.drop("tournee.xlsx", rows_for(1, 3))
+    code, err = watch_once_in_a_process(job, "--lang", "en")
+    assert code == 3 and "Traceback" not in err
+    assert f"{job.inbox / folder} is not a folder" in err
+    assert planning.exists() and job.creates() == 0  # nothing taken, nothing lost
+
+
+def test_a_file_name_with_a_line_break_cannot_forge_a_log_line(job: Job) -> None:
+    forged = "tournee\n2026-12-08 06:00:00 INFO equipe.xlsx: imported, exit 0.csv"
+    path = job.inbox / forged
+    path.write_text("nothing;to;see\n")
+    os.utime(path, (SETTLED, SETTLED))
+    code, err = watch_once_in_a_process(job, "--lang", "en")
+    assert code == 1 and "Traceback" not in err
+    assert not [line for line in err.splitlines() if line.startswith("2026-12-08 06:00:00")]
+    assert "tournee\\n2026-12-08 06:00:00 INFO" in err  # the name, escaped, on one line
+
+
+def test_an_unexpected_failure_on_one_file_sets_it_aside_and_the_job_goes_on(job: Job) -> None:
+    """A name the file system holds in Latin-1 (dropped over SMB by an old client): handling
+    it raised deep in the job, and every pass died on it. It is set aside with an error
+    reference that the log explains, and the good file beside it is imported."""
+    odd = write_planning(job.inbox / "odd.csv", rows_for(1, 3, prefix="L"))
+    latin1 = os.fsencode(job.inbox) + b"/tourn\xe9e.csv"
+    os.rename(odd, latin1)
+    os.utime(latin1, (SETTLED - 60, SETTLED - 60))  # the oldest: taken first
+    job.drop("equipe.xlsx", rows_for(2, 3))
+    code, err = watch_once_in_a_process(job, "--lang", "en")
+    assert code == 1
+    reference = re.search(r"unexpected error (E[0-9A-F]{8})", err)
+    assert reference, err
+    notes = list((job.inbox / "failed").glob("*.error.txt"))
+    assert len(notes) == 1 and f"reference {reference.group(1)}" in notes[0].read_text()
+    assert job.creates() == 3 and not (job.inbox / "equipe.xlsx").exists()
+    assert watch_once_in_a_process(job)[0] == 0  # never stuck on it pass after pass

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from importer.cli.options import Output
 from importer.i18n import _, ngettext, number
-from importer.problems import Problem
+from importer.problems import KINDS, Problem, problems_by_kind
 from importer.results import (
     CALLS,
     NEEDS_A_LOOK,
@@ -27,7 +27,6 @@ from importer.results import (
     ImportRun,
     OutcomeRecord,
 )
-from importer.validate import KINDS, problems_by_kind
 from importer.validation import ValidationRun
 from importer.words import counted, words, zone_words
 

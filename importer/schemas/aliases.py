@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 
 ACTION_COLUMN = "action"
+# A day and a time in two columns, combined into an API date field (validate).
+SPLIT_DATE_FIELDS = {
+    "jourHeureInter": ("dateInter", "heureInter"),
+    "jourHeurePeremp": ("datePeremp", "heurePeremp"),
+}
+PLANNING_ONLY_FIELDS = (ACTION_COLUMN, *(f for pair in SPLIT_DATE_FIELDS.values() for f in pair))
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -25,6 +31,25 @@ def normalise_header(text: object) -> str:
     decomposed = unicodedata.normalize("NFKD", str(text).casefold())
     without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _NOT_ALNUM.sub("", without_accents)
+
+
+# A header row names at least this many known columns, the mission id among them (a title
+# row rarely does).
+MIN_KNOWN_HEADERS = 2
+# The header is looked for in this many first non-blank rows of a sheet.
+HEADER_SEARCH_ROWS = 20
+ID_FIELD = "idMission"
+
+
+def known_fields(row: Iterable[object], aliases: Mapping[str, str]) -> set[str]:
+    """The fields a row of cells names, as a header would."""
+    names = (aliases.get(normalise_header(cell)) for cell in row if isinstance(cell, str))
+    return {name for name in names if name}
+
+
+def is_planning_header(row: Iterable[object], aliases: Mapping[str, str]) -> bool:
+    fields = known_fields(row, aliases)
+    return len(fields) >= MIN_KNOWN_HEADERS and ID_FIELD in fields
 
 
 @cache

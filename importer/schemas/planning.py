@@ -3,7 +3,7 @@
 Two schemas, run lazily so that every problem of every row is collected at once:
 ``errors_schema`` (a failing row is invalid and is not pushed) and ``warnings_schema``
 (worth a look, the row is still pushed). Each check's name is a problem kind, described
-in ``importer.validate.KINDS``; ``BLAMED_FIELD`` says which cell a whole-row check points at.
+in ``importer.problems.KINDS``; ``BLAMED_FIELD`` says which cell a whole-row check points at.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from importer.schemas.api import ADDRESS_NAME_SHOWN_CHARS
+from importer.schemas.area import FRANCE_AREA, Area
 
 # The cell a row-level check points at, so that a person finds it.
 BLAMED_FIELD = {
@@ -24,6 +25,8 @@ BLAMED_FIELD = {
     "vehicle_and_individual": "nomVeh",
     "no_location": "rue",
     "duplicate_id": "idMission",
+    "outside_area": "latitude",
+    "coordinates_swapped": "latitude",
 }
 
 # Pandera's own "required" check, named by field.
@@ -61,6 +64,31 @@ def _has_location(frame: pd.DataFrame) -> pd.Series:
     has_coordinates = frame["latitude"].notna() & frame["longitude"].notna()
     has_address = frame["rue"].notna() | frame["ville"].notna() | frame["codPost"].notna()
     return has_coordinates | has_address
+
+
+def _inside(latitude: pd.Series, longitude: pd.Series, area: Area) -> pd.Series:
+    south, west, north, east = area
+    return latitude.between(south, north) & longitude.between(west, east)
+
+
+def _no_point(frame: pd.DataFrame) -> pd.Series:
+    """No coordinates, or coordinates that are already an error (out of range)."""
+    latitude, longitude = frame["latitude"], frame["longitude"]
+    return ~(latitude.between(-90, 90) & longitude.between(-180, 180))
+
+
+def _in_area_or_swapped(frame: pd.DataFrame, area: Area) -> pd.Series:
+    """True where the point is inside the area, or has no coordinates, or is inside once its
+    latitude and longitude are swapped (that one has its own warning)."""
+    latitude, longitude = frame["latitude"], frame["longitude"]
+    inside = _inside(latitude, longitude, area) | _inside(longitude, latitude, area)
+    return _no_point(frame) | inside
+
+
+def _not_swapped(frame: pd.DataFrame, area: Area) -> pd.Series:
+    latitude, longitude = frame["latitude"], frame["longitude"]
+    swapped = ~_inside(latitude, longitude, area) & _inside(longitude, latitude, area)
+    return _no_point(frame) | ~swapped
 
 
 def _row_check(rule: Callable[[pd.DataFrame], pd.Series], name: str) -> pa.Check:
@@ -106,7 +134,7 @@ def errors_schema(*, multi_client: bool) -> pa.DataFrameSchema:
     )
 
 
-def warnings_schema(*, now: pd.Timestamp) -> pa.DataFrameSchema:
+def warnings_schema(*, now: pd.Timestamp, area: Area = FRANCE_AREA) -> pa.DataFrameSchema:
     """Rules worth a warning: the row is still pushed."""
     return pa.DataFrameSchema(
         {
@@ -125,6 +153,8 @@ def warnings_schema(*, now: pd.Timestamp) -> pa.DataFrameSchema:
         checks=[
             _row_check(_not_both_recipients, "vehicle_and_individual"),
             _row_check(_has_location, "no_location"),
+            _row_check(lambda f: _in_area_or_swapped(f, area), "outside_area"),
+            _row_check(lambda f: _not_swapped(f, area), "coordinates_swapped"),
         ],
         strict=False,
     )

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from importer.problems import Problem
+from importer.problems import KINDS, Problem, problems_by_kind
 from importer.results import FILE_NOTICES, Action, ImportRun
 from importer.statuses import local_time
-from importer.validate import KINDS, problems_by_kind
 
 EXAMPLES = 50  # problems shown per kind (the workbook has them all)
 SHOWN = 100  # changes shown before "see the plan workbook"
