@@ -115,7 +115,7 @@ def _sheet_choice(raw: RawSheet) -> list[Problem]:
             "the sheets {names} hold a planning too and were not read: choose with --sheet "
             "NAME (sheet = \"NAME\" in the configuration, or the sheet list on the web page)"
         ).format(names=", ".join(map(quoted, raw.other_plannings))))  # fmt: skip
-    return [Problem(None, None, None, "; ".join(parts), "warning", "sheet_chosen")]
+    return [Problem(None, None, None, _("; ").join(parts), "warning", "sheet_chosen")]
 
 
 def no_mission_rows(header_row: int) -> str:

@@ -87,7 +87,8 @@ def joined(first: Typed, second: Typed) -> Typed:
         )
         for a, b in zip(*placed, strict=True)
     )
-    return np.concatenate([first[0], second[0]]), columns, start, first[3]
+    chosen = first[3]._replace(hidden_rows=first[3].hidden_rows + second[3].hidden_rows)
+    return np.concatenate([first[0], second[0]]), columns, start, chosen
 
 
 def _placed(part: Typed, start: int, width: int) -> list[Factorised]:

@@ -223,6 +223,14 @@ KINDS: dict[str, Kind] = {
             "cell, or add an « Heure » column)"
         ),
     ),
+    "expiry_without_time": Kind(
+        "warning",
+        lazy("expiry date without a time"),
+        lazy(
+            "{value} has no time of day: the mission leaves the cab's screen at 00:00 that day "
+            "(write the time in the cell, or add an « Heure fin » column)"
+        ),
+    ),
     "midnight": Kind(  # about the whole file: how many missions a missing time sends at 00:00
         "warning",
         lazy("missions at 00:00"),

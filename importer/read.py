@@ -267,12 +267,6 @@ def _read_workbook(
     typed = None if cut_from is None else _read_in_halves(path, data, sheet, row_cap, cut_from)
     if typed is None:
         typed = _read_whole(path, data, kind, sheet, row_cap, aliases)
-    if expected == ZIP_MAGIC and kind in ("xlsx", "xlsm"):
-        numbers, columns, first_column, chosen = typed
-        xml = sheet_xml(data, chosen.name)
-        if xml is not None:
-            columns = _with_errors(numbers, columns, first_column, error_cells(xml))
-            typed = numbers, columns, first_column, chosen._replace(hidden_rows=hidden_rows(xml))
     return typed
 
 
@@ -366,7 +360,14 @@ def _typed_sheet(
 ) -> Typed:
     grid, first_row, first_column, chosen = _read_fast(path, data, sheet, row_cap, aliases)
     numbers = np.arange(first_row + 1, first_row + 1 + len(grid))
-    return (*_typed_grid(grid, numbers), first_column, chosen)
+    numbers, columns = _typed_grid(grid, numbers)
+    # What the fast reader does not say of an .xlsx sheet: its hidden rows, its error cells.
+    # A half of a big sheet (``halves``) is a stored zip: its XML costs a copy, not an inflate.
+    xml = sheet_xml(data, chosen.name) if data.startswith(ZIP_MAGIC) else None
+    if xml is not None:
+        columns = _with_errors(numbers, columns, first_column, error_cells(xml))
+        chosen = chosen._replace(hidden_rows=hidden_rows(xml))
+    return numbers, columns, first_column, chosen
 
 
 def _read_fast(

@@ -147,6 +147,9 @@ def validate(sheet: Sheet, settings: Settings, *, now: dt.datetime | None = None
     if sheet.label_of("jourHeureInter") is None:
         found = [(rows, name, "date_column_missing" if kind == "date_required" else kind)
                  for rows, name, kind in found]  # fmt: skip
+    # An expiry with no time of day makes the mission leave the cab's screen at 00:00.
+    found = [(rows, name, "expiry_without_time" if (name, kind) == ("jourHeurePeremp",
+              "date_without_time") else kind) for rows, name, kind in found]  # fmt: skip
     warning_columns = ["jourHeureInter", "adrRefCli", "nomVeh", "nomIndi", "prenomIndi",
                        "nomPrenom", "latitude", "longitude", "rue", "ville", "codPost"]  # fmt: skip
     found += _schema_problems(
@@ -220,23 +223,35 @@ def _with_time(
 
 # A line under (or in) the table that is not a mission: a total, a count, a signature.
 _NOT_A_MISSION = re.compile(
-    r"(sous[- ]?|grand )?(total|totaux)\b|somme\b|sum\b|count\b|nombre\b|nb\b|"
-    r"\d+ (missions?|lignes?|livraisons?|interventions?|rows?|lines?)\b|signature|visa\b"
+    r"\s*((sous[- ]?|grand )?(total|totaux)\b|somme\b|sum\b|count\b|nombre\b|nb\b|"
+    r"\d+ (missions?|lignes?|livraisons?|interventions?|rows?|lines?)\b|sign[ée]|visa\b)",
+    re.IGNORECASE,
 )
 
 
 def _not_missions(sheet: Sheet, columns: dict[str, pd.Series]) -> pd.Series:
     """The lines that are not missions: no id and no date, or a first cell that says Total,
-    Sous-total, « 9 missions »... Listed once as ignored, never counted as invalid missions."""
+    Sous-total, « 9 missions »... Listed once as ignored, never counted as invalid missions.
+    A cancelling row (action: supprimer) needs only its id: one without an id is a line too.
+    Column by column from the left, on each column's distinct values: no row is looked at
+    one by one."""
     index = sheet.cells.index
     no_key = columns["idMission"].isna().to_numpy() & columns["jourHeureInter"].isna().to_numpy()
-    # A cancelling row (action: supprimer) needs only its id; one without an id is a line too.
-    first = sheet.cells.bfill(axis=1).iloc[:, 0] if len(sheet.cells.columns) else None
     totals = np.zeros(len(index), dtype=bool)
-    if first is not None:
-        texts = first.map(lambda cell: cell if isinstance(cell, str) else None, na_action="ignore")
-        plain = [cells._plain(text) if isinstance(text, str) else "" for text in texts]
-        totals = np.fromiter((bool(_NOT_A_MISSION.match(text)) for text in plain), bool, len(plain))
+    undecided = np.ones(len(index), dtype=bool)  # no non-blank cell yet, from the left
+    for label in sheet.cells.columns:
+        column = sheet.factorised.get(label) or cells.factorise(sheet.cells[label].to_numpy())
+        uniques = column.uniques
+        blank = np.fromiter((value is None for value in uniques), bool, len(uniques))
+        says = np.fromiter(
+            (isinstance(value, str) and _NOT_A_MISSION.match(value) is not None
+             for value in uniques), bool, len(uniques),
+        )  # fmt: skip
+        first_here = undecided & ~blank[column.codes]
+        totals |= first_here & says[column.codes]
+        undecided &= blank[column.codes]
+        if not undecided.any():
+            break
     return pd.Series(no_key | totals, index=index, dtype=bool)
 
 

@@ -93,7 +93,7 @@ def test_a_sheet_read_in_halves_comes_back_as_the_whole_read(
 
 
 def _any_read(workbook: bytes) -> halves.Typed:
-    return np.arange(1), (), 0, "Planning"
+    return np.arange(1), (), 0, halves.Chosen("Planning")
 
 
 def _cut(data: bytes, cut_from: int = 1) -> bool:

@@ -884,3 +884,46 @@ def test_the_history_undoes_an_import_after_its_review(tmp_path: Path, samples: 
         client.close()
     finally:
         web.stop()
+
+
+def spaced(text: str) -> str:
+    """A French page with its no-break spaces (« Mardi », « ; ») as plain ones."""
+    return text.replace("\u202f", " ").replace("\xa0", " ")
+
+
+def test_a_workbook_with_a_planning_a_day_lets_the_dispatcher_read_another_sheet(
+    web: WebServer, tmp_path: Path
+) -> None:
+    """Two sheets hold a planning: the review names the other one and offers it; the sheet
+    chosen is the one imported."""
+    from tests.helpers import upcoming
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for day, prefix in (("Lundi", "L"), ("Mardi", "M")):
+        sheet = book.create_sheet(day)
+        sheet.append(["N° mission", "Date d'intervention", "Véhicule", "Ville", "À envoyer"])
+        for n in range(2):
+            sheet.append([f"{prefix}{n}", upcoming(days=2, hour=8 + n), "VL-12", "Lyon", "oui"])
+    workbook = tmp_path / "semaine.xlsx"
+    book.save(workbook)
+    client = logged_in_client(web.url)
+    try:
+        review = upload_file(client, workbook)
+        page = spaced(client.get(review).text)
+        assert "les feuilles « Mardi » contiennent aussi un planning" in page
+        assert "<option>Mardi</option>" in page
+        chosen = client.post(f"{review}/sheet",
+                             data={"csrf": csrf_of(client, review), "sheet": "Mardi"})  # fmt: skip
+        assert chosen.status_code == 303
+        mardi = str(chosen.headers["location"])
+        page = client.get(mardi).text
+        assert 'id="sheet">Feuille lue : Mardi<' in spaced(page) and 'id="other-sheet"' not in page
+        refused = client.post(f"{review}/sheet", data={"csrf": csrf_of(client, review),
+                                                       "sheet": "Dimanche"})  # fmt: skip
+        assert refused.status_code == 400
+        client.post(f"{mardi}/confirm", data={"csrf": csrf_of(client, mardi)})
+        wait_for_result(client, mardi)
+    finally:
+        client.close()
+    assert sorted(m["idMission"] for m in web.sandbox.world.missions()) == ["M0", "M1"]

@@ -16,7 +16,7 @@ import contextlib
 import math
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ def create_web_app(config: WebConfig) -> Starlette:
         Route("/jobs/{job}/confirm", _needs_login(confirm), methods=["POST"]),
         Route("/jobs/{job}/force", _needs_login(force), methods=["POST"]),
         Route("/jobs/{job}/recheck", _needs_login(recheck), methods=["POST"]),
+        Route("/jobs/{job}/sheet", _needs_login(other_sheet), methods=["POST"]),
         Route("/jobs/{job}", _needs_login(job_page)),
         Route("/jobs/{job}/download", _needs_login(download)),
         Route("/jobs/{job}/plan", _needs_login(plan_workbook)),
@@ -315,11 +316,16 @@ def _review_page(request: Request, job: Job) -> Response:
     )
 
 
+def _settings_of(config: WebConfig, job: Job) -> Settings:
+    """The site's settings, with the sheet the person chose for this upload."""
+    return config.settings if job.sheet is None else replace(config.settings, sheet=job.sheet)
+
+
 def _review(config: WebConfig, job: Job) -> ImportRun:
     """The plan of an upload, saved beside it: "Confirm" applies exactly this one."""
     options = ImportOptions(feed="", feed_from_name=True)
     with open_state(config.state_path) as state:
-        run, _ = plan_file(job.file, config.settings, state, options,
+        run, _ = plan_file(job.file, _settings_of(config, job), state, options,
                            out_path=job.folder / "plan.json",
                            report_path=job.folder / f"{job.file.stem}.plan.xlsx")  # fmt: skip
     return run
@@ -378,6 +384,28 @@ async def _again(request: Request, *, allow_started: bool) -> Response:
         _start(request, job)
     else:
         await _prepare_review(config, job)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+async def other_sheet(request: Request) -> Response:
+    """Another sheet of the same workbook, chosen on the review (the reader named the sheets
+    that hold a planning too): the same file planned again from that sheet."""
+    jobs = _jobs(request)
+    earlier = jobs.of(request.path_params["job"], _user_of(request))
+    if earlier is None or earlier.started or earlier.review is None:
+        return _message(request, 404, _("Unknown upload"))
+    form = await _checked_form(request)
+    if form is None:
+        return _forbidden(request)
+    raw = earlier.review.checked.sheet.raw
+    if str(form.get("sheet", "")) not in raw.other_plannings:
+        return _message(request, 400, _("Refused"), _("Choose one of the sheets listed."))
+    config = _config(request)
+    data = await run_in_threadpool(earlier.file.read_bytes)
+    job = await run_in_threadpool(new_job, config.work, earlier.user, earlier.file.name, data,
+                                  sheet=str(form["sheet"]))  # fmt: skip
+    jobs.add(job)
+    await _prepare_review(config, job)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
@@ -447,7 +475,7 @@ def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
         with open_state(config.state_path) as state:
             run, written = import_file(
                 job.file,
-                config.settings,
+                _settings_of(config, job),
                 state,
                 ImportOptions(
                     feed="",

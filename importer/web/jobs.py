@@ -42,6 +42,7 @@ class Job:
     created: float = field(default_factory=time.time)
     refused: str | None = None  # why the upload cannot be imported at all
     confirmed_deletions: int | None = None  # typed by an admin past the mass-delete guard
+    sheet: str | None = None  # the sheet the person chose (None: the one the reader found)
     review: Any = field(default=None, repr=False)  # its ImportRun, in memory only
 
     @property
