@@ -71,6 +71,7 @@ class FileResult:
 
 BOND_NAME = ".ocean-import.store"  # hidden: never taken for a planning
 FEED_WAIT_SECONDS = 120.0  # how long a file waits for another job's run of its feed
+STOP_GRACE_SECONDS = 10  # after SIGTERM, the longest the job takes to end
 
 
 def bind_inbox(inbox: Path, state: Store) -> None:
@@ -149,9 +150,22 @@ class Watcher:
         self.alerts = Alerts(settings, state)
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """SIGTERM or Ctrl-C: stop after the current file; and whatever the job is waiting
+        on (another run's feed, a slow disk), end within ``STOP_GRACE_SECONDS``: the job is
+        safe to kill at any point, the next pass takes up what was under way."""
         if not self.stopping:
             log.warning(_("stopping after the current file"), extra={"event": "stopping"})
+            signal.signal(signal.SIGALRM, self._stop_now)
+            signal.alarm(STOP_GRACE_SECONDS)
         self.stopping = True
+
+    def _stop_now(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        log.warning(
+            _("not stopped after {seconds} s: ending now (nothing is lost: the next pass takes "
+              "up what was under way)").format(seconds=STOP_GRACE_SECONDS),
+            extra={"event": "stopped", "forced": True},
+        )  # fmt: skip
+        os._exit(EXIT_STOPPED)
 
     def pass_once(self) -> list[FileResult]:
         """Process every ready file, oldest first; stop between files when asked to."""
@@ -206,6 +220,7 @@ class Watcher:
             deadline = self.clock() + interval
             while not self.stopping and self.clock() < deadline:
                 time.sleep(min(0.2, interval))
+        signal.alarm(0)  # stopped in time
         log.info(_("stopped"), extra={"event": "stopped"})
         return EXIT_STOPPED if worst == EXIT_STOPPED else EXIT_OK
 

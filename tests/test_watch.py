@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -493,3 +494,25 @@ def test_an_unexpected_failure_on_one_file_sets_it_aside_and_the_job_goes_on(job
     assert len(notes) == 1 and f"reference {reference.group(1)}" in notes[0].read_text()
     assert job.creates() == 3 and not (job.inbox / "equipe.xlsx").exists()
     assert watch_once_in_a_process(job)[0] == 0  # never stuck on it pass after pass
+
+
+def test_sigterm_ends_the_job_within_seconds_whatever_it_waits_on(job: Job) -> None:
+    """The job waits for another run of the file's feed (up to 2 minutes): SIGTERM does not
+    wait with it. The job ends with the stop's exit code, the file left for the next pass."""
+    job.drop("tournee.xlsx", rows_for(1, 2))
+    with StateStore(job.state) as holder, holder.feed_lock(CUSTOMER, "tournee"):
+        waiting = in_a_process(job, "--interval", "0.2", "--settle", "0", "--lang", "en")
+        said: list[str] = []
+        reader = threading.Thread(target=lambda: said.extend(waiting.stderr or ()), daemon=True)
+        reader.start()
+        wait_until(lambda: any("waiting up to 120 s" in line for line in said))
+        waiting.send_signal(signal.SIGTERM)
+        waiting.wait(timeout=60)  # it waited 2 minutes for the feed before
+        reader.join(10)
+        for pipe in (waiting.stdout, waiting.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert waiting.returncode == 3
+    err = "".join(said)
+    assert "not stopped after 10 s: ending now" in err and "Traceback" not in err
+    assert (job.inbox / "tournee.xlsx").exists() and job.creates() == 0

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import getpass
 import json
+import logging
 import os
 import socket
 import time
@@ -23,10 +24,12 @@ from typing import Any, Self
 import pandas as pd
 
 from importer.errors import StateLocked
-from importer.i18n import _, moment
+from importer.i18n import _, moment, quoted
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import JOURNAL_DAYS, KNOWN_COLUMNS, TABLES, Key
 from importer.state.locks import Held
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,19 @@ class SqlStore:
         interleave, two feeds proceed at once. Waits up to ``wait`` seconds for a run of the
         feed to finish; then ``StateLocked`` naming the holder."""
         deadline = time.monotonic() + wait
+        said = False
         while True:
             held, holder = self.try_hold(f"feed {customer} {feed}")
             if held is not None or time.monotonic() >= deadline:
                 break
+            if not said:
+                log.info(
+                    _("the feed {feed} is being imported by another run ({holder}): waiting up "
+                      "to {seconds} s for it").format(
+                        feed=quoted(feed), holder=holder or "?", seconds=f"{wait:g}"),
+                    extra={"event": "feed_wait", "feed": feed},
+                )  # fmt: skip
+                said = True
             time.sleep(0.2)
         if held is None:
             raise StateLocked.feed_held(self.where, feed, holder)
