@@ -170,6 +170,14 @@ class StateLocked(StateError):
 
     exit_code = EXIT_STOPPED
 
+    @staticmethod
+    def waiting(feed: str, holder: str, wait: float) -> str:
+        """What a run that waits for another run of its feed logs."""
+        return _(
+            "the feed {feed} is being imported by another run ({holder}): waiting up to "
+            "{seconds} s for it"
+        ).format(feed=quoted(feed), holder=holder or "?", seconds=f"{wait:g}")
+
     @classmethod
     def feed_held(cls, store: object, feed: str, holder: str) -> StateLocked:
         """Another run is importing the same feed (other feeds go on meanwhile)."""

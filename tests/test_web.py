@@ -927,3 +927,22 @@ def test_a_workbook_with_a_planning_a_day_lets_the_dispatcher_read_another_sheet
     finally:
         client.close()
     assert sorted(m["idMission"] for m in web.sandbox.world.missions()) == ["M0", "M1"]
+
+
+def test_a_csv_far_wider_than_a_sheet_is_refused_at_once_and_the_page_stays_free(
+    web: WebServer, tmp_path: Path
+) -> None:
+    """100,000 columns in 770 KB took a minute and gigabytes to read in the server's own
+    process: refused from a count of its delimiters, and a colleague's page answers."""
+    wide = tmp_path / "large.csv"
+    names = ";".join(f"c{n}" for n in range(100_000))
+    wide.write_text(f"idMission;jourHeureInter;{names}\nM1;10/12/2026 08:30{';' * 100_000}\n")
+    dispatcher, colleague = logged_in_client(web.url), logged_in_client(web.url)
+    try:
+        review = upload_file(dispatcher, wide)
+        page = spaced(dispatcher.get(review).text)
+        assert "large.csv : dépasse les limites : sa ligne la plus large a 100 002 cellules" in page
+        assert colleague.get("/").status_code == 200
+    finally:
+        dispatcher.close()
+        colleague.close()

@@ -24,7 +24,7 @@ from typing import Any, Self
 import pandas as pd
 
 from importer.errors import StateLocked
-from importer.i18n import _, moment, quoted
+from importer.i18n import _, moment
 from importer.results import OutcomeRecord, RunRecord
 from importer.schemas.state import JOURNAL_DAYS, KNOWN_COLUMNS, TABLES, Key
 from importer.state.locks import Held
@@ -110,21 +110,14 @@ class SqlStore:
         """Hold the feed ``(customer, feed)`` for one run: two runs of one feed never
         interleave, two feeds proceed at once. Waits up to ``wait`` seconds for a run of the
         feed to finish; then ``StateLocked`` naming the holder."""
-        deadline = time.monotonic() + wait
-        said = False
-        while True:
-            held, holder = self.try_hold(f"feed {customer} {feed}")
-            if held is not None or time.monotonic() >= deadline:
-                break
-            if not said:
-                log.info(
-                    _("the feed {feed} is being imported by another run ({holder}): waiting up "
-                      "to {seconds} s for it").format(
-                        feed=quoted(feed), holder=holder or "?", seconds=f"{wait:g}"),
-                    extra={"event": "feed_wait", "feed": feed},
-                )  # fmt: skip
-                said = True
+        key, deadline = f"feed {customer} {feed}", time.monotonic() + wait
+        held, holder = self.try_hold(key)
+        if held is None and wait > 0:
+            said = StateLocked.waiting(feed, holder, wait)
+            log.info(said, extra={"event": "feed_wait", "feed": feed})
+        while held is None and time.monotonic() < deadline:
             time.sleep(0.2)
+            held, holder = self.try_hold(key)
         if held is None:
             raise StateLocked.feed_held(self.where, feed, holder)
         try:

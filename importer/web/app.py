@@ -33,9 +33,10 @@ from starlette.templating import Jinja2Templates
 from importer.config import ImportOptions, Settings
 from importer.errors import OceanImportError
 from importer.i18n import _, language, ngettext, pgettext, speaking, use
-from importer.pipeline import import_file, is_address, open_state, plan_file
-from importer.results import FAILURES, FILE_NOTICES, Action, ImportRun, Outcome, OutcomeRecord
+from importer.pipeline import is_address, open_state, plan_file
+from importer.results import FILE_NOTICES, Action, ImportRun
 from importer.web import guards, review, undoing
+from importer.web.importing import run_import
 from importer.web.jobs import Job, Jobs, new_job
 from importer.web.passwords import check_password, hash_password
 from importer.web.sessions import Attempts, Sessions, signing_key
@@ -354,7 +355,8 @@ async def confirm(request: Request) -> Response:
 def _start(request: Request, job: Job) -> None:
     """Apply the upload's plan in a thread of its own (once: a second click does nothing)."""
     config, jobs, lang = _config(request), _jobs(request), _language_of(request)
-    jobs.start(job, lambda: _run_job(config, jobs, job, lang))
+    jobs.start(job, lambda: run_import(_settings_of(config, job), config.state_path, jobs, job,
+                                      lang))  # fmt: skip
 
 
 async def force(request: Request) -> Response:
@@ -449,65 +451,6 @@ async def download(request: Request) -> Response:
         filename=report.name,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
-
-
-def _run_job(config: WebConfig, jobs: Jobs, job: Job, lang: str) -> None:
-    """Apply the reviewed plan (in a worker thread, in the user's language); the page polls
-    ``job`` for progress."""
-    with speaking(lang):
-        _import_job(config, jobs, job)
-
-
-def _import_job(config: WebConfig, jobs: Jobs, job: Job) -> None:
-
-    def progress(total: int) -> tuple[Any, Any]:
-        jobs.advance(job, total)
-
-        def tick(_: OutcomeRecord) -> None:
-            jobs.advance(job)
-
-        return tick, lambda: None
-
-    report = job.folder / f"{job.file.stem}.results.xlsx"
-    result: dict[str, Any] = {}
-    error = None
-    try:
-        with open_state(config.state_path) as state:
-            run, written = import_file(
-                job.file,
-                _settings_of(config, job),
-                state,
-                ImportOptions(
-                    feed="",
-                    feed_from_name=True,
-                    allow_started=job.allow_started,
-                    command="web",
-                    actor=job.user,
-                ),
-                report_path=report,
-                saved_plan=None if job.allow_started else job.folder / "plan.json",
-                progress=progress,
-                halt=jobs.halt,
-                confirmed_deletions=job.confirmed_deletions,
-            )
-        summary = run.summary(written)
-        lines = run.lines()
-        result = {
-            "run_id": summary.run_id,
-            "exit_code": summary.exit_code,
-            "stopped": summary.stopped,
-            "report": str(written) if written else None,
-            "outcomes": summary.outcomes,
-            "actions": summary.actions,
-            "failed": lines[lines["outcome"].isin(FAILURES)].to_dict(orient="records"),
-            "held": lines[lines["outcome"] == Outcome.HELD].to_dict(orient="records"),
-        }
-    except OceanImportError as exc:
-        error = str(exc)
-    except Exception as exc:  # the job still ends, with a sentence, and the page stops waiting
-        error = guards.unexpected(exc, "the import of an upload")
-    finally:
-        jobs.finish(job, result, error)
 
 
 @contextlib.asynccontextmanager
