@@ -344,6 +344,9 @@ _TIME_OF_DAY = re.compile(
 )
 
 
+_TIME_SLOT = re.compile(r"(?P<start>[^-–àa/]+?) *(?:-|–|à|a|/) *(?P<end>[^-–àa/]+)")
+
+
 def parse_time_of_day(cell: Any) -> Parsed:
     """A time of day (``dt.time``, to the minute) from a time cell, a duration under a day, a
     fraction of a day (an unformatted Excel time), or a text such as 8h30, 08:30, 830, 8h."""
@@ -371,11 +374,16 @@ def parse_time_of_day(cell: Any) -> Parsed:
         return None, "time_format"
     text = clean_text(str(cell))
     match = _TIME_OF_DAY.fullmatch(text)
+    kind = None
+    if not match and (slot := _TIME_SLOT.fullmatch(text)):
+        # A slot (8h-10h, 8h30 à 9h): the mission is due at its start, and the row says so.
+        match, kind = _TIME_OF_DAY.fullmatch(slot["start"]), "time_slot_start"
     if not match:
         return None, "time_format"
     hour = int(match["H"] or match["HH"])
     minute = int(match["M"] or match["MM"] or 0)
-    return _to_time(hour, minute, int(match["S"] or 0))
+    value, problem = _to_time(hour, minute, int(match["S"] or 0))
+    return value, problem or (kind if value is not None else None)
 
 
 def _to_time(hour: int, minute: int, second: int) -> Parsed:

@@ -112,6 +112,16 @@ KINDS: dict[str, Kind] = {
         lazy("not a time of day"),
         lazy("{value} is not a time of day: write it as 8h30, 08:30 or 830"),
     ),
+    "time_slot_start": Kind(
+        "warning",
+        lazy("a time slot"),
+        lazy("{value} is a time slot: the mission is due at its start"),
+    ),
+    "time_ignored": Kind(
+        "warning",
+        lazy("time column not read"),
+        lazy("{value} is not a time of day: the time of the date cell is used"),
+    ),
     "time_contradicts_date": Kind(
         "error",
         lazy("two different times"),

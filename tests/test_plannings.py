@@ -317,3 +317,25 @@ def test_a_site_that_hides_rows_to_leave_them_out_says_so_once(importer: Importe
     assert [(line["row"], line["action"]) for line in lines] == [
         (2, "create"), (3, "ignored"), (4, "create"), (5, "ignored"), (6, "create")
     ]  # fmt: skip
+
+
+def test_a_time_slot_is_due_at_its_start_and_an_unreadable_time_beside_a_full_date_is_only_said(
+    importer: Importer,
+) -> None:
+    day = upcoming(days=2).date()
+    headers = ["N° mission", "Date", "Heure", "Véhicule", "Ville"]
+    rows = [["S1", day, "8h-10h", "VL12", "Lyon"],
+            ["S2", upcoming(days=2, hour=9, minute=0), "matin", "VL12", "Lyon"],
+            ["S3", day, "matin", "VL12", "Lyon"]]  # fmt: skip
+    file = write_planning(importer.folder / "tournee.xlsx", rows, headers)
+    found = problems(importer("validate", file, "--json"))
+    assert [(p["row"], p["kind"], p["severity"]) for p in found if p["row"]] == [
+        (2, "time_slot_start", "warning"),
+        (3, "time_ignored", "warning"),
+        (4, "time_format", "error"),  # no time anywhere: never a guess
+        (4, "date_without_time", "warning"),
+    ]
+    assert importer("run", file).exit_code == 1
+    held = importer.missions()
+    assert sorted(held) == ["S1", "S2"]
+    assert held["S1"]["jourHeureInter"] == utc_text(dt.datetime.combine(day, dt.time(8, 0)))
