@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: install browser postgres samples demo serve test test-future lint bench clean messages
+.PHONY: install browser postgres libreoffice samples demo serve test test-future lint bench clean messages
 
 install: $(VENV)/.installed
 
@@ -50,8 +50,16 @@ postgres:
 serve: samples
 	$(BIN)/ocean-import serve --sandbox
 
-# The whole suite, browser and PostgreSQL tests included (both installed when missing).
-test: install browser postgres
+# Generated plannings are opened and saved again by LibreOffice, as a dispatcher does (Debian's
+# headless Calc: no window, no Java).
+libreoffice:
+	@command -v soffice >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui; }
+
+# The whole suite, browser, PostgreSQL and LibreOffice tests included (installed when missing).
+test: install browser postgres libreoffice
 	$(BIN)/python -m pytest
 
 # The whole suite again with the clock a year ahead (the libfaketime that the PyPI package
@@ -60,7 +68,7 @@ test: install browser postgres
 # cache expires (every 10 s by default); a test setting the environment (click's CliRunner)
 # at that moment in another thread crashed the process: the cache outlives the suite instead.
 FAKETIME_LIB = $$($(BIN)/python -c 'import libfaketime, pathlib; print(pathlib.Path(libfaketime.__file__).parent / "vendor/libfaketime/src/libfaketime.so.1")')
-test-future: install browser postgres
+test-future: install browser postgres libreoffice
 	FAKETIME=+365d FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_CACHE_DURATION=86400 LD_PRELOAD=$(FAKETIME_LIB) $(BIN)/python -m pytest
 
 # The translations: extract every message of the code into the template, then bring each

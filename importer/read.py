@@ -43,7 +43,13 @@ from importer.screening import (
 from importer.screening import (
     damaged as _damaged,
 )
-from importer.sheets import choose_sheet, error_cells, hidden_rows, sheet_xml
+from importer.sheets import (
+    choose_sheet,
+    error_cells,
+    hidden_rows,
+    ods_hidden_rows,
+    sheet_xml,
+)
 from importer.standard_read import STANDARD_READERS, first_line, read_standard
 from importer.text_read import TEXT_SUFFIXES, text_records
 
@@ -367,6 +373,8 @@ def _typed_sheet(
     if xml is not None:
         columns = _with_errors(numbers, columns, first_column, error_cells(xml))
         chosen = chosen._replace(hidden_rows=hidden_rows(xml))
+    elif data.startswith(ZIP_MAGIC):  # an OpenDocument sheet
+        chosen = chosen._replace(hidden_rows=ods_hidden_rows(data, chosen.name))
     return numbers, columns, first_column, chosen
 
 

@@ -106,6 +106,36 @@ def hidden_rows(xml: bytes) -> tuple[int, ...]:
     return tuple(rows)
 
 
+_ODS_ROW = re.compile(rb"<table:table-row\b([^>]*)>")
+_ODS_REPEATED = re.compile(rb'table:number-rows-repeated="(\d+)"')
+_ODS_HIDDEN = re.compile(rb'table:visibility="(?:collapse|filter)"')
+
+
+def ods_hidden_rows(data: bytes, sheet_name: str) -> tuple[int, ...]:
+    """The row numbers an OpenDocument sheet hides (``table:visibility`` collapse, or filter:
+    by hand or by a filter), counted through its repeated rows; empty when anything is
+    unusual."""
+    try:
+        xml = zipfile.ZipFile(io.BytesIO(data)).read("content.xml")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError):
+        return ()
+    if b'table:visibility="' not in xml:  # memchr: the common case costs nothing
+        return ()
+    start = xml.find(b'<table:table table:name="' + html.escape(sheet_name).encode() + b'"')
+    end = xml.find(b"</table:table>", start)
+    if start < 0 or end < 0:
+        return ()
+    rows: list[int] = []
+    number = 1
+    for row in _ODS_ROW.finditer(xml, start, end):
+        repeated = _ODS_REPEATED.search(row.group(1))
+        count = int(repeated.group(1)) if repeated else 1
+        if _ODS_HIDDEN.search(row.group(1)) and count <= 1_000:  # not the sheet's empty tail
+            rows.extend(range(number, number + count))
+        number += count
+    return tuple(rows)
+
+
 _ERROR_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*?\bt="e"[^>]*)>(.*?)</(?:\w+:)?c>', re.DOTALL)
 _CELL_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")

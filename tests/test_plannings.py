@@ -339,3 +339,31 @@ def test_a_time_slot_is_due_at_its_start_and_an_unreadable_time_beside_a_full_da
     held = importer.missions()
     assert sorted(held) == ["S1", "S2"]
     assert held["S1"]["jourHeureInter"] == utc_text(dt.datetime.combine(day, dt.time(8, 0)))
+
+
+def test_hidden_rows_of_an_opendocument_sheet_are_said_too(importer: Importer) -> None:
+    """LibreOffice writes a hidden or filtered-out row as table:visibility, counted through
+    its repeated rows."""
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    document = OpenDocumentSpreadsheet()
+    table = Table(name="Planning")
+    lines = [["idMission", "jourHeureInter", "nomVeh", "ville"],
+             *[[f"O{n}", upcoming(days=2, hour=8 + n).strftime("%d/%m/%Y %H:%M"), "VL12",
+                "Lyon"] for n in range(4)]]  # fmt: skip
+    for number, line in enumerate(lines, start=1):
+        row = TableRow(visibility="collapse") if number in (3, 4) else TableRow()
+        for value in line:
+            cell = TableCell(valuetype="string")
+            cell.addElement(P(text=value))
+            row.addElement(cell)
+        table.addElement(row)
+    document.spreadsheet.addElement(table)
+    file = importer.folder / "tournee.ods"
+    document.save(str(file))
+    result = importer("plan", file, "--json")
+    assert result.exit_code == 0, result.output
+    assert notices(result)["hidden_rows"].startswith("2 rows are hidden in the sheet")
+    assert "rows 3, 4;" in notices(result)["hidden_rows"]
