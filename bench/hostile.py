@@ -12,6 +12,7 @@ seconds, peak memory and the exit code; ``--code DIR`` times another checkout of
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -22,12 +23,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 HEADER = "idMission;jourHeureInter;nomVeh;ville"
+# A mission the day after tomorrow (these files are refused before their dates are read).
+WHEN = (dt.date.today() + dt.timedelta(days=2)).strftime("%d/%m/%Y 08:30")
 
 
 def wide(path: Path, columns: int) -> Path:
     """One mission under a header of ``columns`` columns."""
     names = ";".join(f"c{i}" for i in range(columns - 4))
-    path.write_text(f"{HEADER};{names}\nM1;10/12/2026 08:30;VL;Lyon{';' * (columns - 4)}\n")
+    path.write_text(f"{HEADER};{names}\nM1;{WHEN};VL;Lyon{';' * (columns - 4)}\n")
     return path
 
 
@@ -37,7 +40,7 @@ def empty_cells(path: Path, rows: int, width: int) -> Path:
     with path.open("w") as handle:
         handle.write(HEADER + padding + "\n")
         for n in range(rows):
-            handle.write(f"M{n};10/12/2026 08:30;VL;Lyon{padding}\n")
+            handle.write(f"M{n};{WHEN};VL;Lyon{padding}\n")
     return path
 
 

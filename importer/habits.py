@@ -75,7 +75,7 @@ def with_time(
 
 # A line under (or in) the table that is not a mission: a total, a count, a signature.
 _NOT_A_MISSION = re.compile(
-    r"\s*((sous[- ]?|grand )?(total|totaux)\b|somme\b|sum\b|count\b|nombre\b|nb\b|"
+    r"\s*((sous[- ]?|grand )?(total|totaux)\b|somme\b|sum\b|nombre de\b|nb (de )?missions|"
     r"\d+ (missions?|lignes?|livraisons?|interventions?|rows?|lines?)\b|sign[ée]|visa\b)",
     re.IGNORECASE,
 )
@@ -83,12 +83,15 @@ _NOT_A_MISSION = re.compile(
 
 def not_missions(sheet: Sheet, columns: dict[str, pd.Series]) -> pd.Series:
     """The lines that are not missions: no id and no date, or a first cell that says Total,
-    Sous-total, « 9 missions »... Listed once as ignored, never counted as invalid missions.
-    A cancelling row (action: supprimer) needs only its id: one without an id is a line too.
-    Column by column from the left, on each column's distinct values: no row is looked at
-    one by one."""
+    Sous-total, « 9 missions »... in the id column or on a line without a date (a client
+    named « TOTAL ENERGIES » in the first column of a dated mission stays a mission). Listed
+    once as ignored, never counted as invalid missions. A cancelling row (action: supprimer)
+    needs only its id: one without an id is a line too. Column by column from the left, on
+    each column's distinct values: no row is looked at one by one."""
     index = sheet.cells.index
-    no_key = columns["idMission"].isna().to_numpy() & columns["jourHeureInter"].isna().to_numpy()
+    undated = columns["jourHeureInter"].isna().to_numpy()
+    no_key = columns["idMission"].isna().to_numpy() & undated
+    id_label = sheet.label_of("idMission")
     totals = np.zeros(len(index), dtype=bool)
     undecided = np.ones(len(index), dtype=bool)  # no non-blank cell yet, from the left
     for label in sheet.cells.columns:
@@ -100,7 +103,7 @@ def not_missions(sheet: Sheet, columns: dict[str, pd.Series]) -> pd.Series:
              for value in uniques), bool, len(uniques),
         )  # fmt: skip
         first_here = undecided & ~blank[column.codes]
-        totals |= first_here & says[column.codes]
+        totals |= first_here & says[column.codes] & (undated | (label == id_label))
         undecided &= blank[column.codes]
         if not undecided.any():
             break

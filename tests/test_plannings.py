@@ -367,3 +367,18 @@ def test_hidden_rows_of_an_opendocument_sheet_are_said_too(importer: Importer) -
     assert result.exit_code == 0, result.output
     assert notices(result)["hidden_rows"].startswith("2 rows are hidden in the sheet")
     assert "rows 3, 4;" in notices(result)["hidden_rows"]
+
+
+def test_a_dated_mission_whose_first_cell_reads_like_a_total_stays_a_mission(
+    importer: Importer,
+) -> None:
+    """« TOTAL ENERGIES », a client in the first column of a dated mission, is no total line."""
+    headers = ["Client", "N° mission", "Date d'intervention", "Véhicule", "Ville"]
+    rows = [["TOTAL ENERGIES", "C1", upcoming(days=2, hour=9), "VL12", "Lyon"],
+            ["Somme Logistique", "C2", upcoming(days=2, hour=10), "VL12", "Amiens"],
+            ["Total", None, None, None, None]]  # fmt: skip
+    file = write_planning(importer.folder / "tournee.xlsx", rows, headers)
+    result = importer("run", file, "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(importer.missions()) == ["C1", "C2"]
+    assert notices(result)["ignored_lines"].startswith("1 line is not a mission")

@@ -934,9 +934,12 @@ def test_a_csv_far_wider_than_a_sheet_is_refused_at_once_and_the_page_stays_free
 ) -> None:
     """100,000 columns in 770 KB took a minute and gigabytes to read in the server's own
     process: refused from a count of its delimiters, and a colleague's page answers."""
+    from tests.helpers import upcoming
+
     wide = tmp_path / "large.csv"
     names = ";".join(f"c{n}" for n in range(100_000))
-    wide.write_text(f"idMission;jourHeureInter;{names}\nM1;10/12/2026 08:30{';' * 100_000}\n")
+    when = upcoming(days=2).strftime("%d/%m/%Y %H:%M")
+    wide.write_text(f"idMission;jourHeureInter;{names}\nM1;{when}{';' * 100_000}\n")
     dispatcher, colleague = logged_in_client(web.url), logged_in_client(web.url)
     try:
         review = upload_file(dispatcher, wide)
