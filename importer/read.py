@@ -47,7 +47,7 @@ from importer.sheets import (
     choose_sheet,
     error_cells,
     hidden_rows,
-    ods_hidden_rows,
+    ods_facts,
     sheet_xml,
 )
 from importer.standard_read import STANDARD_READERS, first_line, read_standard
@@ -374,7 +374,9 @@ def _typed_sheet(
         columns = _with_errors(numbers, columns, first_column, error_cells(xml))
         chosen = chosen._replace(hidden_rows=hidden_rows(xml))
     elif data.startswith(ZIP_MAGIC):  # an OpenDocument sheet
-        chosen = chosen._replace(hidden_rows=ods_hidden_rows(data, chosen.name))
+        hidden, errors = ods_facts(data, chosen.name)
+        columns = _with_errors(numbers, columns, first_column, errors)
+        chosen = chosen._replace(hidden_rows=hidden)
     return numbers, columns, first_column, chosen
 
 

@@ -106,34 +106,49 @@ def hidden_rows(xml: bytes) -> tuple[int, ...]:
     return tuple(rows)
 
 
-_ODS_ROW = re.compile(rb"<table:table-row\b([^>]*)>")
-_ODS_REPEATED = re.compile(rb'table:number-rows-repeated="(\d+)"')
+_ODS_REPEATED = re.compile(rb'table:number-(rows|columns)-repeated="(\d+)"')
 _ODS_HIDDEN = re.compile(rb'table:visibility="(?:collapse|filter)"')
+# A row's start, or a cell (covered or not: each takes its place in the row).
+_ODS_ROW_OR_CELL = re.compile(
+    rb"<table:table-row\b([^>]*)>|<table:(?:covered-)?table-cell\b([^>]*)>"
+)
+_ODS_ERROR = b'calcext:value-type="error"'
+_ODS_TEXT = re.compile(rb"<text:p>(.*?)</text:p>", re.DOTALL)
+_TAG = re.compile(rb"<[^>]*>")
 
 
-def ods_hidden_rows(data: bytes, sheet_name: str) -> tuple[int, ...]:
-    """The row numbers an OpenDocument sheet hides (``table:visibility`` collapse, or filter:
-    by hand or by a filter), counted through its repeated rows; empty when anything is
-    unusual."""
+def ods_facts(data: bytes, sheet_name: str) -> tuple[tuple[int, ...], list[tuple[int, int, str]]]:
+    """What the fast reader does not say of an OpenDocument sheet: the rows it hides
+    (``table:visibility`` collapse or filter: by hand or by a filter), and its error cells
+    (#N/A, #DIV/0!..., read as blanks), as ``error_cells`` gives them; counted through the
+    repeated rows and cells. Nothing when anything is unusual."""
     try:
         xml = zipfile.ZipFile(io.BytesIO(data)).read("content.xml")
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError):
-        return ()
-    if b'table:visibility="' not in xml:  # memchr: the common case costs nothing
-        return ()
+        return (), []
+    hides, fails = b'table:visibility="' in xml, _ODS_ERROR in xml  # memchr: usually neither
     start = xml.find(b'<table:table table:name="' + html.escape(sheet_name).encode() + b'"')
     end = xml.find(b"</table:table>", start)
-    if start < 0 or end < 0:
-        return ()
-    rows: list[int] = []
-    number = 1
-    for row in _ODS_ROW.finditer(xml, start, end):
-        repeated = _ODS_REPEATED.search(row.group(1))
-        count = int(repeated.group(1)) if repeated else 1
-        if _ODS_HIDDEN.search(row.group(1)) and count <= 1_000:  # not the sheet's empty tail
-            rows.extend(range(number, number + count))
-        number += count
-    return tuple(rows)
+    if not (hides or fails) or start < 0 or end < 0:
+        return (), []
+    hidden: list[int] = []
+    errors: list[tuple[int, int, str]] = []
+    row, column, rows_repeated = 0, 0, 1
+    for tag in _ODS_ROW_OR_CELL.finditer(xml, start, end):
+        attributes = tag.group(1) if tag.group(1) is not None else tag.group(2)
+        repeated = _ODS_REPEATED.search(attributes)
+        count = int(repeated.group(2)) if repeated else 1
+        if tag.group(1) is not None:  # a row: after the previous one's repeats
+            row, column, rows_repeated = row + rows_repeated, 0, count
+            if _ODS_HIDDEN.search(attributes) and count <= 1_000:  # not the sheet's empty tail
+                hidden.extend(range(row, row + count))
+            continue
+        if fails and _ODS_ERROR in attributes:
+            text = _ODS_TEXT.search(xml, tag.end(), min(end, tag.end() + 4096))
+            shown = _TAG.sub(b"", text.group(1)) if text else b"#N/A"
+            errors.append((row, column, html.unescape(shown.decode("utf-8", "replace"))))
+        column += count
+    return tuple(hidden), errors
 
 
 _ERROR_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*?\bt="e"[^>]*)>(.*?)</(?:\w+:)?c>', re.DOTALL)

@@ -382,3 +382,33 @@ def test_a_dated_mission_whose_first_cell_reads_like_a_total_stays_a_mission(
     assert result.exit_code == 0, result.output
     assert sorted(importer.missions()) == ["C1", "C2"]
     assert notices(result)["ignored_lines"].startswith("1 line is not a mission")
+
+
+def test_an_error_cell_is_carried_from_a_workbook_libreoffice_saved(importer: Importer) -> None:
+    """#N/A and #DIV/0! in an unknown column, the workbook saved again as .ods by LibreOffice
+    (which writes them as error cells the fast reader reads blank)."""
+    import os
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice")
+    assert soffice, "LibreOffice's soffice is missing: `make libreoffice` installs it"
+    headers = ["idMission", "jourHeureInter", "nomVeh", "ville", "Contrôle"]
+    rows = [["E1", upcoming(days=2, hour=9), "VL12", "Lyon", "#N/A"],
+            ["E2", upcoming(days=2, hour=10), "VL12", "Lyon", "#DIV/0!"]]  # fmt: skip
+    (importer.folder / "source").mkdir()
+    original = write_planning(importer.folder / "source" / "tournee.xlsx", rows, headers)
+    book = openpyxl.load_workbook(original)
+    for cell in ("E2", "E3"):
+        book.active[cell].data_type = "e"
+    book.save(original)
+    real_clock = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+    subprocess.run([soffice, "--headless", "--norestore",
+                    f"-env:UserInstallation=file://{importer.folder}/profile", "--convert-to",
+                    "ods", "--outdir", str(importer.folder), str(original)],
+                   capture_output=True, timeout=120, check=True, env=real_clock)  # fmt: skip
+    saved = importer.folder / "tournee.ods"
+    for file in (original, saved):
+        assert importer("validate", file).exit_code == 0
+        lines = results_sheet(report_of(file, "validate"))
+        assert [line["Contrôle"] for line in lines] == ["#N/A", "#DIV/0!"], file.name
