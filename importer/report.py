@@ -276,15 +276,11 @@ def _cell_values(column: pd.Series) -> tuple[list[Any], np.ndarray | None]:
             values[too_long] = [_fit(text) for text in values[too_long]]
     else:
         return values.tolist(), None
-    texts = [isinstance(value, str) for value in values]
-    if not any(texts):
+    if str not in set(map(type, values)):
         return values.tolist(), None
     # Leading blanks do not stop a spreadsheet from reading " =1+1" as a formula.
-    mask = np.fromiter(
-        (is_text and value.lstrip(" ").startswith(FORMULA_TRIGGERS)
-         for is_text, value in zip(texts, values, strict=True)),
-        dtype=bool, count=len(texts),
-    )  # fmt: skip
+    triggered = values.str.lstrip(" ").str.startswith(FORMULA_TRIGGERS, na=False)
+    mask = triggered.to_numpy(dtype=bool)
     return values.tolist(), mask if mask.any() else None
 
 
