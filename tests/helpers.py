@@ -87,8 +87,10 @@ def write_planning(
     title_rows: Sequence[Sequence[Any]] = (),
     encoding: str = "utf-8",
     delimiter: str = ";",
+    errors: str = "strict",
 ) -> Path:
-    """Write a planning as ``path``'s suffix says: xlsx, xlsm, xls, ods, csv or txt."""
+    """Write a planning as ``path``'s suffix says: xlsx, xlsm, xls, ods, csv or txt (a text
+    file in ``encoding``; ``errors="replace"`` for what it cannot hold)."""
     headers = list(headers or (rows[0].keys() if rows and isinstance(rows[0], dict) else HEADERS))
     grid = [list(r.values()) if isinstance(r, dict) else list(r) for r in rows]
     lines = [*map(list, title_rows), headers, *grid]
@@ -100,7 +102,7 @@ def write_planning(
     elif suffix == ".ods":
         _write_ods(path, lines)
     else:
-        with path.open("w", encoding=encoding, newline="") as handle:
+        with path.open("w", encoding=encoding, newline="", errors=errors) as handle:
             writer = csv.writer(handle, delimiter=delimiter)
             for line in lines:
                 writer.writerow(["" if v is None else _csv_text(v) for v in line])
@@ -110,6 +112,8 @@ def write_planning(
 def _csv_text(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
     return str(value)
 
 
@@ -131,13 +135,14 @@ def _write_xls(path: Path, lines: list[list[Any]]) -> None:
 
     workbook = xlwt.Workbook()
     sheet = workbook.add_sheet("Planning")
-    date_style = xlwt.easyxf(num_format_str="dd/mm/yyyy hh:mm")
+    styles = {dt.datetime: xlwt.easyxf(num_format_str="dd/mm/yyyy hh:mm"),
+              dt.date: xlwt.easyxf(num_format_str="dd/mm/yyyy")}  # fmt: skip
     for r, line in enumerate(lines):
         for c, value in enumerate(line):
             if value is None:
                 continue
-            if isinstance(value, dt.datetime):
-                sheet.write(r, c, value, date_style)
+            if type(value) in styles:
+                sheet.write(r, c, value, styles[type(value)])
             else:
                 sheet.write(r, c, value)
     workbook.save(str(path))

@@ -13,7 +13,6 @@ Bounded: ``EXAMPLES`` files a run (each through the three commands: about 40 s h
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import os
@@ -39,7 +38,7 @@ from openpyxl.cell.text import InlineFont
 from importer.cli import main
 from importer.sandbox import SandboxServer, World
 from importer.schemas.aliases import builtin_aliases, normalise_header
-from tests.helpers import CUSTOMER, upcoming
+from tests.helpers import CUSTOMER, upcoming, write_planning
 
 EXAMPLES = int(os.environ.get("OCEAN_IMPORT_EXAMPLES", "100"))
 LIBREOFFICE_EXAMPLES = int(os.environ.get("OCEAN_IMPORT_LIBREOFFICE_EXAMPLES", "16"))  # 1.5 s each
@@ -213,22 +212,6 @@ def write(planning: Planning, folder: Path) -> Path:
             sheet.merge_cells(start_row=1, start_column=1, end_row=1,
                               end_column=len(planning.headers))  # fmt: skip
         book.save(path)
-    elif planning.format == "xls":
-        import xlwt
-
-        book = xlwt.Workbook()
-        sheet = book.add_sheet("Planning")
-        styles = {dt.datetime: xlwt.easyxf(num_format_str="dd/mm/yyyy hh:mm"),
-                  dt.date: xlwt.easyxf(num_format_str="dd/mm/yyyy")}  # fmt: skip
-        for r, line in enumerate(lines):
-            for c, value in enumerate(line):
-                if value is None:
-                    continue
-                if type(value) in styles:
-                    sheet.write(r, c, value, styles[type(value)])
-                else:
-                    sheet.write(r, c, value)
-        book.save(str(path))
     elif planning.format == "ods":
         width = max(map(len, lines))
         frame = pd.DataFrame([[*line, *[None] * (width - len(line))] for line in lines])
@@ -237,20 +220,11 @@ def write(planning: Planning, folder: Path) -> Path:
                 pd.DataFrame([["Badge requis au quai 3"]]).to_excel(
                     writer, sheet_name="Consignes", header=False, index=False)  # fmt: skip
             frame.to_excel(writer, sheet_name="Planning", header=False, index=False)
-    else:
-        with path.open("w", encoding=planning.encoding, newline="", errors="replace") as handle:
-            writer = csv.writer(handle, delimiter=planning.delimiter)
-            for line in lines:
-                writer.writerow(["" if v is None else _as_text(v) for v in line])
+    else:  # xls and csv, as the other tests write them
+        write_planning(path, planning.rows, planning.headers, title_rows=planning.title_rows,
+                       encoding=planning.encoding, delimiter=planning.delimiter,
+                       errors="replace")  # fmt: skip
     return path
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.strftime("%d/%m/%Y %H:%M")
-    if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y")
-    return str(value)
 
 
 def results_of(report: Path) -> list[dict[str, Any]]:
