@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from babel.numbers import format_decimal
 
 from importer import cells, habits
 from importer.columns import Sheet, no_mission_rows
 from importer.config import Settings
 from importer.errors import LayoutError
-from importer.i18n import _, number, quoted
+from importer.i18n import _, language, number, quoted
 from importer.problems import KINDS, Problem
 from importer.schemas.aliases import ACTION_COLUMN, SPLIT_DATE_FIELDS
 from importer.schemas.api import (
@@ -325,7 +326,8 @@ def _shown(
 
 
 def _degrees(value: float) -> str:
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+    """Decimal degrees as the reader writes them: 45,7621 in French, 45.7621 in English."""
+    return format_decimal(value, format="0.######", locale=language())
 
 
 def area_words(area: Area) -> str:
