@@ -28,9 +28,10 @@ def with_time(
     found: list[tuple[pd.Index, str, str]],
 ) -> pd.Series:
     """A date field whose time of day is in a column of its own (« Date » and « Heure »): the
-    time is put on each day that has none; a day with a time of its own that the time column
-    contradicts is an error (never guess which one is right). ``found`` is updated: a day
-    given its time no longer warns that it has none."""
+    time is put on each day that has none; a day with a time of its own keeps it, with a
+    warning where the time column says another (a site's « Heure » may mean something else:
+    its planning must not turn invalid). ``found`` is updated: a day given its time no longer
+    warns that it has none."""
     times, kinds = cells.parse_column(
         sheet.cells[time_label], cells.parse_time_of_day, sheet.factorised.get(time_label)
     )

@@ -123,11 +123,11 @@ KINDS: dict[str, Kind] = {
         lazy("{value} is not a time of day: the time of the date cell is used"),
     ),
     "time_contradicts_date": Kind(
-        "error",
+        "warning",
         lazy("two different times"),
         lazy(
-            "the time {value} differs from the time the date cell has of its own: keep one of "
-            "them, so that the mission's time is not a guess"
+            "the time {value} differs from the time the date cell has of its own: the date "
+            "cell's is sent (the time column only completes a date written without a time)"
         ),
     ),
     "date_column_missing": Kind(

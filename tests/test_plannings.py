@@ -119,17 +119,22 @@ def test_a_date_and_an_heure_column_are_combined(
     assert mission["jourHeurePeremp"] == utc_text(dt.datetime.combine(day, dt.time(23, 0)))
 
 
-def test_a_time_that_contradicts_the_date_cell_s_own_time_is_an_error(importer: Importer) -> None:
+def test_a_time_that_contradicts_the_date_cell_s_own_time_is_said_and_the_date_cell_wins(
+    importer: Importer,
+) -> None:
+    """A site's « Heure » may mean something else (a loading time): its planning stays valid,
+    the date cell's own time is sent, and the row says so."""
     headers = ["N° mission", "Date d'intervention", "Heure", "Véhicule", "Ville"]
-    rows = [["D1", upcoming(days=2, hour=9, minute=0), "14h", "VL12", "Lyon"],
-            ["D2", upcoming(days=2, hour=9, minute=0), "9h", "VL12", "Lyon"]]  # fmt: skip
+    nine = upcoming(days=2, hour=9, minute=0)
+    rows = [["D1", nine, "14h", "VL12", "Lyon"], ["D2", nine, "9h", "VL12", "Lyon"]]
     file = write_planning(importer.folder / "tournee.xlsx", rows, headers)
     result = importer("validate", file, "--json")
-    assert result.exit_code == 1
-    errors = [p for p in problems(result) if p["severity"] == "error"]
-    assert [(p["row"], p["column"], p["kind"]) for p in errors] == [
-        (2, "Heure", "time_contradicts_date")
-    ]
+    assert result.exit_code == 0
+    said = [(p["row"], p["column"], p["kind"], p["severity"]) for p in problems(result)
+            if p["kind"] == "time_contradicts_date"]  # fmt: skip
+    assert said == [(2, "Heure", "time_contradicts_date", "warning")]
+    assert importer("run", file).exit_code == 0
+    assert importer.missions()["D1"]["jourHeureInter"] == utc_text(nine)
 
 
 def test_a_date_column_the_importer_does_not_know_is_suggested_not_ten_false_blanks(
