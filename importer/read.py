@@ -84,7 +84,7 @@ class RawSheet:
     columns: tuple[Factorised, ...] = ()  # the same cells, column by column, factorised
     sheets_passed_over: tuple[str, ...] = ()  # before the one read: no planning header
     other_plannings: tuple[str, ...] = ()  # after the one read, with a planning header too
-    hidden_rows: tuple[int, ...] = ()  # the sheet's hidden or filtered-out rows (.xlsx)
+    hidden_rows: tuple[int, ...] = ()  # the sheet's hidden or filtered-out rows (.xlsx, .ods)
 
     def __post_init__(self) -> None:
         if len(self.columns) != self.rows.shape[1]:
@@ -235,7 +235,7 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         if size == 0:
             raise LayoutError(path, _("is empty (0 bytes)"))
         with os.fdopen(os.dup(handle), "rb") as reading:
-            return reading.read(max_bytes + 1)[: max_bytes + 1]
+            return reading.read(max_bytes + 1)  # bounded, were it to grow meanwhile
     except OSError as exc:
         raise UnreadableFileError(
             path, _("cannot be opened: {why}").format(why=system_reason(exc))
@@ -285,14 +285,20 @@ def _with_errors(
     """The columns with each error cell (#N/A...) as its text, where the reader left a blank:
     a person's column is carried to the workbooks as the cell shows it."""
     patched = list(columns)
+    by_column: dict[int, list[tuple[int, str]]] = {}
     for row, column, text in errors:
         position, index = int(np.searchsorted(numbers, row)), column - first_column
-        if position >= len(numbers) or numbers[position] != row or not 0 <= index < len(patched):
-            continue
+        if position < len(numbers) and numbers[position] == row and 0 <= index < len(patched):
+            by_column.setdefault(index, []).append((position, text))
+    # One new column each (a column of #N/A, a lookup that found nothing, is common).
+    for index, cells in by_column.items():
         old = patched[index]
         codes = old.codes.copy()
-        codes[position] = len(old.uniques)
-        patched[index] = Factorised(codes, objects([*old.uniques, text]))
+        texts = sorted({text for _, text in cells})
+        code_of = {text: len(old.uniques) + n for n, text in enumerate(texts)}
+        for position, text in cells:
+            codes[position] = code_of[text]
+        patched[index] = Factorised(codes, objects([*old.uniques, *texts]))
     return tuple(patched)
 
 
