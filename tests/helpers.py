@@ -242,8 +242,13 @@ class Importer:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
     def wait_for_calls(self, count: int, seconds: float = 30) -> None:
+        """Until the sandbox has received ``count`` creates, modifies or deletes; a test that
+        waits in vain fails here, not later on a state it never reached."""
         deadline = time.monotonic() + seconds
-        while len(self.mutating_calls()) < count and time.monotonic() < deadline:
+        while len(self.mutating_calls()) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the sandbox received {len(self.mutating_calls())} "
+                                     f"mutating calls in {seconds} s, not the {count} awaited")
             time.sleep(0.02)
 
     def planning(self, name: str, rows: list[dict[str, Any]]) -> Path:

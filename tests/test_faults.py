@@ -140,10 +140,9 @@ def test_the_sandbox_restarted_mid_run(tmp_path: Path) -> None:
     second = SandboxServer(world, port=port).start()  # ...and comes back, missions kept
     try:
         _, err = process.communicate(timeout=120)
-        assert process.returncode in (0, 1, 3), err
+        # Away for a second: the retries (0.5 s, then 1 s...) carry every call through.
+        assert process.returncode == 0, err
         importer.sandbox = second
-        if process.returncode != 0:
-            assert importer("run", planning).exit_code == 0
         assert_holds_exactly(importer, rows)
         assert created_twice(importer) == []
     finally:

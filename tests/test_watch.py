@@ -186,7 +186,7 @@ def test_json_logs_are_one_object_per_line(job: Job) -> None:
     assert imported["reason"] is None
 
 
-def test_sigterm_stops_the_loop_between_files(tmp_path: Path) -> None:
+def test_sigterm_stops_the_job_with_nothing_half_done(tmp_path: Path) -> None:
     with SandboxServer(World(faults=Faults(latency=0.05))) as sandbox:
         job = Job(sandbox, tmp_path)
         for n in range(3):
@@ -200,7 +200,9 @@ def test_sigterm_stops_the_loop_between_files(tmp_path: Path) -> None:
             time.sleep(0.02)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
-    assert process.returncode in (0, 3), err
+    # The signal came two creates into the first file (8 rows at 50 ms each): that import
+    # stops where it is, and the job says it was stopped (3), not that all went well.
+    assert process.returncode == 3, err
     assert "Traceback" not in err
     archived = list((job.inbox / "archive").rglob("tournee-?.xlsx"))
     waiting = sorted(p.name for p in job.inbox.glob("tournee-?.xlsx"))
