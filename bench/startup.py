@@ -23,7 +23,7 @@ from tests.helpers import rows_for, write_planning  # noqa: E402
 
 TARGET = 0.3
 NETWORK_SIDE = ("httpx", "psycopg", "starlette", "uvicorn", "apprise", "importer.web",
-                "importer.ocean")  # fmt: skip
+                "importer.ocean.client")  # fmt: skip
 
 
 def compile_bytecode() -> None:

@@ -3,7 +3,7 @@
 ``diff(checked, known, ...)`` compares the validated planning with a snapshot of the state
 and returns a ``Plan``: one action per input row (create, modify, unchanged, delete,
 invalid), the deletions of missions the file no longer holds, the missions to forget, and
-the mass-delete guard's verdict. The rules are DESIGN.md's "State and diff":
+the mass-delete guard's verdict. The rules:
 
 - unknown key, or deleted before -> create (checked with a status query first when an
   earlier run recorded the intent to create but never saw Ocean's answer);

@@ -3,7 +3,7 @@
 Every error a user can meet is one of these; each class owns the exit code a scheduler
 sees, and its message is a sentence that says what to fix (never a traceback).
 
-    ImportError_ (base, exit 2)
+    OceanImportError (base, exit 2)
     ├── UsageError            bad options or arguments                       exit 2
     ├── ConfigError           unreadable or invalid configuration            exit 2
     ├── PlanningFileError     the planning file cannot be used at all        exit 2
@@ -24,7 +24,7 @@ sees, and its message is a sentence that says what to fix (never a traceback).
         │   └── CircuitOpen           Ocean kept failing: calls stopped            exit 3
         └── AuthenticationError   the login was refused                            exit 3
 
-Exit codes (DESIGN.md): 0 all good, 1 finished with invalid rows or failed changes,
+Exit codes (the README's): 0 all good, 1 finished with invalid rows or failed changes,
 2 nothing was done, 3 the run stopped before the end.
 """
 

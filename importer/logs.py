@@ -73,3 +73,6 @@ def configure_logging(verbose: int = 0, quiet: bool = False, log_format: str = "
     handler.ocean_import = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx says each request at INFO: a line per mission is for -vv, not for -v.
+    httpx_level = logging.NOTSET if level == logging.DEBUG else logging.WARNING
+    logging.getLogger("httpx").setLevel(httpx_level)

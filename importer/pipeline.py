@@ -69,7 +69,7 @@ from importer.validate import Checked, validate
 from importer.validation import ValidationRun
 
 if TYPE_CHECKING:  # the network side is imported by the commands that call Ocean only
-    from importer.ocean import OceanClient
+    from importer.ocean.client import OceanClient
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def plan_file(
     refused: dict[Key, str] = {}
     base_url = None
     if options.drift:
-        from importer.ocean import OceanClient
+        from importer.ocean.client import OceanClient
         from importer.protect import drift
 
         ocean = ocean or OceanClient.from_settings(settings.ocean,
@@ -243,7 +243,7 @@ def import_file(
     ``ocean``: the client to push with (transport, retries, clock; default: the settings').
     ``halt``: set from another thread (the page stopping), the run stops as on SIGTERM.
     ``confirmed_deletions``: the deletions a person typed past the mass-delete guard."""
-    from importer.ocean import OceanClient
+    from importer.ocean.client import OceanClient
 
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=options.concurrency)
     started = now or dt.datetime.now(dt.UTC)
@@ -488,7 +488,7 @@ def import_report(run: ImportRun, report_path: Path) -> Path:
 
 def check_connection_settings(settings: Settings) -> None:
     """Say now (``ConfigError``) what the Ocean connection lacks, before any work."""
-    from importer.ocean import OceanClient
+    from importer.ocean.client import OceanClient
 
     OceanClient.from_settings(settings.ocean)
 

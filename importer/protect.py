@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from importer.answers import plain
 from importer.config import DEFAULT_SCOPE, NOT_STARTED_STATUSES, ImportOptions, Settings
 from importer.diff import Plan, believed
 from importer.i18n import _, quoted
-from importer.ocean import MissionStatus, OceanClient
+from importer.ocean.answers import plain
+from importer.ocean.client import MissionStatus, OceanClient
 from importer.push import fetch_statuses, line_outcome
 from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.state import Key

@@ -39,7 +39,7 @@ from importer.errors import (
     StateUnavailable,
 )
 from importer.i18n import _, number
-from importer.ocean import Answer, MissionStatus, OceanClient
+from importer.ocean.client import Answer, MissionStatus, OceanClient
 from importer.results import Action, Outcome, OutcomeRecord
 from importer.schemas.api import MISSION_FIELDS
 from importer.schemas.state import Key, customer_of

@@ -18,7 +18,7 @@ from importer.schemas.api import API_DATE_FORMAT
 from importer.schemas.state import Key, customer_of
 
 if TYPE_CHECKING:
-    from importer.ocean import MissionStatus, OceanClient
+    from importer.ocean.client import MissionStatus, OceanClient
     from importer.store import Store
 
 
@@ -88,7 +88,7 @@ def mission_statuses(
     """Where missions stand in Ocean (``results.status_table``): the given ids, or every
     active mission the state knows; each status is stored in the state, and (``report_path``)
     written to a workbook, refused missions highlighted."""
-    from importer.ocean import OceanClient
+    from importer.ocean.client import OceanClient
     from importer.push import fetch_statuses
 
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=concurrency)

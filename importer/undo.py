@@ -32,7 +32,7 @@ from importer.errors import (
     UsageError,
 )
 from importer.i18n import _
-from importer.ocean import OceanClient
+from importer.ocean.client import OceanClient
 from importer.plans import plan_from_json, plan_to_json, write_atomically
 from importer.protect import Holding, hold_started
 from importer.push import push

@@ -25,9 +25,9 @@ from click.testing import CliRunner, Result
 
 from importer.cli import main
 from importer.config import DEFAULT_CONCURRENCY, ImportOptions, load_settings
-from importer.ocean import OceanClient
+from importer.ocean.client import OceanClient
+from importer.ocean.resilience import RetryPolicy
 from importer.pipeline import default_report_path, import_file, open_state
-from importer.resilience import RetryPolicy
 from importer.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,8 +247,10 @@ class Importer:
         deadline = time.monotonic() + seconds
         while len(self.mutating_calls()) < count:
             if time.monotonic() > deadline:
-                raise AssertionError(f"the sandbox received {len(self.mutating_calls())} "
-                                     f"mutating calls in {seconds} s, not the {count} awaited")
+                raise AssertionError(
+                    f"the sandbox received {len(self.mutating_calls())} "
+                    f"mutating calls in {seconds} s, not the {count} awaited"
+                )
             time.sleep(0.02)
 
     def planning(self, name: str, rows: list[dict[str, Any]]) -> Path:

@@ -18,8 +18,8 @@ from importer.errors import (
     MissionRejected,
     OceanUnavailable,
 )
-from importer.ocean import TOKEN_LIFETIME_SECONDS, OceanClient
-from importer.resilience import CircuitBreaker
+from importer.ocean.client import TOKEN_LIFETIME_SECONDS, OceanClient
+from importer.ocean.resilience import CircuitBreaker
 from importer.sandbox import Account, Faults, SandboxServer, World
 from tests.helpers import FakeClock, RecordedSleeps, quick_policy
 

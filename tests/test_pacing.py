@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from importer.pacing import Pacer
+from importer.ocean.pacing import Pacer
 
 pytestmark = pytest.mark.anyio
 

@@ -98,8 +98,10 @@ def web(tmp_path: Path) -> Iterator[WebServer]:
     server.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """One browser for the module, as Playwright's own pytest plugin does: starting one is the
+    slow part; each test's pages live in contexts of their own (``browser`` below)."""
     from playwright.sync_api import sync_playwright
 
     if CHROMIUM is None:
@@ -108,12 +110,21 @@ def browser() -> Iterator[object]:
     # keep the real one, even when the suite runs with its clock set ahead (faketime).
     with _without(("LD_PRELOAD", "FAKETIME")):
         playwright = sync_playwright().start()
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     try:
-        yield chromium
+        yield launched
     finally:
-        chromium.close()
+        launched.close()
         playwright.stop()
+
+
+@pytest.fixture
+def browser(chromium: object) -> Iterator[object]:
+    """The browser for one test: every page it opens (``new_page`` gives each its own context:
+    cookies, storage) is closed with the test, so that no session outlives it."""
+    yield chromium
+    for context in list(chromium.contexts):  # type: ignore[attr-defined]
+        context.close()
 
 
 @contextlib.contextmanager

@@ -97,8 +97,8 @@ def console() -> None:
 
 def leave(code: str | int | None) -> NoReturn:
     """Exit as ``sys.exit(code)`` would, without freeing every object one by one: with
-    pandas, numpy and pandera loaded that teardown took 0.2-0.5 s of each command here, after
-    its work was done and said. What the teardown does that matters still happens: the exit
+    pandas, numpy and pandera loaded that teardown is a noticeable part of a short command,
+    after its work was done and said. What the teardown does that matters still happens: the exit
     functions (logging's flush, multiprocessing's children, temporary folders) and the
     standard streams flushed; every file the commands write is closed (or renamed into place)
     before they return. With other threads still running, the usual exit (which waits for

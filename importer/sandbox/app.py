@@ -1,6 +1,6 @@
 """The sandbox over HTTP: the vendor endpoints under ``/ocean/restapi``, tools under ``/_sandbox``.
 
-It answers the way the vendor documents (``shared/ocean-api``): mission parameters in the
+It answers the way the vendor documents its GeoMission web service: mission parameters in the
 query string or a form body (a JSON body is not read, as with the vendor's Spring backend,
 so a required parameter is then missing), ``X-AUTH-TOKEN`` on every call, ``{"message"}``
 bodies in French, strict formats (400, or 422 for a date). It is stricter than the real

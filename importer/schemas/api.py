@@ -1,4 +1,4 @@
-"""The Ocean GeoMission API contract, as the vendor documents it (see shared/ocean-api)."""
+"""The Ocean GeoMission API contract, as the vendor documents it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Ocean GeoMission client: authenticate, then create, modify, query and delete missions.
 
 One ``OceanClient`` per run, used as an async context manager; it holds the run's
-keep-alive connections (``connections.py``), shared by concurrent calls::
+``httpx.AsyncClient`` (its keep-alive connections shared by concurrent calls)::
 
     async with OceanClient.from_settings(settings.ocean) as ocean:
         answer = await ocean.create({"idMission": "M1", "jourHeureInter": "24/11/2026 07:30", ...})
@@ -19,6 +19,10 @@ What it does for the caller:
   as the project's ``OceanError`` tree, with Ocean's own message kept verbatim;
 - warns when the password expires within 14 days.
 
+The HTTP side is httpx's client as any httpx user knows it: the proxy the environment names
+(HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY), TLS checked against certifi's authorities
+(and a company CA bundle), a transport injectable for tests.
+
 The password and the token are ``Secret`` values: they reach the wire and nothing else
 (no log line, exception message or repr shows them).
 """
@@ -31,19 +35,13 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode
 
-import certifi
 import httpx
 from tenacity import RetryCallState
 
-from importer import __version__, answers
-from importer.answers import Answer, MissionStatus
 from importer.config import OceanSettings, Secret
-from importer.connections import connections_to
 from importer.errors import (
     AuthenticationError,
     ConfigError,
@@ -53,8 +51,11 @@ from importer.errors import (
     OceanUnavailable,
 )
 from importer.i18n import _, ngettext, quoted
-from importer.pacing import Pacer, Turn
-from importer.resilience import CircuitBreaker, RetryPolicy, TransientFailure
+from importer.ocean import answers
+from importer.ocean.answers import Answer, MissionStatus
+from importer.ocean.http import describe, host_of, http_client, tls_context
+from importer.ocean.pacing import Pacer, Turn
+from importer.ocean.resilience import CircuitBreaker, RetryPolicy, TransientFailure
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +113,9 @@ class OceanClient:
         self._token: Secret | None = None
         self._token_obtained_at = 0.0
         self._token_lock = asyncio.Lock()
-        # Requests go straight to the connections: httpx's client adds, per call, a URL
-        # merge, cookie extraction and redirect and auth handling that Ocean has no use for
-        # (about a third of the CPU per call; bench/README.md, issue 20).
-        self._connections = transport or connections_to(
-            self.base_url, max_connections, verify=verify
+        self._http = http_client(
+            self.base_url, timeout, max_connections, verify=verify, transport=transport
         )
-        self._timeout = timeout.as_dict()
-        self._headers = {"Accept": "application/json", "User-Agent": f"ocean-import/{__version__}"}
-        self._urls = {
-            operation: httpx.URL(f"{self.base_url}/{path}") for operation, path in _PATHS.items()
-        }
 
     @classmethod
     def from_settings(cls, settings: OceanSettings, **options: Any) -> OceanClient:
@@ -144,22 +137,7 @@ class OceanClient:
                 ).format(variables=", ".join(missing))
             )
         assert settings.base_url and settings.login and settings.password
-        verify: bool | ssl.SSLContext = True  # never off
-        if settings.ca_bundle:
-            if not Path(settings.ca_bundle).is_file():
-                raise ConfigError(
-                    _("the CA bundle {path} does not exist").format(path=settings.ca_bundle)
-                )
-            # The usual authorities, and this one besides (a company proxy's).
-            verify = ssl.create_default_context(cafile=certifi.where())
-            try:
-                verify.load_verify_locations(cafile=settings.ca_bundle)
-            except ssl.SSLError:
-                raise ConfigError(
-                    _("the CA bundle {path} is not a PEM certificate file").format(
-                        path=settings.ca_bundle
-                    )
-                ) from None
+        verify = tls_context(settings.ca_bundle)
         timeout = httpx.Timeout(
             settings.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), pool=60.0
         )
@@ -190,7 +168,7 @@ class OceanClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._connections.aclose()
+        await self._http.aclose()
 
     async def authenticate(self) -> None:
         """Log in now: a run does this first, so that a refused login stops it before any change."""
@@ -282,20 +260,13 @@ class OceanClient:
     def _mission_request(
         self, operation: str, params: Mapping[str, str], token: Secret
     ) -> httpx.Request:
-        headers = {**self._headers, "X-AUTH-TOKEN": token.reveal()}
-        url = self._urls[operation]
-        if operation != "status" and self.form_encoding:
-            return self._request("POST", url, headers, data=params)
-        # What httpx's ``params=`` sends, without its merging of query parameters.
-        url = url.copy_with(query=urlencode(params).encode("ascii"))
-        return self._request("GET" if operation == "status" else "POST", url, headers)
-
-    def _request(
-        self, method: str, url: httpx.URL, headers: dict[str, str], **body: Any
-    ) -> httpx.Request:
-        return httpx.Request(
-            method, url, headers=headers, extensions={"timeout": self._timeout}, **body
-        )
+        headers = {"X-AUTH-TOKEN": token.reveal()}
+        path = _PATHS[operation]
+        if operation == "status":
+            return self._http.build_request("GET", path, params=params, headers=headers)
+        if self.form_encoding:
+            return self._http.build_request("POST", path, data=params, headers=headers)
+        return self._http.build_request("POST", path, params=params, headers=headers)
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """Send one request; a failure that may pass becomes ``TransientFailure``."""
@@ -308,15 +279,7 @@ class OceanClient:
 
     async def _sent(self, request: httpx.Request) -> httpx.Response:
         try:
-            response = await self._connections.handle_async_request(request)
-            response.request = request
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            answer = f"{response.status_code} {response.reason_phrase}"
-            log.debug("HTTP Request: %s %s %s", request.method, request.url, answer)
-            return response
+            return await self._http.send(request)
         except httpx.ConnectError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # no retry can fix that
                 raise OceanUnavailable(
@@ -324,14 +287,14 @@ class OceanClient:
                         "Ocean's TLS certificate at {host} is not trusted: if a company proxy "
                         "signs it, give its CA bundle ([ocean] ca_bundle, OCEAN_CA_BUNDLE or "
                         "--ca-bundle)"
-                    ).format(host=_host(self.base_url))
+                    ).format(host=host_of(self.base_url))
                 ) from None
             self.breaker.record_failure()
-            raise TransientFailure(_describe(exc), maybe_applied=False) from None
+            raise TransientFailure(describe(exc), maybe_applied=False) from None
         except httpx.TransportError as exc:
             self.breaker.record_failure()
             raise TransientFailure(
-                _describe(exc), maybe_applied=not isinstance(exc, _NOT_SENT)
+                describe(exc), maybe_applied=not isinstance(exc, _NOT_SENT)
             ) from None
 
     def _read(self, response: httpx.Response, retry_after: float | None) -> httpx.Response:
@@ -376,16 +339,17 @@ class OceanClient:
 
     async def _authenticate(self) -> None:
         credentials = {"login": self.login, "password": self._password.reveal()}
-        url = self._urls["authenticate"]
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
-                    login = self._request("POST", url, self._headers, json=credentials)
+                    login = self._http.build_request(
+                        "POST", _PATHS["authenticate"], json=credentials
+                    )
                     response = await self._exchange(login)
         except TransientFailure as failure:
             raise OceanUnavailable(
                 _("Ocean could not be reached to log in at {host}: {why}").format(
-                    host=_host(self.base_url), why=failure.reason
+                    host=host_of(self.base_url), why=failure.reason
                 ),
                 http_status=failure.http_status,
             ) from None
@@ -469,24 +433,6 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _retry_after(response: httpx.Response) -> float | None:
     return answers.retry_after_seconds(response.headers.get("Retry-After"))
-
-
-def _describe(exc: httpx.TransportError) -> str:
-    name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
-        return _("cannot connect ({error})").format(error=name)
-    if isinstance(exc, httpx.PoolTimeout):
-        return _("no free connection in time")
-    if isinstance(exc, httpx.TimeoutException):
-        return _("no answer in time ({error})").format(error=name)
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return _("the connection was dropped before the answer")
-    return _("network error ({error})").format(error=name)
-
-
-def _host(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    return str(httpx.URL(url).copy_with(username=None, password=None))
 
 
 def _log_retry(state: RetryCallState) -> None:
