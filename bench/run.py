@@ -42,11 +42,12 @@ import startup  # noqa: E402
 
 from importer.config import ImportOptions, Settings  # noqa: E402
 from importer.diff import payload_hashes, payloads  # noqa: E402
-from importer.pipeline import check_file, import_report, make_plan  # noqa: E402
+from importer.pipeline import check_file, make_plan  # noqa: E402
 from importer.report import ReportContent, _results_frame  # noqa: E402
 from importer.results import RESULT_COLUMNS, ImportRun  # noqa: E402
 from importer.schemas.state import NO_CUSTOMER  # noqa: E402
 from importer.state import StateStore  # noqa: E402
+from importer.workbooks import import_report  # noqa: E402
 
 CLI = [sys.executable, "-m", "importer"]
 DATA = HERE / "data"

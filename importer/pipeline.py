@@ -21,11 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from importer.columns import map_columns
-from importer.config import DEFAULT_SCOPE, ImportOptions, Settings
+from importer.config import DEFAULT_CONCURRENCY, DEFAULT_SCOPE, Guard, ImportOptions, Settings
 from importer.diff import Plan, diff, differing_fields
 from importer.errors import (
     AuthenticationError,
@@ -41,18 +38,7 @@ from importer.i18n import _
 from importer.paths import default_report_path
 from importer.plans import fingerprint, load_plan, save_plan
 from importer.read import read_planning
-from importer.report import ReportContent, write_report
-from importer.results import (
-    CALLS,
-    FAILURES,
-    RESULT_COLUMNS,
-    Action,
-    ImportRun,
-    Outcome,
-    OutcomeRecord,
-    RunRecord,
-    row_messages,
-)
+from importer.results import CALLS, FAILURES, Action, ImportRun, Outcome, OutcomeRecord, RunRecord
 from importer.schemas.aliases import alias_table
 from importer.schemas.state import Key, mission_keys
 from importer.statuses import mission_statuses
@@ -67,9 +53,11 @@ from importer.store import (
 )  # fmt: skip
 from importer.validate import Checked, validate
 from importer.validation import ValidationRun
+from importer.workbooks import import_report, validation_report
 
 if TYPE_CHECKING:  # the network side is imported by the commands that call Ocean only
     from importer.ocean.client import OceanClient
+    from importer.undo import Undo
 
 log = logging.getLogger(__name__)
 
@@ -111,31 +99,6 @@ def validate_file(
     checked = check_file(path, settings, now=now)
     run = ValidationRun(checked, feed or default_feed(path), started, dt.datetime.now(dt.UTC))
     return run, validation_report(run, report_path) if report_path else None
-
-
-def validation_report(run: ValidationRun, report_path: Path) -> Path:
-    """The validation workbook: every row with its verdict, every problem, the counts."""
-    checked = run.checked
-    messages = row_messages(checked, errors_only=False)
-    index = checked.missions.index
-    warned = index.isin([p.row for p in checked.problems if not p.is_error])
-    verdict = np.select([checked.invalid.to_numpy(), warned], ["invalid", "warning"], "valid")
-    added = pd.DataFrame(
-        {
-            "row": index.to_numpy(),
-            "verdict": verdict,
-            "message": [messages.get(row) for row in index],
-        },
-        index=index,
-    )
-    content = ReportContent(
-        sheet=checked.sheet,
-        added=with_ignored_lines(added, checked, verdict="ignored"),
-        failed=checked.invalid.reindex(checked.sheet.cells.index, fill_value=False),
-        problems=checked.problems,
-        summary=run.sheet_rows(),
-    )
-    return write_report(report_path, content)
 
 
 # --- plan -----------------------------------------------------------------------------------
@@ -436,51 +399,38 @@ def finish_run(run: ImportRun, state: Store, report: Path | None) -> None:
     )
 
 
-def with_ignored_lines(added: pd.DataFrame, checked: Checked, **values: str) -> pd.DataFrame:
-    """The columns a workbook adds, with a line for each line of the sheet that is not a
-    mission (a total, a note: ``checked.left_out``), in its place: every input row is
-    accounted for. (And, with ``hidden_rows = "skip"``, each hidden row.)"""
-    if not checked.left_out:
-        return added
-    lines = added.reindex(checked.sheet.cells.index).astype(object)
-    ignored = list(checked.left_out)
-    lines.loc[ignored, "row"] = ignored
-    for name, value in values.items():
-        lines.loc[ignored, name] = value
-    why = {
-        "ignored": _("not a mission (a total, a count, a note): ignored"),
-        "hidden": _('hidden in the sheet: left out (hidden_rows = "skip")'),
-    }
-    lines.loc[ignored, "message"] = [why[checked.left_out[row]] for row in ignored]
-    return lines.where(lines.notna(), None)
+# --- undo ------------------------------------------------------------------------------------
 
 
-def import_report(run: ImportRun, report_path: Path) -> Path:
-    """The results (or plan) workbook: every row with its outcome, every problem, the counts."""
-    checked = run.checked
-    lines = run.lines()
-    rows_part = lines.iloc[: len(checked.missions)].set_index(checked.missions.index)
-    added = rows_part[list(RESULT_COLUMNS)]
-    failed = rows_part["outcome"].isin(FAILURES) | (rows_part["action"] == Action.INVALID)
-    extra = lines.iloc[len(checked.missions) :]
-    id_label = checked.sheet.label_of("idMission") or "idMission"
-    customer_label = checked.sheet.label_of("customerId") or "customerId"
-    extra_rows = extra[list(RESULT_COLUMNS)].copy()
-    extra_rows[id_label] = extra["idMission"].to_numpy()
-    if customer_label in checked.sheet.cells.columns:
-        extra_rows[customer_label] = extra["customerId"].to_numpy()
-    content = ReportContent(
-        sheet=checked.sheet,
-        added=with_ignored_lines(
-            added, checked, action=str(Action.IGNORED), outcome=str(Outcome.SKIPPED)
-        ),
-        failed=failed.reindex(checked.sheet.cells.index, fill_value=False),
-        problems=checked.problems,
-        summary=run.summary().sheet_rows(),
-        extra_rows=extra_rows,
-        extra_failed=extra["outcome"].isin(FAILURES).tolist(),
-    )
-    return write_report(report_path, content)
+def plan_undo(
+    state: Store, run_id: int, *, force: bool = False, guard: Guard | None = None,
+    saved: Path | None = None,
+) -> Undo:  # fmt: skip
+    """The plan that puts Ocean back as it was before run ``run_id``; with ``saved``, exactly
+    that saved plan (refused, ``UsageError``, when the state changed since it was made)."""
+    from importer import undo
+
+    made = undo.plan_undo(state, run_id, force=force, guard=guard or Guard())
+    return undo.load_undo(saved, made) if saved else made
+
+
+def save_undo(made: Undo, path: Path) -> Path:
+    """The undo plan written for review (``plan_undo(..., saved=path)`` applies it)."""
+    from importer import undo
+
+    return undo.save_undo(made, path)
+
+
+def apply_undo(
+    made: Undo, settings: Settings, state: Store, *, allow_started: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY, actor: str | None = None,
+    halt: threading.Event | None = None,
+) -> Undo:  # fmt: skip
+    """Apply the undo plan that was reviewed, as an import is applied (see ``undo.py``)."""
+    from importer import undo
+
+    return undo.apply_undo(made, settings, state, allow_started=allow_started,
+                           concurrency=concurrency, actor=actor, halt=halt)  # fmt: skip
 
 
 # --- the state's missions and runs ----------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from importer.push import push
 from importer.results import NEEDS_A_LOOK, Action, OutcomeRecord, RunRecord
 from importer.schemas.api import MISSION_FIELDS
 from importer.schemas.state import JOURNAL_DAYS, Key
+from importer.stopping import interruptible
 from importer.store import Store
 
 UNDO_FORMAT = 1
@@ -203,15 +205,19 @@ def apply_undo(
     concurrency: int = DEFAULT_CONCURRENCY,
     actor: str | None = None,
     ocean: OceanClient | None = None,
+    halt: threading.Event | None = None,
 ) -> Undo:
     """Push the undo plan (unless the guard stops it), holding the missions under way,
-    under a run of its own; the feed is locked as for an import."""
+    under a run of its own; the feed is locked as for an import. A Ctrl-C or SIGTERM (or
+    ``halt``, from the web page's thread) stops it as it stops an import: the calls in flight
+    finish, nothing new starts, and the run is recorded with what was done."""
     ocean = ocean or OceanClient.from_settings(settings.ocean, max_connections=concurrency)
     with state.feed_lock(settings.customer_id or 0, undo.plan.feed):
         run_id = state.begin_run("undo", file=_("undo of run {run}").format(run=undo.run.id),
                                  sha256=None, feed=undo.plan.feed, dry_run=False,
                                  actor=actor)  # fmt: skip
-        done = asyncio.run(_push(undo, settings, state, ocean, run_id, allow_started, concurrency))
+        done = asyncio.run(interruptible(halt=halt, work=lambda stop: _push(
+            undo, settings, state, ocean, run_id, allow_started, concurrency, stop)))  # fmt: skip
         state.finish_run(run_id, exit_code=done.exit_code, counts=done.counts(),
                          stopped_reason=done.stopped)  # fmt: skip
     return done
@@ -219,7 +225,7 @@ def apply_undo(
 
 async def _push(
     undo: Undo, settings: Settings, state: Store, ocean: OceanClient, run_id: int,
-    allow_started: bool, concurrency: int,
+    allow_started: bool, concurrency: int, stop: asyncio.Event,
 ) -> Undo:  # fmt: skip
     if undo.plan.guard_message:
         stopped = _("mass-delete guard: {why}").format(why=undo.plan.guard_message)
@@ -231,7 +237,8 @@ async def _push(
                 holding = await hold_started(undo.plan, ocean, state, settings, run_id=run_id,
                                              concurrency=concurrency)  # fmt: skip
                 state.record_outcomes(holding.held)
-            pushed = await push(holding.plan, ocean, state, run_id, concurrency=concurrency)
+            pushed = await push(holding.plan, ocean, state, run_id, concurrency=concurrency,
+                                stop=stop)  # fmt: skip
         except (StateUnavailable, AuthenticationError, OceanUnavailable) as exc:
             return replace(undo, stopped=str(exc), undo_run_id=run_id)
     return replace(undo, outcomes=tuple(pushed.outcomes), held=tuple(holding.held),

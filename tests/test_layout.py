@@ -13,7 +13,8 @@ PACKAGE = ROOT / "importer"
 FACES = ["cli", "watch.py", "web"]
 # What only the pipeline (and the stages under it) may touch: a face goes through the pipeline.
 # A name stands for its package too ("importer.state" for importer.state.sqlite).
-BEHIND_THE_PIPELINE = ("importer.ocean", "importer.push", "importer.state", "importer.store")
+BEHIND_THE_PIPELINE = ("importer.ocean", "importer.push", "importer.state", "importer.store",
+                       "importer.undo")  # fmt: skip
 
 
 def behind_the_pipeline(names: set[str]) -> set[str]:
@@ -30,9 +31,14 @@ def modules(*names: str) -> list[Path]:
 
 
 def imported(path: Path) -> set[str]:
-    """Every module ``path`` imports, at any depth (a lazy import inside a function too)."""
+    """Every module ``path`` imports, at any depth (a lazy import inside a function too), but
+    for the names an ``if TYPE_CHECKING:`` block takes for annotations only (nothing runs)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            node.body = []
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:

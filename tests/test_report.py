@@ -13,9 +13,10 @@ import xlsxwriter
 
 from importer.config import Settings
 from importer.errors import OutputError
-from importer.pipeline import check_file, validation_report
+from importer.pipeline import check_file
 from importer.report import ReportContent, write_report
 from importer.validation import ValidationRun
+from importer.workbooks import validation_report
 from tests.helpers import NOW, mission, read_sheet, write_planning
 
 HOSTILE = ["=1+1", "+33 6 12 34 56 78", "-2", "@SUM(A1)", "\tindent", "\rreturn",

@@ -4,6 +4,10 @@ against the sandbox on a loopback port, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from importer.cli import main
 from importer.sandbox import SandboxServer
-from tests.helpers import Importer, rows_for
+from tests.helpers import ROOT, Importer, rows_for
 
 # What a mission is, as Ocean holds it (the sandbox's own bookkeeping aside).
 BOOKKEEPING = {"version", "externalMissionId", "statutMission", "codeStatut", "motifRefus",
@@ -74,6 +78,37 @@ def test_undo_puts_ocean_back_as_the_first_import_left_it(importer: Importer) ->
     assert after[0]["command"] == "undo" and after[0]["exit_code"] == 0
     rerun = importer("run", importer.planning("tournee.xlsx", rows_for(1, 8)))
     assert "8 unchanged" in rerun.output  # the state knows Ocean is back as the first left it
+
+
+def test_ctrl_c_stops_an_undo_as_it_stops_an_import(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """An undo is an import run backwards: a Ctrl-C lets the calls in flight finish, starts
+    nothing more, records the run as stopped (exit 3); an undo --force finishes the work."""
+    importer = Importer(sandbox, tmp_path)
+    rows = rows_for(1, 30)
+    assert importer("run", importer.planning("tournee.xlsx", rows)).exit_code == 0
+    first = held(importer)
+    moved = [{**row, "ville": "Lille"} for row in rows]
+    assert importer("run", importer.planning("tournee.xlsx", moved)).exit_code == 0
+    second = json.loads(command(importer, "history", "--json").output)[0]["id"]
+    sandbox.world.faults.latency = 0.1
+    calls = len(importer.mutating_calls())
+    line = [sys.executable, "-m", "importer", "undo", str(second), "--concurrency", "2",
+            "--config", str(importer.config), "--state", str(importer.state)]  # fmt: skip
+    process = subprocess.Popen(line, env={**os.environ, **importer.env}, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    importer.wait_for_calls(calls + 6)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 3, out + err
+    assert "Traceback" not in err
+    latest = json.loads(command(importer, "history", "--json").output)[0]
+    assert latest["command"] == "undo" and latest["exit_code"] == 3  # recorded, not left open
+    assert 0 < len(importer.mutating_calls()) - calls < 30
+    sandbox.world.faults.latency = 0.0
+    # What the stopped undo put back counts as changed again by it: --force takes it up.
+    finished = command(importer, "undo", str(second), "--force")
+    assert finished.exit_code == 0, finished.output
+    assert held(importer) == first
 
 
 def test_an_undo_whose_missions_changed_since_lists_the_conflicts_and_touches_nothing(

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -885,13 +885,59 @@ def test_the_history_undoes_an_import_after_its_review(tmp_path: Path, samples: 
         review_page = client.get(latest).text
         assert "2 créations" in review_page and "1 modification" in review_page
         assert 'id="confirm"' in review_page
-        undone = client.post(latest, data={"csrf": csrf_of(client, latest)}).text
+        forged = client.post(latest, data={**hidden_fields(review_page), "csrf": "forged"})
+        assert forged.status_code == 403
+        undone = client.post(latest, data=hidden_fields(review_page)).text
         assert 'id="result"' in undone and "Terminé" in undone
         now = {m["idMission"]: m for m in web.sandbox.world.missions()}
         assert set(now) == set(first)
         assert all(now[i]["ville"] == first[i]["ville"] for i in first)
-        forged = client.post(latest, data={"csrf": "forged"})
-        assert forged.status_code == 403
+        again = client.post(latest, data=hidden_fields(review_page))  # one review, one undo
+        assert again.status_code == 409 and "plus conservée" in again.text
+        client.close()
+    finally:
+        web.stop()
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """A form's hidden fields, as the browser sends them back."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+
+
+def test_an_undo_confirmed_after_the_state_changed_sends_nothing(
+    tmp_path: Path, samples: Path
+) -> None:
+    """The confirmation applies the plan the dispatcher reviewed, never another: when an
+    import changed the missions in between, it is refused and Ocean is left as it is."""
+    web = WebServer(tmp_path)
+    try:
+        client = logged_in_client(web.url)
+
+        def imported(path: Path) -> dict[str, str]:
+            job = upload_file(client, path)
+            client.post(f"{job}/confirm", data={"csrf": csrf_of(client, job)})
+            wait_for_result(client, job)
+            return {m["idMission"]: m["ville"] for m in web.sandbox.world.missions()}
+
+        def town(name: str) -> Callable[[Any, list[Any], int], None]:
+            def edit(sheet: Any, headers: list[Any], first_row: int) -> None:
+                sheet.cell(first_row, headers.index("Ville") + 1).value = name
+
+            return edit
+
+        imported(samples / "planning-clean.xlsx")
+        imported(edited_sample(samples, tmp_path, "planning-clean.xlsx", town("Lille")))
+        links = re.findall(r'href="(/runs/(\d+)/undo)"', client.get("/").text)
+        latest = max(links, key=lambda link: int(link[1]))[0]
+        review_page = client.get(latest).text  # the undo of « Lille »
+        assert 'id="confirm"' in review_page and "1 modification" in review_page
+        (tmp_path / "again").mkdir()
+        edited = edited_sample(samples, tmp_path / "again", "planning-clean.xlsx", town("Paris"))
+        after_import = imported(edited)
+        assert "Paris" in after_import.values()
+        refused = client.post(latest, data=hidden_fields(review_page))
+        assert refused.status_code == 409 and "rien n&#39;a été envoyé" in refused.text
+        assert {m["idMission"]: m["ville"] for m in web.sandbox.world.missions()} == after_import
         client.close()
     finally:
         web.stop()

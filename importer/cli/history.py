@@ -53,10 +53,11 @@ def _counts(counts: dict[str, int]) -> str:
 @output_options()
 def history(limit: int, state_path: str | None, settings: Settings, output: Output) -> int:
     from importer.cli.render import echo_json
+    from importer.pipeline import history as latest_runs
     from importer.pipeline import open_state
 
     with open_state(state_path or settings.state) as state:
-        runs = state.runs(limit)
+        runs = latest_runs(state, limit)
     if output.as_json:
         echo_json([dataclasses.asdict(run) for run in runs])
         return EXIT_OK
@@ -107,15 +108,13 @@ def undo(
     allow_mass_delete: bool, allow_started: bool, concurrency: int, state_path: str | None,
     settings: Settings, output: Output,
 ) -> int:  # fmt: skip
-    from importer.pipeline import open_state
-    from importer.undo import apply_undo, load_undo, plan_undo, save_undo
+    from importer.pipeline import apply_undo, open_state, plan_undo, save_undo
 
     if dry_run and plan_path:
         raise UsageError(_("--dry-run only shows the plan: it cannot go with --plan"))
     with open_state(state_path or settings.state) as state:
-        made = plan_undo(state, run_id, force=force, guard=Guard(allow=allow_mass_delete))
-        if plan_path:
-            made = load_undo(plan_path, made)
+        made = plan_undo(state, run_id, force=force, guard=Guard(allow=allow_mass_delete),
+                         saved=plan_path)  # fmt: skip
         if out_path:
             save_undo(made, out_path)
         if dry_run or out_path:
