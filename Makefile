@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: install browser postgres libreoffice samples demo serve test test-future lint bench clean messages
+.PHONY: install browser postgres libreoffice samples demo serve test test-future wheel-demo lint bench clean messages
 
 install: $(VENV)/.installed
 
@@ -84,6 +84,11 @@ $(FAKETIME_LIB): $(VENV)/.installed
 test-future: install browser postgres libreoffice $(FAKETIME_LIB)
 	FAKETIME=+365d FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_CACHE_DURATION=86400 \
 		LD_PRELOAD=$(abspath $(FAKETIME_LIB)) $(BIN)/python -m pytest
+
+# The wheel built from the repository, installed into a fresh virtual environment outside the
+# source tree, validates, imports and serves the page: everything it needs is packaged.
+wheel-demo: install
+	bash .ci/wheel-demo.sh
 
 # The translations: extract every message of the code into the template, then bring each
 # catalog (importer/locale/LANG/LC_MESSAGES/messages.po) up to date with it; a translator
