@@ -403,6 +403,7 @@ async def test_no_secret_reaches_a_log_a_message_or_a_repr(
                   faults=Faults(token_lifetime=60))  # fmt: skip
     world.script("LIV-001", "503", "drop-after", "refuse")
     seen: list[str] = []
+    caplog.set_level(logging.DEBUG, logger="httpx")  # whatever a command set it to before
     with SandboxServer(world) as sandbox, caplog.at_level(logging.DEBUG):
         ocean = client_for(sandbox, password=password)
         async with ocean:

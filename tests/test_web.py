@@ -98,10 +98,11 @@ def web(tmp_path: Path) -> Iterator[WebServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chromium() -> Iterator[object]:
-    """One browser for the module, as Playwright's own pytest plugin does: starting one is the
-    slow part; each test's pages live in contexts of their own (``browser`` below)."""
+    """A browser per test. One for the module (Playwright's norm) keeps Playwright's event loop
+    running in the main thread between tests, and a command a later test runs there
+    (``asyncio.run``) is then refused: kept per test until those commands run in a thread."""
     from playwright.sync_api import sync_playwright
 
     if CHROMIUM is None:
