@@ -862,9 +862,7 @@ def test_the_history_undoes_an_import_after_its_review(tmp_path: Path, samples: 
     web = WebServer(tmp_path)
     try:
         client = logged_in_client(web.url)
-        done = upload_file(client, samples / "planning-clean.xlsx")
-        client.post(f"{done}/confirm", data={"csrf": csrf_of(client, done)})
-        wait_for_result(client, done)
+        imported_through_the_page(client, samples / "planning-clean.xlsx")
         first = {m["idMission"]: m for m in web.sandbox.world.missions()}
 
         def edit(sheet: Any, headers: list[Any], first_row: int) -> None:
@@ -873,10 +871,9 @@ def test_the_history_undoes_an_import_after_its_review(tmp_path: Path, samples: 
             sheet.cell(first_row, town).value = "Lille"  # one modified
             sheet.delete_rows(first_row + 1, 2)  # two deleted
 
-        wrong = edited_sample(samples, tmp_path, "planning-clean.xlsx", edit)
-        second = upload_file(client, wrong)
-        client.post(f"{second}/confirm", data={"csrf": csrf_of(client, second)})
-        wait_for_result(client, second)
+        imported_through_the_page(
+            client, edited_sample(samples, tmp_path, "planning-clean.xlsx", edit)
+        )
         assert {m["idMission"] for m in web.sandbox.world.missions()} != set(first)
 
         home = client.get("/").text
@@ -900,6 +897,14 @@ def test_the_history_undoes_an_import_after_its_review(tmp_path: Path, samples: 
         web.stop()
 
 
+def imported_through_the_page(client: httpx.Client, path: Path) -> str:
+    """``path`` uploaded, confirmed and imported to its end: the upload's address."""
+    job = upload_file(client, path)
+    client.post(f"{job}/confirm", data={"csrf": csrf_of(client, job)})
+    wait_for_result(client, job)
+    return job
+
+
 def hidden_fields(page: str) -> dict[str, str]:
     """A form's hidden fields, as the browser sends them back."""
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
@@ -915,9 +920,7 @@ def test_an_undo_confirmed_after_the_state_changed_sends_nothing(
         client = logged_in_client(web.url)
 
         def imported(path: Path) -> dict[str, str]:
-            job = upload_file(client, path)
-            client.post(f"{job}/confirm", data={"csrf": csrf_of(client, job)})
-            wait_for_result(client, job)
+            imported_through_the_page(client, path)
             return {m["idMission"]: m["ville"] for m in web.sandbox.world.missions()}
 
         def town(name: str) -> Callable[[Any, list[Any], int], None]:
