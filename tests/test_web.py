@@ -99,10 +99,10 @@ def web(tmp_path: Path) -> Iterator[WebServer]:
 
 
 @pytest.fixture
-def chromium() -> Iterator[object]:
-    """A browser per test. One for the module (Playwright's norm) keeps Playwright's event loop
-    running in the main thread between tests, and a command a later test runs there
-    (``asyncio.run``) is then refused: kept per test until those commands run in a thread."""
+def browser() -> Iterator[object]:
+    """A browser per test (its pages, cookies and storage end with it). One for the module,
+    Playwright's norm, keeps Playwright's event loop running in the main thread between tests,
+    and a command a later test runs there (``asyncio.run``) is then refused."""
     from playwright.sync_api import sync_playwright
 
     if CHROMIUM is None:
@@ -111,21 +111,12 @@ def chromium() -> Iterator[object]:
     # keep the real one, even when the suite runs with its clock set ahead (faketime).
     with _without(("LD_PRELOAD", "FAKETIME")):
         playwright = sync_playwright().start()
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     try:
-        yield launched
+        yield chromium
     finally:
-        launched.close()
+        chromium.close()
         playwright.stop()
-
-
-@pytest.fixture
-def browser(chromium: object) -> Iterator[object]:
-    """The browser for one test: every page it opens (``new_page`` gives each its own context:
-    cookies, storage) is closed with the test, so that no session outlives it."""
-    yield chromium
-    for context in list(chromium.contexts):  # type: ignore[attr-defined]
-        context.close()
 
 
 @contextlib.contextmanager
